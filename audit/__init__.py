@@ -1,0 +1,3 @@
+"""distill-audit: (epsilon, q, t, A)-behavioral indistinguishability audits of suspected LLM distillations."""
+
+__version__ = "0.1.0"

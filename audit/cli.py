@@ -1,0 +1,180 @@
+"""The `distill-audit` command line: parse options, call one function per command.
+
+Nothing heavy is imported at module level, so `distill-audit --help` never
+loads torch; each command imports its stage when it runs. Failures a user can
+fix arrive as ``AuditError`` and are printed as one line with exit status 1
+(``--debug`` shows the traceback); usage mistakes are Click's exit 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from audit import __version__
+from audit.errors import AuditError
+
+
+class AuditGroup(click.Group):
+    """Turns ``AuditError`` into one line on stderr and exit 1, unless ``--debug``."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except AuditError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(1)
+        except KeyboardInterrupt:
+            click.echo("interrupted: work recorded so far is kept; run the same command again to resume", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=AuditGroup)
+@click.version_option(__version__, prog_name="distill-audit")
+@click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Audit a suspected LLM distillation: can a bounded adversary tell the suspect from the claimed teacher?
+
+    Every claim is an (epsilon, q, t, A) bound: the distinguishing advantage
+    with its confidence interval, for q recorded queries, t recorded compute
+    and a named adversary class A, over an explicit probe suite.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def main() -> None:
+    cli(prog_name="distill-audit")
+
+
+# ---------------------------------------------------------------------------
+# Options shared by collect and run
+# ---------------------------------------------------------------------------
+
+
+def collect_options(fn):
+    """The collection flags, shared by `collect` and `run` so they cannot drift apart."""
+    options = [
+        click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+                     help="The audit database (created if missing; resumed if present)."),
+        click.option("--teacher", required=True, help="Spec of the claimed teacher model."),
+        click.option("--suspect", required=True, help="Spec of the suspected student model."),
+        click.option("--control", "controls", multiple=True,
+                     help="Spec of a control model known not to descend from the teacher (repeatable)."),
+        click.option("--suite", default="bbi-probes-v1", show_default=True,
+                     help="A built-in suite name or a JSONL/CSV file with `text` and `category`."),
+        click.option("--private-seed-env", default=None, metavar="VAR",
+                     help="Name of an environment variable holding a secret seed: adds a fresh private split "
+                          "of the same shape (only the seed's hash is recorded)."),
+        click.option("--queries", type=click.IntRange(min=1), default=None,
+                     help="Probes to ask, stratified by category (default: the whole suite)."),
+        click.option("--samples", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Responses per probe and model."),
+        click.option("--max-new-tokens", type=click.IntRange(min=1), default=128, show_default=True),
+        click.option("--max-seconds", type=click.FloatRange(min=0), default=None,
+                     help="Stop collecting after this many seconds (resume later)."),
+        click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True,
+                     help="Prompts per forward pass; 1 runs one prompt at a time."),
+        click.option("--concurrency", type=click.IntRange(min=1), default=8, show_default=True,
+                     help="Requests in flight at once for HTTP endpoints."),
+        click.option("--temperature", type=click.FloatRange(min=0), default=0.0, show_default=True,
+                     help="0 is greedy decoding."),
+        click.option("--seed", type=int, default=0, show_default=True, help="Sampling and probe-selection seed."),
+        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N."),
+        click.option("--dtype", default="auto", show_default=True, help="auto, float32, bfloat16, float16."),
+        click.option("--quiet", is_flag=True, help="No progress bars."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+# ---------------------------------------------------------------------------
+# Commands
+# ---------------------------------------------------------------------------
+
+
+@cli.command()
+@collect_options
+def collect(**options) -> None:
+    """Ask teacher, suspect and controls the probes, recording every query; resumes where it stopped."""
+    from audit.collect import CollectOptions, run_collect
+
+    summary = run_collect(CollectOptions(**options))
+    click.echo(summary)
+
+
+@cli.command()
+@click.argument("specs", nargs=-1, required=True)
+@click.option("--device", default="auto", show_default=True)
+def models(specs: tuple[str, ...], device: str) -> None:
+    """Show what each model SPEC resolves to (backend, parameters, fingerprint), or why it cannot load."""
+    from audit.models import describe_spec
+
+    failed = False
+    for spec in specs:
+        try:
+            click.echo(describe_spec(spec, device=device))
+        except AuditError as exc:
+            failed = True
+            click.echo(f"{spec}: cannot load: {exc}", err=True)
+    if failed:
+        sys.exit(1)
+
+
+from audit.probes.cli import probes  # noqa: E402  (light: no torch)
+
+cli.add_command(probes)
+
+
+@cli.command()
+@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--judge", default=None, help="Spec of the judge model (default: a model of another family among those given).")
+@click.option("--no-judge", is_flag=True, help="Skip the pairwise LLM judge.")
+@click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--quiet", is_flag=True)
+def analyze(db_path: Path, judge: str | None, no_judge: bool, confidence: float, seed: int, quiet: bool) -> None:
+    """Run the adversaries and statistics over the recorded transcripts; writes the results table."""
+    from audit.analyze import run_analysis
+
+    click.echo(run_analysis(db_path, judge_spec=judge, use_judge=not no_judge, confidence=confidence,
+                            seed=seed, quiet=quiet))
+
+
+@cli.command()
+@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--sign-key", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Ed25519 private key from `distill-audit keygen`; without it the report says it is unsigned.")
+@click.option("--no-pdf", is_flag=True, help="HTML only.")
+def report(db_path: Path, out_dir: Path, sign_key: Path | None, no_pdf: bool) -> None:
+    """Render the HTML/PDF report from the database alone, with its manifest, and sign it."""
+    from audit.report import render_report
+
+    click.echo(render_report(db_path, out_dir, sign_key=sign_key, pdf=not no_pdf))
+
+
+@cli.command()
+@click.option("--out", "out_base", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Writes OUT (private key, mode 0600) and OUT.pub.")
+def keygen(out_base: Path) -> None:
+    """Make an Ed25519 key pair for signing reports."""
+    from audit.report.signing import keygen as make_keys
+
+    click.echo(make_keys(out_base))
+
+
+@cli.command()
+@click.argument("report_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--public-key", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def verify(report_dir: Path, public_key: Path | None) -> None:
+    """Check a report's signature and every file's hash; exit 0 only if all match."""
+    from audit.report.signing import verify_report
+
+    click.echo(verify_report(report_dir, public_key=public_key))

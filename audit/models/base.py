@@ -1,0 +1,102 @@
+"""The one small interface every model backend implements.
+
+An audit asks models three things: answer prompts (``generate``), say how
+likely a given continuation is (``score``, token log-probabilities; optional
+because hosted APIs rarely give it), and say exactly what they are
+(``describe``, with a fingerprint that goes into the signed report).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class GenParams:
+    """Sampling parameters; recorded with every query so a response can be reproduced."""
+
+    max_new_tokens: int = 128
+    temperature: float = 0.0  # 0 means greedy
+    top_p: float = 1.0
+    seed: int = 0
+    batch_size: int = 8
+    logprobs: bool = False  # ask for the chosen tokens' log-probabilities too
+
+    def recorded(self) -> dict[str, Any]:
+        """What goes into ``queries.params_json``: everything but the batch size, which changes nothing."""
+        d = asdict(self)
+        d.pop("batch_size")
+        return d
+
+
+@dataclass
+class Generation:
+    """One answer to one prompt, or the reason there is none (``error``)."""
+
+    text: str = ""
+    tokens_in: int = 0
+    tokens_out: int = 0
+    finish_reason: str = ""  # "stop" (EOS or stop string), "length", "error"
+    latency_s: float = 0.0  # wall seconds attributed to this prompt (batch time / batch size)
+    device_s: float = 0.0  # accelerator seconds attributed to this prompt (0 on CPU)
+    logprobs: list[float] | None = None  # log p of each generated token, when asked and available
+    tokens: list[str] | None = None  # the generated tokens, aligned with ``logprobs``
+    request: dict[str, Any] | None = None  # the raw request (HTTP backends), never with secrets
+    raw: dict[str, Any] | None = None  # the raw response body (HTTP backends)
+    error: str | None = None
+
+    def as_answer(self) -> dict[str, Any]:
+        """The fields ``Store.record_answers`` takes."""
+        if self.error is not None:
+            return {"error": self.error, "latency_s": self.latency_s}
+        return {
+            "text": self.text,
+            "tokens_in": self.tokens_in,
+            "tokens_out": self.tokens_out,
+            "finish_reason": self.finish_reason,
+            "latency_s": self.latency_s,
+            "device_s": self.device_s,
+            "logprobs": ({"tokens": self.tokens, "logprobs": self.logprobs} if self.logprobs is not None else None),
+            "request": self.request,
+            "raw": self.raw,
+        }
+
+
+@dataclass
+class Description:
+    """What a spec resolved to; ``fingerprint`` is the weights' sha256 or endpoint + model id."""
+
+    spec: str
+    backend: str
+    fingerprint: str
+    param_count: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"spec": self.spec, "backend": self.backend, "fingerprint": self.fingerprint,
+                "param_count": self.param_count, **self.details}
+
+
+@runtime_checkable
+class Model(Protocol):
+    spec: str
+
+    def generate(self, prompts: list[str], params: GenParams) -> list[Generation]:
+        """Answer each prompt (a user message; the backend applies the chat template), in input order.
+
+        A failure of one prompt is returned as a ``Generation`` with
+        ``error`` set; a failure of the whole backend (unreachable, 401)
+        raises ``BackendError``.
+        """
+        ...
+
+    def score(self, prompt: str, continuations: list[str]) -> list[list[float]]:
+        """log p(token) of each continuation's tokens after the chat-formatted prompt, one batched pass.
+
+        Raises ``ScoringUnsupported`` where the backend cannot do it.
+        """
+        ...
+
+    def describe(self) -> Description:
+        ...
