@@ -1,0 +1,232 @@
+"""The collect stage: ask teacher, suspect and controls the probes, recording every query.
+
+Resumable by construction: each batch of answers is committed in one
+transaction keyed by (audit, model, probe, sample, purpose), and a rerun asks
+only what is not yet answered. A run killed at any point (even ``kill -9``)
+loses at most the batch in flight and never duplicates a row. Failed queries
+are recorded as error rows and asked again on the next run.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from audit.errors import AuditError
+from audit.models.base import GenParams, Model
+from audit.probes.types import Probe
+from audit.store import Store
+
+
+@dataclass
+class CollectOptions:
+    """The `collect` command's options (the same names as its flags)."""
+
+    db_path: Path
+    teacher: str
+    suspect: str
+    controls: tuple[str, ...] = ()
+    suite: str = "bbi-probes-v1"
+    private_seed_env: str | None = None
+    queries: int | None = None
+    samples: int = 1
+    max_new_tokens: int = 128
+    max_seconds: float | None = None
+    batch_size: int = 8
+    concurrency: int = 8
+    temperature: float = 0.0
+    seed: int = 0
+    device: str = "auto"
+    dtype: str = "auto"
+    quiet: bool = False
+
+    def gen_params(self) -> GenParams:
+        return GenParams(max_new_tokens=self.max_new_tokens, temperature=self.temperature,
+                         seed=self.seed, batch_size=self.batch_size)
+
+    def recorded(self) -> dict:
+        """The audit config as recorded: everything but paths and the name of the secret's variable."""
+        d = asdict(self)
+        d.pop("db_path")
+        d.pop("quiet")
+        d["controls"] = list(self.controls)
+        return d
+
+
+@dataclass
+class RoleTally:
+    """What one model's collection did in this run, for the summary line."""
+
+    name: str
+    asked: int = 0
+    answered: int = 0
+    errors: int = 0
+    already: int = 0
+    pending: int = 0
+    seconds: float = 0.0
+    stopped: bool = False
+    error_samples: list[str] = field(default_factory=list)
+
+
+def model_names(teacher: str, suspect: str, controls: tuple[str, ...]) -> list[tuple[str, str, str]]:
+    """(name, role, spec) for every model of the audit; controls get a short readable unique name."""
+    named = [("teacher", "teacher", teacher), ("suspect", "suspect", suspect)]
+    seen: set[str] = set()
+    for spec in controls:
+        base = control_name(spec)
+        name, i = base, 2
+        while name in seen:
+            name, i = f"{base}-{i}", i + 1
+        seen.add(name)
+        named.append((f"control:{name}", "control", spec))
+    return named
+
+
+def control_name(spec: str) -> str:
+    """A short name for a control, from its spec: the alias, the model id, or the last path part."""
+    if "#" in spec:
+        return spec.rsplit("#", 1)[1]
+    tail = spec.split(":", 1)[1] if ":" in spec and not spec.startswith(("/", ".")) else spec
+    tail = tail.rstrip("/").split("+")[-1]
+    return Path(tail).name or spec
+
+
+def choose_probes(options: CollectOptions) -> tuple[list, list[Probe], str | None]:
+    """The suites (public, and private when a secret seed is given) and the probes the audit asks."""
+    from audit.probes import build_private_suite, load_suite, sample_probes
+
+    suite = load_suite(options.suite)
+    suites = [suite]
+    chosen = sample_probes(suite, options.queries, options.seed)
+    seed_hash = None
+    if options.private_seed_env:
+        secret = os.environ.get(options.private_seed_env, "")
+        if not secret:
+            raise AuditError(
+                f"--private-seed-env {options.private_seed_env}: that environment variable is unset or empty"
+            )
+        private = build_private_suite(secret)
+        seed_hash = private.secret_seed_hash
+        suites.append(private)
+        chosen += sample_probes(private, options.queries, options.seed)
+    return suites, chosen, seed_hash
+
+
+def load_models(named: list[tuple[str, str, str]], options: CollectOptions) -> dict[str, Model]:
+    """Load every model before any query is asked, so a bad spec fails before any work starts."""
+    from audit.models import load_model
+
+    return {
+        name: load_model(spec, device=options.device, dtype=options.dtype, concurrency=options.concurrency)
+        for name, _role, spec in named
+    }
+
+
+def run_collect(options: CollectOptions) -> str:
+    """The `collect` command: returns a short summary of what was asked and recorded."""
+    from audit.progress import progress
+
+    suites, probes, seed_hash = choose_probes(options)
+    named = model_names(options.teacher, options.suspect, options.controls)
+    store = Store.open(options.db_path)
+    models = load_models(named, options)
+    audit_id = store.ensure_audit(
+        options.recorded(), suite_name=suites[0].name, suite_version=suites[0].version,
+        suite_hash=suites[0].hash, seed=options.seed, private_seed_hash=seed_hash,
+    )
+    store.update_audit(audit_id, config=options.recorded(), status="collecting")
+    for suite in suites:
+        store.add_suite(suite)
+    store.select_probes(audit_id, [p.id for p in probes], purpose="eval")
+
+    deadline = time.monotonic() + options.max_seconds if options.max_seconds is not None else None
+    tallies = []
+    with progress(options.quiet) as bar:
+        for name, role, spec in named:
+            model = models.pop(name)
+            model_id = store.add_model(audit_id, name=name, role=role, spec=spec,
+                                       description=model.describe().as_dict())
+            tally = collect_role(store, audit_id, model_id, name, model, probes, options.gen_params(),
+                                 samples=options.samples, deadline=deadline, bar=bar)
+            tallies.append(tally)
+            del model
+            gc.collect()
+            if tally.stopped:
+                break
+    complete = len(tallies) == len(named) and all(not t.stopped and t.errors == 0 for t in tallies)
+    store.update_audit(audit_id, status="collected" if complete else "collecting")
+    return summarize(options.db_path, tallies, complete)
+
+
+def collect_role(store: Store, audit_id: str, model_id: str, name: str, model: Model, probes: list[Probe],
+                 params: GenParams, *, samples: int = 1, purpose: str = "eval", deadline: float | None = None,
+                 bar=None, on_batch: Callable[[int], None] | None = None) -> RoleTally:
+    """Ask one model every (probe, sample) it has not answered yet, committing batch by batch.
+
+    Prompts are sorted by length so a batch pads little; each sample index is
+    its own pass with its own seed, so sample k is reproducible alone.
+    """
+    done = store.completed_queries(audit_id, model_id, purpose)
+    todo = [(p, s) for s in range(samples) for p in probes if (p.id, s) not in done]
+    tally = RoleTally(name=name, already=len(probes) * samples - len(todo), pending=len(todo))
+    task = bar.add_task(f"{name:<18}", total=len(probes) * samples, completed=tally.already,
+                        status="") if bar is not None else None
+    for sample in range(samples):
+        batch_params = sample_params(params, sample)
+        pending = sorted((p for p, s in todo if s == sample), key=lambda p: len(p.text))
+        for start in range(0, len(pending), params.batch_size):
+            if deadline is not None and time.monotonic() >= deadline:
+                tally.stopped = True
+                return tally
+            batch = pending[start:start + params.batch_size]
+            t0 = time.perf_counter()
+            generations = model.generate([p.text for p in batch], batch_params)
+            tally.seconds += time.perf_counter() - t0
+            answers = []
+            for probe, gen in zip(batch, generations, strict=True):
+                answer = {"probe_id": probe.id, "sample": sample, "params": batch_params.recorded(),
+                          **gen.as_answer()}
+                answers.append(answer)
+                if gen.error is not None:
+                    tally.errors += 1
+                    if len(tally.error_samples) < 3:
+                        tally.error_samples.append(gen.error)
+                else:
+                    tally.answered += 1
+            store.record_answers(audit_id, model_id, answers, purpose=purpose)
+            tally.asked += len(batch)
+            tally.pending -= len(batch)
+            if task is not None:
+                bar.update(task, advance=len(batch), status=f"{tally.errors} errors" if tally.errors else "")
+            if on_batch is not None:
+                on_batch(len(batch))
+    return tally
+
+
+def sample_params(params: GenParams, sample: int) -> GenParams:
+    """Sample k's parameters: the same settings with a seed of its own (greedy decoding ignores it)."""
+    from dataclasses import replace
+
+    return replace(params, seed=params.seed * 1000 + sample)
+
+
+def summarize(db_path: Path, tallies: list[RoleTally], complete: bool) -> str:
+    lines = []
+    for t in tallies:
+        line = (f"{t.name}: {t.answered} answered, {t.errors} failed this run "
+                f"({t.already} already recorded) in {t.seconds:.1f} s")
+        if t.error_samples:
+            line += f"; first error: {t.error_samples[0]}"
+        lines.append(line)
+    if complete:
+        lines.append(f"collection complete: {db_path}")
+    elif any(t.stopped for t in tallies):
+        lines.append(f"stopped at the --max-seconds budget; run the same command again to resume ({db_path})")
+    else:
+        lines.append(f"some queries failed and were recorded as errors; run the same command again to retry them ({db_path})")
+    return "\n".join(lines)
+

@@ -1,0 +1,186 @@
+"""The audit database is a contract: its schema, idempotent writes, and the errors it gives."""
+
+import sqlite3
+
+import pytest
+
+from audit.errors import StoreError
+from audit.probes.types import Probe, Suite
+from audit.store import Store, content_hash, merkle_root
+
+EXPECTED_COLUMNS = {
+    "audits": {"id": str, "created_at": str, "tool_version": str, "status": str, "config_json": str,
+               "suite_name": str, "suite_version": str, "suite_hash": str, "private_seed_hash": str, "seed": int},
+    "models": {"id": str, "audit_id": str, "name": str, "role": str, "spec": str, "backend": str,
+               "fingerprint": str, "param_count": int, "describe_json": str},
+    "suites": {"hash": str, "name": str, "version": str, "n_probes": int, "source": str, "secret_seed_hash": str},
+    "probes": {"id": str, "suite_hash": str, "category": str, "subcategory": str, "text": str,
+               "reference_json": str, "split": str},
+    "selections": {"audit_id": str, "probe_id": str, "purpose": str, "rank": int},
+    "queries": {"id": str, "audit_id": str, "model_id": str, "probe_id": str, "sample": int, "purpose": str,
+                "params_json": str, "status": str, "error": str, "attempts": int, "started_at": str,
+                "finished_at": str, "latency_s": float},
+    "responses": {"query_id": str, "audit_id": str, "model_id": str, "probe_id": str, "sample": int, "text": str,
+                  "tokens_in": int, "tokens_out": int, "finish_reason": str, "latency_s": float,
+                  "device_s": float, "logprobs_json": str, "request_json": str, "raw_json": str,
+                  "content_hash": str},
+    "judgements": {"id": str, "audit_id": str, "judge_id": str, "comparison": str, "probe_id": str, "sample": int,
+                   "order": str, "first_query_id": str, "second_query_id": str, "verdict": str, "correct": int,
+                   "p_first": float, "p_second": float, "method": str, "raw_output": str, "latency_s": float,
+                   "tokens_in": int, "tokens_out": int, "content_hash": str},
+    "results": {"id": str, "audit_id": str, "adversary": str, "comparison": str, "category": str, "split": str,
+                "metric": str, "n": int, "advantage": float, "ci_low": float, "ci_high": float,
+                "confidence": float, "ci_method": str, "p_value": float, "p_holm": float, "p_bh": float, "q": int,
+                "t_json": str, "details_json": str, "created_at": str},
+    "budget_points": {"id": str, "audit_id": str, "comparison": str, "adversary": str, "strategy": str, "q": int,
+                      "n": int, "advantage": float, "ci_low": float, "ci_high": float, "confidence": float,
+                      "details_json": str},
+    "costs": {"id": str, "audit_id": str, "subject": str, "stage": str, "queries": int, "tokens_in": int,
+              "tokens_out": int, "wall_s": float, "device_s": float, "flops": float, "details_json": str},
+    "artifacts": {"id": str, "audit_id": str, "path": str, "kind": str, "sha256": str, "bytes": int,
+                  "created_at": str},
+    "embeddings": {"text_hash": str, "embedder": str, "dim": int, "vector": bytes},
+    "distill_runs": {"id": str, "audit_id": str, "teacher_id": str, "student_spec": str, "adapter_dir": str,
+                     "config_json": str, "status": str, "created_at": str, "finished_at": str},
+    "distill_log": {"run_id": str, "step": int, "epoch": float, "loss": float, "learning_rate": float,
+                    "tokens": int, "tokens_per_s": float, "elapsed_s": float},
+}
+
+
+def make_suite(n=4):
+    probes = [Probe(id=f"p{i}", category="style-format" if i % 2 else "code", subcategory="x", text=f"prompt {i}")
+              for i in range(n)]
+    return Suite(name="t", version="1", hash="h" * 64, probes=probes)
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store.open(tmp_path / "audit.db")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def audit_id(store):
+    aid = store.ensure_audit({"teacher": "t", "suspect": "s"}, suite_name="t", suite_version="1",
+                             suite_hash="h" * 64, seed=0)
+    store.add_suite(make_suite())
+    store.select_probes(aid, ["p0", "p1", "p2", "p3"])
+    return aid
+
+
+def answer(probe_id, text="hi", sample=0):
+    return {"probe_id": probe_id, "sample": sample, "params": {"temperature": 0}, "text": text, "tokens_in": 3,
+            "tokens_out": 2, "finish_reason": "stop", "latency_s": 0.5, "device_s": 0.0}
+
+
+def test_schema_is_the_contract(store):
+    for table, columns in EXPECTED_COLUMNS.items():
+        assert store.db[table].columns_dict == columns, table
+
+
+def test_wal_mode_and_fts(store):
+    assert store.db.execute("pragma journal_mode").fetchone()[0] == "wal"
+    assert "responses_fts" in store.db.table_names()
+    assert "probes_fts" in store.db.table_names()
+
+
+def test_reopening_applies_no_migration_twice(tmp_path):
+    Store.open(tmp_path / "a.db").close()
+    s = Store.open(tmp_path / "a.db")
+    names = [r["name"] for r in s.db["_sqlite_migrations"].rows]
+    assert len(names) == len(set(names))
+
+
+def test_answers_are_idempotent_by_natural_key(store, audit_id):
+    mid = store.add_model(audit_id, name="teacher", role="teacher", spec="t", description={"backend": "x"})
+    store.record_answers(audit_id, mid, [answer("p0"), answer("p1")])
+    store.record_answers(audit_id, mid, [answer("p0"), answer("p1")])
+    assert store.db["queries"].count == 2
+    assert store.db["responses"].count == 2
+    assert store.completed_queries(audit_id, mid) == {("p0", 0), ("p1", 0)}
+
+
+def test_a_failed_query_is_recorded_then_retried(store, audit_id):
+    mid = store.add_model(audit_id, name="teacher", role="teacher", spec="t", description={})
+    store.record_answers(audit_id, mid, [{"probe_id": "p0", "sample": 0, "error": "HTTP 500"}])
+    assert store.completed_queries(audit_id, mid) == set()
+    assert store.query_errors(audit_id)[0]["error"] == "HTTP 500"
+    store.record_answers(audit_id, mid, [answer("p0")])
+    row = next(iter(store.db["queries"].rows))
+    assert (row["status"], row["attempts"]) == ("ok", 2)
+
+
+def test_model_costs_are_derived_from_queries(store, audit_id):
+    mid = store.add_model(audit_id, name="teacher", role="teacher", spec="t", description={"param_count": 10})
+    store.record_answers(audit_id, mid, [answer("p0"), answer("p1")])
+    cost = store.model_costs(audit_id)[0]
+    assert (cost["queries"], cost["tokens_in"], cost["tokens_out"]) == (2, 6, 4)
+    assert cost["flops"] == 2 * 10 * 10
+
+
+def test_training_probes_are_never_evaluation_probes(store, audit_id):
+    with pytest.raises(StoreError, match="never evaluates on training probes"):
+        store.select_probes(audit_id, ["p0"], purpose="train")
+
+
+def test_a_different_teacher_needs_a_new_database(store, audit_id):
+    with pytest.raises(StoreError, match="use a new --db"):
+        store.ensure_audit({"teacher": "other", "suspect": "s"}, suite_name="t", suite_version="1",
+                           suite_hash="h", seed=0)
+
+
+def test_a_database_from_a_newer_schema_is_refused(tmp_path):
+    s = Store.open(tmp_path / "a.db")
+    s.db["_sqlite_migrations"].insert({"migration_set": "distill-audit", "name": "m999_future", "applied_at": "x"})
+    s.close()
+    with pytest.raises(StoreError, match="newer distill-audit"):
+        Store.open(tmp_path / "a.db")
+
+
+def test_a_file_that_is_not_sqlite_is_refused(tmp_path):
+    path = tmp_path / "a.db"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match="not a usable audit database"):
+        Store.open(path)
+
+
+def test_a_missing_folder_is_refused(tmp_path):
+    with pytest.raises(StoreError, match="does not exist"):
+        Store.open(tmp_path / "nowhere" / "a.db")
+
+
+def test_a_read_only_database_gives_one_clear_error(tmp_path):
+    path = tmp_path / "a.db"
+    Store.open(path).close()
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    import sqlite_utils
+
+    s = Store(sqlite_utils.Database(conn), path)
+    with pytest.raises(StoreError, match="cannot write"):
+        s.ensure_audit({}, suite_name="t", suite_version="1", suite_hash="h", seed=0)
+
+
+def test_content_hash_catches_a_changed_transcript(store, audit_id):
+    mid = store.add_model(audit_id, name="teacher", role="teacher", spec="t", description={})
+    store.record_answers(audit_id, mid, [answer("p0"), answer("p1")])
+    assert store.verify_transcripts(audit_id) == []
+    root = merkle_root(store.transcript_hashes(audit_id))
+    store.db.execute("update responses set text = 'forged' where probe_id = 'p1'")
+    assert len(store.verify_transcripts(audit_id)) == 1
+    assert content_hash({"a": 1, "b": 2}) == content_hash({"b": 2, "a": 1})
+    assert root != merkle_root(["00" * 32])
+
+
+def test_merkle_root_depends_on_every_leaf():
+    leaves = [content_hash(i) for i in range(5)]
+    root = merkle_root(leaves)
+    for i in range(5):
+        changed = list(leaves)
+        changed[i] = content_hash("x")
+        assert merkle_root(changed) != root
+
+
+def test_embedding_cache_round_trips(store):
+    store.cache_embeddings("minilm", {"h1": [0.5, -1.0, 2.0]})
+    assert store.cached_embeddings("minilm", ["h1", "h2"]) == {"h1": [0.5, -1.0, 2.0]}
