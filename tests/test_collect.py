@@ -1,0 +1,110 @@
+"""Collection asks each model only what is missing, records failures, and honours its budgets."""
+
+import pytest
+
+from audit.collect import collect_role, control_name, model_names
+from audit.models.base import Description, GenParams, Generation
+from audit.probes.types import Probe, Suite
+from audit.store import Store
+
+
+class FakeModel:
+    """Answers with the prompt reversed; fails on prompts containing FAIL; remembers its batches."""
+
+    spec = "fake"
+
+    def __init__(self, fail_on="FAIL"):
+        self.batches = []
+        self.fail_on = fail_on
+
+    def generate(self, prompts, params):
+        self.batches.append(list(prompts))
+        out = []
+        for p in prompts:
+            if self.fail_on and self.fail_on in p:
+                out.append(Generation(error="HTTP 500 after 5 attempts", finish_reason="error"))
+            else:
+                out.append(Generation(text=p[::-1], tokens_in=len(p), tokens_out=len(p), finish_reason="stop",
+                                      latency_s=0.01))
+        return out
+
+    def score(self, prompt, continuations):
+        raise NotImplementedError
+
+    def describe(self):
+        return Description(spec="fake", backend="fake", fingerprint="0" * 64)
+
+
+def probes(n, fail_at=()):
+    return [Probe(id=f"p{i:03d}", category="code", subcategory="x",
+                  text=("FAIL " if i in fail_at else "") + "x" * (i % 7 + 1) + f" prompt {i}") for i in range(n)]
+
+
+@pytest.fixture
+def setup(tmp_path):
+    store = Store.open(tmp_path / "audit.db")
+    ps = probes(20, fail_at={3})
+    aid = store.ensure_audit({"teacher": "fake", "suspect": "fake"}, suite_name="t", suite_version="1",
+                             suite_hash="h", seed=0)
+    store.add_suite(Suite(name="t", version="1", hash="h", probes=ps))
+    store.select_probes(aid, [p.id for p in ps])
+    mid = store.add_model(aid, name="teacher", role="teacher", spec="fake", description={})
+    return store, aid, mid, ps
+
+
+def test_every_probe_and_sample_is_recorded_once(setup):
+    store, aid, mid, ps = setup
+    model = FakeModel(fail_on=None)
+    tally = collect_role(store, aid, mid, "teacher", model, ps, GenParams(batch_size=4), samples=2)
+    assert (tally.answered, tally.errors, tally.pending) == (40, 0, 0)
+    assert store.db["responses"].count == 40
+    again = collect_role(store, aid, mid, "teacher", model, ps, GenParams(batch_size=4), samples=2)
+    assert (again.asked, again.already) == (0, 40)
+    assert store.db["queries"].count == 40
+
+
+def test_batches_are_sorted_by_length_and_batch_size_one_is_one_prompt(setup):
+    store, aid, mid, ps = setup
+    model = FakeModel(fail_on=None)
+    collect_role(store, aid, mid, "teacher", model, ps, GenParams(batch_size=1))
+    assert all(len(b) == 1 for b in model.batches) and len(model.batches) == 20
+    lengths = [len(b[0]) for b in model.batches]
+    assert lengths == sorted(lengths)
+
+
+def test_a_failed_query_is_an_error_row_and_is_retried_on_resume(setup):
+    store, aid, mid, ps = setup
+    tally = collect_role(store, aid, mid, "teacher", FakeModel(), ps, GenParams(batch_size=8))
+    assert (tally.answered, tally.errors) == (19, 1)
+    assert store.query_errors(aid)[0]["error"].startswith("HTTP 500")
+    retry = collect_role(store, aid, mid, "teacher", FakeModel(fail_on=None), ps, GenParams(batch_size=8))
+    assert (retry.asked, retry.answered) == (1, 1)
+    assert store.query_errors(aid) == []
+    assert store.db["responses"].count == 20
+
+
+def test_the_time_budget_stops_between_batches_and_keeps_the_work(setup):
+    store, aid, mid, ps = setup
+    tally = collect_role(store, aid, mid, "teacher", FakeModel(fail_on=None), ps, GenParams(batch_size=4),
+                         deadline=0.0)
+    assert tally.stopped and store.db["responses"].count == 0
+    calls = []
+    collect_role(store, aid, mid, "teacher", FakeModel(fail_on=None), ps, GenParams(batch_size=4),
+                 on_batch=calls.append)
+    assert sum(calls) == 20
+
+
+def test_each_sample_has_its_own_recorded_seed(setup):
+    store, aid, mid, ps = setup
+    collect_role(store, aid, mid, "teacher", FakeModel(fail_on=None), ps[:2], GenParams(seed=7, temperature=0.8),
+                 samples=2)
+    seeds = {r["sample"]: r["params_json"] for r in store.db["queries"].rows}
+    assert '"seed":7000' in seeds[0] and '"seed":7001' in seeds[1]
+
+
+def test_controls_get_short_unique_names():
+    named = model_names("smollm2-135m-instruct", "peft:gemma3-270m+/x/adapter",
+                        ("gemma3-270m", "gemma3-270m", "openai:http://h:1/v1#llama-3"))
+    assert [n for n, _, _ in named] == ["teacher", "suspect", "control:gemma3-270m", "control:gemma3-270m-2",
+                                        "control:llama-3"]
+    assert control_name("hf:/models/qwen-0.5b/") == "qwen-0.5b"
