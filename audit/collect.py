@@ -104,6 +104,11 @@ def choose_probes(options: CollectOptions) -> tuple[list, list[Probe], str | Non
     chosen = sample_probes(suite, options.queries, options.seed)
     seed_hash = None
     if options.private_seed_env:
+        if suite.source != "builtin":
+            raise AuditError(
+                f"--private-seed-env: private splits come from the built-in generator, and --suite "
+                f"{options.suite} is a file; make a private file with `distill-audit probes build` instead"
+            )
         secret = os.environ.get(options.private_seed_env, "")
         if not secret:
             raise AuditError(
@@ -184,7 +189,7 @@ def collect_role(store: Store, audit_id: str, model_id: str, name: str, model: M
                 return tally
             batch = pending[start:start + params.batch_size]
             t0 = time.perf_counter()
-            generations = model.generate([p.text for p in batch], batch_params)
+            generations = model.generate([p.text for p in batch], batch_params, samples=[sample] * len(batch))
             tally.seconds += time.perf_counter() - t0
             answers = []
             for probe, gen in zip(batch, generations, strict=True):

@@ -325,6 +325,12 @@ def m002_full_text_search(db: sqlite_utils.Database) -> None:
     db["responses"].enable_fts(["text"], fts_version="FTS5", create_triggers=True)
 
 
+@migrations()
+def m003_probe_pairs(db: sqlite_utils.Database) -> None:
+    """Perturbation pairs (typos, paraphrases) link to their original, so consistency can be analysed."""
+    db["probes"].add_column("pair_of", str)
+
+
 SCHEMA_MIGRATIONS = [m.name for m in migrations._migrations]
 
 
@@ -508,6 +514,7 @@ class Store:
                         "text": p.text,
                         "reference_json": canonical_json(p.reference) if p.reference is not None else None,
                         "split": p.split,
+                        "pair_of": p.pair_of,
                     }
                     for p in suite.probes
                 ),
@@ -847,6 +854,41 @@ class Store:
 
     def artifacts(self, audit_id: str) -> list[dict]:
         return list(self.db["artifacts"].rows_where("audit_id = ?", [audit_id], order_by="path"))
+
+    def backup(self, dest: str | os.PathLike) -> None:
+        """Copy the database to ``dest`` with SQLite's backup API, as one self-contained file.
+
+        The copy is a consistent snapshot even while another process writes
+        (WAL), and it is switched to a rollback journal so that it has no
+        -wal/-shm companions: a report signs its sha256, so it must be one
+        file that reading never changes.
+        """
+        dest = Path(dest)
+        if dest.exists():
+            dest.unlink()
+        target = sqlite3.connect(str(dest), isolation_level=None)
+        try:
+            self.db.conn.backup(target)
+            target.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            target.close()
+
+    @classmethod
+    def open_readonly(cls, path: str | os.PathLike) -> "Store":
+        """Open a database copy for reading only: no migrations, no journal, never a written byte.
+
+        For checking a signed report's database copy, whose hash must not
+        change by being read.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise StoreError(f"{path}: no such audit database")
+        try:
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+            conn.execute("select count(*) from sqlite_master").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path}: not a usable audit database ({exc})") from exc
+        return cls(sqlite_utils.Database(conn), path)
 
     # ---- distillation runs ---------------------------------------------------
 

@@ -15,7 +15,7 @@ EXPECTED_COLUMNS = {
                "fingerprint": str, "param_count": int, "describe_json": str},
     "suites": {"hash": str, "name": str, "version": str, "n_probes": int, "source": str, "secret_seed_hash": str},
     "probes": {"id": str, "suite_hash": str, "category": str, "subcategory": str, "text": str,
-               "reference_json": str, "split": str},
+               "reference_json": str, "split": str, "pair_of": str},
     "selections": {"audit_id": str, "probe_id": str, "purpose": str, "rank": int},
     "queries": {"id": str, "audit_id": str, "model_id": str, "probe_id": str, "sample": int, "purpose": str,
                 "params_json": str, "status": str, "error": str, "attempts": int, "started_at": str,

@@ -13,6 +13,9 @@ class Probe:
     ``id`` is a stable hash of the text, so the same prompt has the same id in
     every suite and every database; ``reference`` is a machine-checkable
     answer or constraint (see ``audit.probes.checkers``), or None.
+    ``pair_of`` links a perturbation (typos, casing, paraphrase) to its
+    original, so a consistency analysis can compare the two answers and the
+    near-duplicate rule knows the pair is intended.
     """
 
     id: str
@@ -21,6 +24,7 @@ class Probe:
     text: str
     reference: dict[str, Any] | None = None
     split: str = "public"  # "public" or "private"
+    pair_of: str | None = None  # id of the probe this one paraphrases or perturbs (a declared near-duplicate)
 
 
 @dataclass
