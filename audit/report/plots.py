@@ -1,0 +1,197 @@
+"""The report's figures: matplotlib (Agg) drawn to SVG, sanitised, inlined into the HTML.
+
+Labels come from the database (category names are user data), so the SVG
+is treated as untrusted output too: text stays text (no mathtext parsing of
+``$``), and before it is inlined the SVG is parsed and stripped of anything
+that could act (script, foreignObject, event attributes, external links).
+Figures are deterministic (fixed hash salt, no date), so re-rendering the
+same database gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+
+from markupsafe import Markup
+
+from audit.report.text import visible
+from audit.verdict import Claim
+
+SVG_NS = "http://www.w3.org/2000/svg"
+XLINK_NS = "http://www.w3.org/1999/xlink"
+# Elements that could run, fetch or animate, and the RDF metadata block, which says nothing a reader needs.
+_DROPPED_ELEMENTS = {"script", "foreignObject", "iframe", "object", "embed", "audio", "video", "animate", "set",
+                     "metadata"}
+_PALETTE = ["#1b4f72", "#b9770e", "#7d3c98", "#1e8449", "#922b21", "#566573"]
+_STRATEGY_STYLE = {"stratified": "-", "guided": "--"}
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One plot: the file name it is written to, its sanitised SVG, and a caption."""
+
+    name: str
+    svg: str
+    caption: str
+
+    @property
+    def markup(self) -> Markup:
+        # Safe to mark: the SVG was produced by matplotlib (text escaped by its XML writer) and then
+        # re-parsed and stripped of every active element and attribute by ``sanitize_svg``.
+        return Markup(self.svg)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({
+        "svg.fonttype": "none",  # text stays text: small files, searchable PDF
+        "svg.hashsalt": "distill-audit",
+        "font.family": "DejaVu Sans",
+        "font.size": 8,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+    })
+    return plt
+
+
+def _to_svg(fig) -> str:
+    plt = _pyplot()
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": "distill-audit"})
+    plt.close(fig)
+    return sanitize_svg(buf.getvalue())
+
+
+def sanitize_svg(svg: str) -> str:
+    """Drop everything in an SVG that could run or fetch: scripts, event handlers, non-local links."""
+    ET.register_namespace("", SVG_NS)
+    ET.register_namespace("xlink", XLINK_NS)
+    root = ET.fromstring(re.sub(r"<!DOCTYPE[^>]*>", "", svg))
+    for parent in root.iter():
+        for child in list(parent):
+            if child.tag.split("}")[-1] in _DROPPED_ELEMENTS:
+                parent.remove(child)
+    for el in root.iter():
+        for attr in list(el.attrib):
+            local = attr.split("}")[-1].lower()
+            if local.startswith("on") or (local == "href" and not el.attrib[attr].startswith("#")):
+                del el.attrib[attr]
+    root.set("role", "img")
+    return ET.tostring(root, encoding="unicode")
+
+
+def _label(text: str, limit: int = 32) -> str:
+    """A database string as a plot label: invisible characters shown, shortened, ``$`` escaped (text, not TeX)."""
+    text = visible(text)
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return text.replace("$", r"\$")
+
+
+def category_figure(by_comparison: dict[str, list[Claim]], adversary: str, order: list[str]) -> Figure | None:
+    """Per-category advantage with intervals, one row per category (in ``order``), one colour per comparison."""
+    if not by_comparison:
+        return None
+    plt = _pyplot()
+    categories = list(order)
+    for claims in by_comparison.values():
+        categories += [c.category for c in claims if c.category not in categories]
+    height = 1.0 + 0.32 * len(categories) * max(1, len(by_comparison)) ** 0.5
+    fig, ax = plt.subplots(figsize=(6.6, height))
+    offsets = _offsets(len(by_comparison))
+    for k, (comparison, claims) in enumerate(by_comparison.items()):
+        index = {c.category: c for c in claims}
+        ys, xs, lows, highs = [], [], [], []
+        for i, category in enumerate(categories):
+            c = index.get(category)
+            if c is None or c.estimate is None or c.ci_low is None or c.ci_high is None:
+                continue
+            ys.append(i + offsets[k])
+            xs.append(c.estimate)
+            lows.append(c.estimate - c.ci_low)
+            highs.append(c.ci_high - c.estimate)
+        ax.errorbar(xs, ys, xerr=[lows, highs], fmt="o", ms=3.5, capsize=2, lw=1,
+                    color=_PALETTE[k % len(_PALETTE)], label=_label(comparison, 48))
+    ax.axvline(0, color="#444", lw=0.8, ls=":")
+    ax.set_yticks(range(len(categories)), [_label(c) for c in categories])
+    ax.invert_yaxis()
+    ax.set_xlim(-1.02, 1.02)
+    ax.set_xlabel(f"distinguishing advantage ε of {_label(adversary)} (point and interval)")
+    _legend_above(ax)
+    return Figure("category-evidence.svg", _to_svg(fig),
+                  f"Per-category advantage of {adversary}, with intervals; dotted line: chance (ε = 0).")
+
+
+def _legend_above(ax) -> None:
+    """The legend in a row above the axes, where it can never hide a point."""
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.01), ncol=2, fontsize=7, frameon=False, borderaxespad=0)
+
+
+def _offsets(k: int) -> list[float]:
+    if k == 1:
+        return [0.0]
+    step = 0.5 / k
+    return [(i - (k - 1) / 2) * step for i in range(k)]
+
+
+def budget_figure(points: list[dict]) -> Figure | None:
+    """Advantage against queries per model, one line (and band) per adversary and acquisition strategy."""
+    if not points:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.6, 3.0))
+    series: dict[tuple[str, str, str], list[dict]] = {}
+    for p in points:
+        series.setdefault((p["comparison"], p["adversary"], p["strategy"]), []).append(p)
+    colours: dict[tuple[str, str], str] = {}
+    for (comparison, adversary, strategy), pts in series.items():
+        pts = sorted(pts, key=lambda p: p["q"])
+        colour = colours.setdefault((comparison, adversary), _PALETTE[len(colours) % len(_PALETTE)])
+        qs = [p["q"] for p in pts]
+        ax.plot(qs, [p["advantage"] for p in pts], _STRATEGY_STYLE.get(strategy, ":"), marker="o", ms=2.5,
+                lw=1, color=colour, label=_label(f"{adversary}, {strategy} ({comparison})", 64))
+        if all(p["ci_low"] is not None and p["ci_high"] is not None for p in pts):
+            ax.fill_between(qs, [p["ci_low"] for p in pts], [p["ci_high"] for p in pts], color=colour, alpha=0.12,
+                            lw=0)
+    ax.axhline(0, color="#444", lw=0.8, ls=":")
+    ax.set_xscale("log")
+    ax.set_xlabel("q: queries per model")
+    ax.set_ylabel("advantage ε")
+    ax.set_ylim(-1.02, 1.02)
+    _legend_above(ax)
+    return Figure("budget-curves.svg", _to_svg(fig),
+                  "Advantage as a function of the query budget q, with interval bands; solid: stratified random "
+                  "sampling, dashed: disagreement-guided acquisition.")
+
+
+def split_figure(claims: list[Claim]) -> Figure | None:
+    """Public vs private split, side by side per adversary, for the teacher-vs-suspect comparison."""
+    claims = [c for c in claims if c.metric == "advantage" and c.ci_low is not None and c.ci_high is not None]
+    splits = sorted({c.split for c in claims})
+    if len(splits) < 2:
+        return None
+    plt = _pyplot()
+    adversaries = sorted({c.adversary for c in claims})
+    fig, ax = plt.subplots(figsize=(6.6, 0.9 + 0.3 * len(adversaries)))
+    offsets = _offsets(len(splits))
+    for k, split in enumerate(splits):
+        index = {c.adversary: c for c in claims if c.split == split}
+        rows = [(i, index[a]) for i, a in enumerate(adversaries) if a in index]
+        ax.errorbar([c.estimate for _, c in rows], [i + offsets[k] for i, _ in rows],
+                    xerr=[[c.estimate - c.ci_low for _, c in rows], [c.ci_high - c.estimate for _, c in rows]],
+                    fmt="s" if split == "private" else "o", ms=3.5, capsize=2, lw=1,
+                    color=_PALETTE[k % len(_PALETTE)], label=_label(f"{split} split"))
+    ax.axvline(0, color="#444", lw=0.8, ls=":")
+    ax.set_yticks(range(len(adversaries)), [_label(a) for a in adversaries])
+    ax.invert_yaxis()
+    ax.set_xlim(-1.02, 1.02)
+    ax.set_xlabel("distinguishing advantage ε, teacher vs suspect")
+    _legend_above(ax)
+    return Figure("public-vs-private.svg", _to_svg(fig),
+                  "The same adversaries on the public probes and on the private (secret-seeded) probes.")

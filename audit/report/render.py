@@ -1,0 +1,345 @@
+"""Rendering: read one audit database into a report context, then jinja2 → HTML and weasyprint → PDF.
+
+Everything shown comes from the database alone, read through the Store.
+Every piece of text from the database is hostile data (model output, judge
+output, probe text, even category names and specs): autoescape is on, no
+model text is ever marked safe, control and bidi characters are shown as
+visible markers (so a right-to-left override cannot reorder a page), and the
+HTML carries a Content-Security-Policy that forbids scripts and loads
+nothing from outside the file.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from dataclasses import dataclass, field
+from importlib import metadata
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from audit import __version__
+from audit import verdict as V
+from audit.report import plots
+from audit.report.text import visible
+from audit.store import Store, merkle_root
+
+EXHIBIT_CHARS = 2500
+EXHIBITS_GIVEAWAY = 4
+EXHIBITS_FOOLED = 2
+# Our own constant, marked safe so its quotes are not entity-encoded inside the meta attribute.
+CSP = Markup("default-src 'none'; script-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'; "
+       "img-src data:; style-src 'unsafe-inline'")
+
+# --------------------------------------------------------------------------
+# The report context
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class Exhibit:
+    probe: dict
+    responses: dict[str, dict]  # model name → response row
+    verdicts: list[dict]
+    p_teacher: float | None
+    kind: str  # "giveaway", "fooled" or "category"
+
+    def text(self, model: str) -> tuple[str, bool]:
+        """The response shown, and whether it was cut (the full text stays in the database)."""
+        row = self.responses.get(model)
+        if row is None:
+            return "(no response recorded)", False
+        text = row["text"] or ""
+        return (text[:EXHIBIT_CHARS] + "…", True) if len(text) > EXHIBIT_CHARS else (text, False)
+
+
+@dataclass
+class ReportContext:
+    audit: dict
+    config: dict
+    suites: list[dict]
+    sample_sizes: dict[str, Any]
+    models: list[dict]
+    model_costs: list[dict]
+    costs: list[dict]
+    found: V.Findings
+    category_adversary: str | None
+    category_claims: list[V.Claim]
+    judge: dict | None
+    exhibits: list[Exhibit]
+    exhibit_note: str
+    budget_points: list[dict]
+    splits: list[dict[str, Any]]
+    figures: dict[str, plots.Figure]
+    transcripts: dict[str, Any]
+    signing: dict[str, Any]
+    environment: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+
+def gather(store: Store, *, keyid: str | None, tool_digest: str) -> ReportContext:
+    """Read everything the report shows from the audit database."""
+    audit = store.require_audit()
+    audit_id = audit["id"]
+    config = json.loads(audit.get("config_json") or "{}")
+    threshold = config.get("epsilon_threshold")
+    found = V.findings(store.results(audit_id), threshold=threshold)
+    models = [_with_description(m) for m in store.models(audit_id)]
+    selected = store.selected_probes(audit_id)
+    responses = store.responses(audit_id)
+    judgements = store.judgements(audit_id, V.MAIN_COMPARISON)
+    budget_points = store.budget_points(audit_id)
+    category_adversary, category_claims = _category_evidence(found)
+    exhibits, exhibit_note = _exhibits(responses, judgements, category_claims)
+    leaves = store.transcript_hashes(audit_id)
+    ctx = ReportContext(
+        audit=audit,
+        config=config,
+        suites=list(store.db["suites"].rows_where(order_by="name")),
+        sample_sizes=_sample_sizes(selected, responses, judgements),
+        models=models,
+        model_costs=store.model_costs(audit_id),
+        costs=store.costs(audit_id),
+        found=found,
+        category_adversary=category_adversary,
+        category_claims=category_claims,
+        judge=_judge_summary(judgements, found),
+        exhibits=exhibits,
+        exhibit_note=exhibit_note,
+        budget_points=budget_points,
+        splits=split_rows(found),
+        figures=_figures(found, category_adversary, [c.category for c in category_claims], budget_points),
+        transcripts={"count": len(leaves), "merkle_root": merkle_root(leaves),
+                     "errors": len(store.query_errors(audit_id))},
+        signing={"keyid": keyid, "tool_digest": tool_digest},
+        environment=_environment(config, models),
+    )
+    ctx.notes = _missing_notes(ctx)
+    return ctx
+
+
+def _with_description(model: dict) -> dict:
+    model = dict(model)
+    model["description"] = json.loads(model.pop("describe_json", None) or "{}")
+    return model
+
+
+def _sample_sizes(selected: list[dict], responses: list[dict], judgements: list[dict]) -> dict[str, Any]:
+    by_split: dict[str, int] = {}
+    for p in selected:
+        by_split[p["split"]] = by_split.get(p["split"], 0) + 1
+    categories = sorted({p["category"] for p in selected})
+    return {"probes": len(selected), "by_split": by_split, "categories": len(categories),
+            "responses": len(responses), "judgements": len(judgements)}
+
+
+def _category_evidence(found: V.Findings) -> tuple[str | None, list[V.Claim]]:
+    """The adversary the headline picked (else the strongest overall) and its per-category claims, ranked."""
+    rows = [c for c in found.by_category if c.metric == "advantage" and c.split == "all"
+            and c.comparison == V.MAIN_COMPARISON]
+    names = {c.adversary for c in rows}
+    if not names:
+        return None, []
+    preferred = found.headline.selected_adversary if found.headline else None
+    if preferred not in names:
+        main = [c for c in found.adversaries if c.comparison == V.MAIN_COMPARISON and c.adversary in names]
+        preferred = max(main, key=lambda c: c.ci_low if c.ci_low is not None else -2).adversary if main \
+            else sorted(names)[0]
+    return preferred, V.ranked_categories([c for c in rows if c.adversary == preferred])
+
+
+def _judge_summary(judgements: list[dict], found: V.Findings) -> dict | None:
+    """Flip rate and first-position preference, from the recorded verdicts of both A/B orders."""
+    if not judgements:
+        return None
+    pairs: dict[tuple[str, int], dict[str, dict]] = {}
+    for j in judgements:
+        pairs.setdefault((j["probe_id"], j["sample"]), {})[j["order"]] = j
+    complete = [p for p in pairs.values() if len(p) == 2]
+    flips = sum(1 for p in complete if len({j["correct"] for j in p.values()}) == 2)
+    answered = [j for j in judgements if j["verdict"] in ("first", "second")]
+    firsts = sum(1 for j in answered if j["verdict"] == "first")
+    return {
+        "verdicts": len(judgements),
+        "unreadable": len(judgements) - len(answered),
+        "pairs": len(complete),
+        "flip_rate": flips / len(complete) if complete else None,
+        "first_rate": firsts / len(answered) if answered else None,
+        "methods": sorted({j["method"] or "unknown" for j in judgements}),
+        "claims": [c for c in found.adversaries if c.adversary.startswith("judge")],
+    }
+
+
+def _exhibits(responses: list[dict], judgements: list[dict],
+              category_claims: list[V.Claim]) -> tuple[list[Exhibit], str]:
+    """The most telling probes: where the judge surely named the teacher, and where it took the suspect for it."""
+    by_query = {r["query_id"]: r for r in responses}
+    by_probe: dict[str, dict[str, dict]] = {}
+    for r in responses:
+        by_probe.setdefault(r["probe_id"], {}).setdefault(r["model_name"], r)
+    if judgements:
+        scored = _judge_scores(judgements, by_query)
+        giveaway = sorted((s for s in scored if s[2] == "giveaway"), key=lambda s: -s[1])[:EXHIBITS_GIVEAWAY]
+        fooled = sorted((s for s in scored if s[2] == "fooled"), key=lambda s: s[1])[:EXHIBITS_FOOLED]
+        chosen = [Exhibit(_probe_of(by_probe[pid]), by_probe[pid], verdicts, p, kind)
+                  for pid, p, kind, verdicts in giveaway + fooled if pid in by_probe]
+        return chosen, ("Chosen by the judge's verdicts on both A/B orders: first the probes where it named the "
+                        "teacher's response most surely, then those where it most surely took the suspect's "
+                        "response for the teacher's.")
+    top = [c.category for c in category_claims[:EXHIBITS_GIVEAWAY]]
+    chosen = []
+    for category in top:
+        pid = next((pid for pid, rows in sorted(by_probe.items())
+                    if "teacher" in rows and "suspect" in rows and _probe_of(rows)["category"] == category), None)
+        if pid:
+            chosen.append(Exhibit(_probe_of(by_probe[pid]), by_probe[pid], [], None, "category"))
+    note = ("No judge verdicts are recorded, so exhibits are not ranked probe by probe: each is one probe from a "
+            "category where the adversaries had the most evidence." if chosen else
+            "No judge verdicts and no per-category results are recorded, so no exhibits are shown.")
+    return chosen, note
+
+
+def _judge_scores(judgements: list[dict], by_query: dict[str, dict]) -> list[tuple[str, float, str, list[dict]]]:
+    """Per probe: the mean probability the judge gave the teacher's response, and whether both orders agreed."""
+    per_probe: dict[str, list[dict]] = {}
+    for j in judgements:
+        first = by_query.get(j["first_query_id"])
+        second = by_query.get(j["second_query_id"])
+        if first is None or second is None:
+            continue
+        p_teacher = j["p_first"] if first["model_name"] == "teacher" else j["p_second"]
+        if p_teacher is None and j["correct"] is not None:  # a verdict parsed from text: certain either way
+            p_teacher = float(j["correct"])
+        named = {"first": first["model_name"], "second": second["model_name"]}.get(j["verdict"])
+        per_probe.setdefault(j["probe_id"], []).append({
+            **j, "shown_first": first["model_name"], "shown_second": second["model_name"], "named": named,
+            "p_teacher": p_teacher})
+    out = []
+    for pid, verdicts in per_probe.items():
+        ps = [v["p_teacher"] for v in verdicts if v["p_teacher"] is not None]
+        if not ps:
+            continue
+        outcomes = {v["correct"] for v in verdicts}
+        kind = "giveaway" if outcomes == {1} else "fooled" if outcomes == {0} else "mixed"
+        out.append((pid, sum(ps) / len(ps), kind, verdicts))
+    return out
+
+
+def split_rows(found: V.Findings) -> list[dict[str, Any]]:
+    """Per adversary on teacher vs suspect: its public and private claims and the gap between them."""
+    rows: dict[str, dict[str, Any]] = {}
+    for c in found.by_split:
+        if c.comparison == V.MAIN_COMPARISON and c.metric == "advantage":
+            rows.setdefault(c.adversary, {"adversary": c.adversary})[c.split] = c
+    for c in found.adversaries:
+        if c.comparison == V.MAIN_COMPARISON and c.adversary in rows:
+            rows[c.adversary]["gap"] = V.split_gap_text(c.details.get("split_gap"))
+    return [rows[name] for name in sorted(rows)]
+
+
+def _probe_of(rows: dict[str, dict]) -> dict:
+    r = next(iter(rows.values()))
+    return {"id": r["probe_id"], "category": r["category"], "split": r["split"], "text": r["probe_text"]}
+
+
+def _figures(found: V.Findings, category_adversary: str | None, category_order: list[str],
+             budget_points: list[dict]) -> dict[str, plots.Figure]:
+    by_comparison: dict[str, list[V.Claim]] = {}
+    for c in found.by_category:
+        if c.adversary == category_adversary and c.metric == "advantage" and c.split == "all":
+            by_comparison.setdefault(c.comparison, []).append(c)
+    if V.MAIN_COMPARISON in by_comparison:  # the suspect first in the legend and the colours
+        by_comparison = {V.MAIN_COMPARISON: by_comparison.pop(V.MAIN_COMPARISON), **by_comparison}
+    candidates = {
+        "category": plots.category_figure(by_comparison, category_adversary or "", category_order),
+        "budget": plots.budget_figure(budget_points),
+        "split": plots.split_figure([c for c in found.by_split if c.comparison == V.MAIN_COMPARISON]),
+    }
+    return {k: f for k, f in candidates.items() if f is not None}
+
+
+def _environment(config: dict, models: list[dict]) -> dict[str, Any]:
+    versions = {}
+    for dist in ("jinja2", "matplotlib", "weasyprint", "cryptography", "sqlite-utils"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = "not installed"
+    return {
+        "collection_hardware": config.get("hardware"),
+        "collection_software": config.get("software"),
+        "devices": sorted({f"{m['description'].get('device')} ({m['description'].get('dtype', 'dtype ?')})"
+                           for m in models if m["description"].get("device")}),
+        "renderer": {"distill-audit": __version__, "python": sys.version.split()[0],
+                     "platform": platform.platform(), **versions},
+    }
+
+
+def _missing_notes(ctx: ReportContext) -> list[str]:
+    """What this audit lacks, said in words where a reader would look for it."""
+    notes = []
+    roles = {m["role"] for m in ctx.models}
+    if not ctx.found.overall:
+        notes.append("No results are recorded: run `distill-audit analyze` on this database before reporting.")
+    elif ctx.found.headline is None:
+        notes.append("The analysis recorded no headline claim, so no single (ε, q, t, A) statement is made.")
+    if "control" not in roles:
+        notes.append("No control models were audited, so there is no provenance finding: without a control there "
+                     "is no yardstick for how distinguishable an unrelated model would be.")
+    if not ctx.sample_sizes["by_split"].get("private"):
+        notes.append("No private (secret-seeded) split was asked, so the audit cannot show that its results are not "
+                     "an artefact of the public suite having been seen in training.")
+    if ctx.judge is None:
+        notes.append("No judge verdicts are recorded: the pairwise-judge adversary is absent from the claims.")
+    if not ctx.budget_points:
+        notes.append("No query-budget curves are recorded.")
+    if not ctx.found.baseline:
+        notes.append("No semantic-similarity baseline is recorded.")
+    return notes
+
+
+# --------------------------------------------------------------------------
+# HTML and PDF
+# --------------------------------------------------------------------------
+
+
+def _load_template(name: str):
+    path = files("audit") / "templates" / name
+    source = path.read_text(encoding="utf-8")
+    return source, None, lambda: True
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(_load_template),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        finalize=visible,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(num=V.fmt_num, interval=V.fmt_interval, p=V.fmt_p, count=V.fmt_count, t=V.fmt_t,
+                       adversary_class=V.adversary_class, pct=lambda x: "—" if x is None else f"{100 * x:.0f}%")
+    return env
+
+
+def render_html(ctx: ReportContext) -> str:
+    css = (files("audit") / "templates" / "report.css").read_text(encoding="utf-8")
+    template = environment().get_template("report.html.j2")
+    return template.render(ctx=ctx, css=Markup(css), csp=CSP, V=V)
+
+
+def render_pdf(html: str, path: Path) -> None:
+    """The PDF from the same HTML; weasyprint may fetch nothing (only data: URLs, and the HTML has none)."""
+    import logging
+
+    import weasyprint
+    from weasyprint.urls import URLFetcher
+
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
+    weasyprint.HTML(string=html, url_fetcher=URLFetcher(allowed_protocols=["data"])).write_pdf(str(path))

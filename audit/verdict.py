@@ -1,0 +1,418 @@
+"""From results rows to the claims a report states, in calibrated words a lawyer can quote.
+
+The analysis writes numbers; this module decides what those numbers allow
+one to say. The rules are few and strict:
+
+- every advantage is stated with its interval, n, q, t and the adversary
+  class A — never a bare number;
+- an interval above 0 means the adversary *distinguished* the suspect from
+  the teacher; an interval that contains 0 means the suspect was *not shown
+  distinguishable at this budget* — never "indistinguishable", because a
+  stronger adversary or more queries might still succeed; what such a
+  result does give is an upper bound on this adversary's advantage;
+- the provenance finding compares the suspect with controls (models known
+  not to descend from the teacher) and is worded as consistent or not with
+  imitation, never as proof of descent.
+
+The same ``Claim`` objects feed the HTML report and the signed in-toto
+predicate, so the words and the attestation cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+ADVERSARY_CLASSES = {
+    "similarity": "semantic similarity of sentence embeddings (a baseline, not an adversary)",
+    "discriminator-single": "a learned discriminator that sees one response (sentence embedding + style features)",
+    "discriminator-paired": "a learned discriminator that sees two responses and names the teacher's",
+    "judge": "a pairwise LLM judge, counting only verdicts that survive swapping the A/B order",
+    "judge-unfiltered": "a pairwise LLM judge, counting every verdict (order-inconsistent pairs as ties)",
+    "teacher-likelihood": "a threshold test on the response's length-normalised likelihood under the teacher",
+    "mmd": "a two-sample MMD test on the response sets (no learning)",
+}
+
+METRIC_NAMES = {
+    "advantage": "distinguishing advantage",
+    "cosine": "mean cosine similarity",
+    "mmd": "MMD statistic",
+    "advantage-gap": "advantage gap, Adv(teacher, control) − Adv(teacher, suspect)",
+}
+
+HEADLINE = "headline"
+MAIN_COMPARISON = "teacher-vs-suspect"
+
+
+def adversary_class(name: str) -> str:
+    """The adversary class A in words; unknown names are shown as they are, never dropped."""
+    return ADVERSARY_CLASSES.get(name, f"the adversary “{name}”")
+
+
+def comparison_words(comparison: str) -> str:
+    if comparison == MAIN_COMPARISON:
+        return "the suspect from the claimed teacher"
+    if comparison.startswith("teacher-vs-control:"):
+        return f"control “{comparison.split(':', 1)[1]}” from the claimed teacher"
+    return f"the models of “{comparison}”"
+
+
+# --------------------------------------------------------------------------
+# Number formatting: one style everywhere (unicode minus, en dash ranges)
+# --------------------------------------------------------------------------
+
+
+def fmt_num(x: float | None, digits: int = 2) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    text = f"{x:.{digits}f}"
+    if text.startswith("-") and float(text) != 0:
+        return "−" + text[1:]
+    return text.lstrip("-")
+
+
+def fmt_interval(low: float | None, high: float | None, digits: int = 2) -> str:
+    """0.22–0.40, or ‘−0.05 to 0.08’ when a sign would make an en dash ambiguous."""
+    if low is None or high is None:
+        return "no interval recorded"
+    sep = " to " if (low < 0 or high < 0) else "–"
+    return f"{fmt_num(low, digits)}{sep}{fmt_num(high, digits)}"
+
+
+def fmt_p(p: float | None) -> str:
+    if p is None:
+        return "—"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def fmt_count(x: float | None) -> str:
+    """12,345 / 1.2 M / 3.4 × 10¹³: readable magnitudes for tokens, seconds and FLOP."""
+    if x is None:
+        return "—"
+    if abs(x) >= 1e9:
+        exp = int(math.floor(math.log10(abs(x))))
+        mant = x / 10**exp
+        return f"{mant:.1f} × 10{str(exp).translate(_SUPERSCRIPT)}"
+    if abs(x) >= 1e6:
+        return f"{x / 1e6:.1f} M"
+    if abs(x) >= 100 or float(x).is_integer():
+        return f"{x:,.0f}"
+    return f"{x:.1f}"
+
+
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+
+def fmt_t(t: dict[str, Any] | None) -> str:
+    """The compute t of a claim in one phrase; says so when nothing was recorded."""
+    if not t:
+        return "t not recorded"
+    parts = []
+    tokens = (t.get("tokens_in") or 0) + (t.get("tokens_out") or 0)
+    if tokens:
+        parts.append(f"{fmt_count(tokens)} tokens")
+    if t.get("wall_s"):
+        parts.append(f"{fmt_count(t['wall_s'])} s wall")
+    if t.get("device_s"):
+        parts.append(f"{fmt_count(t['device_s'])} s device")
+    if t.get("flops"):
+        parts.append(f"{fmt_count(t['flops'])} FLOP")
+    return ", ".join(parts) if parts else "t not recorded"
+
+
+# --------------------------------------------------------------------------
+# Claims
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One results row read as a claim: the estimate with its interval, n, q, t and A."""
+
+    adversary: str
+    comparison: str
+    category: str
+    split: str
+    metric: str
+    n: int | None
+    estimate: float | None
+    ci_low: float | None
+    ci_high: float | None
+    confidence: float | None
+    ci_method: str | None
+    p_value: float | None
+    p_holm: float | None
+    p_bh: float | None
+    q: int | None
+    t: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, row: dict) -> "Claim":
+        return cls(
+            adversary=row["adversary"], comparison=row["comparison"], category=row["category"],
+            split=row.get("split") or "all", metric=row.get("metric") or "advantage", n=row.get("n"),
+            estimate=row.get("advantage"), ci_low=row.get("ci_low"), ci_high=row.get("ci_high"),
+            confidence=row.get("confidence"), ci_method=row.get("ci_method"), p_value=row.get("p_value"),
+            p_holm=row.get("p_holm"), p_bh=row.get("p_bh"), q=row.get("q"), t=row.get("t") or {},
+            details=row.get("details") or {},
+        )
+
+    # ---- what the numbers allow one to say --------------------------------
+
+    @property
+    def selected_adversary(self) -> str:
+        """For the headline row, the adversary it picked; otherwise the row's own adversary."""
+        if self.adversary == HEADLINE:
+            return str(self.details.get("adversary") or self.details.get("selected") or HEADLINE)
+        return self.adversary
+
+    @property
+    def level(self) -> str:
+        return f"{round(100 * self.confidence)}%" if self.confidence else "unrecorded-level"
+
+    @property
+    def finding(self) -> str:
+        """A keyword for the outcome: 'above-zero', 'below-zero', 'includes-zero' or 'no-interval'."""
+        if self.ci_low is None or self.ci_high is None:
+            return "no-interval"
+        if self.ci_low > 0:
+            return "above-zero"
+        if self.ci_high < 0:
+            return "below-zero"
+        return "includes-zero"
+
+    @property
+    def outcome(self) -> str:
+        """The short verdict shown in tables."""
+        if self.metric == "advantage":
+            return {"above-zero": "distinguished", "includes-zero": "not shown distinguishable at this budget",
+                    "below-zero": "distinguished (inverted)", "no-interval": "no interval: no claim"}[self.finding]
+        if self.metric == "advantage-gap":
+            return {"above-zero": "suspect closer to teacher than control",
+                    "below-zero": "suspect farther from teacher than control",
+                    "includes-zero": "not shown closer than control",
+                    "no-interval": "no interval: no claim"}[self.finding]
+        if self.metric == "mmd":
+            return self._test_outcome()
+        return "baseline"
+
+    def _test_outcome(self) -> str:
+        alpha = 1 - (self.confidence or 0.95)
+        p = self.p_holm if self.p_holm is not None else self.p_value
+        if p is None:
+            return "no p-value: no claim"
+        return "distributions differ" if p < alpha else "no difference shown at this budget"
+
+    def scope(self) -> str:
+        """n, q, t in one parenthesis tail: the budget the claim holds for."""
+        parts = [f"n = {self.n:,} probes" if self.n is not None else "n not recorded"]
+        parts.append(f"q = {self.q:,} queries per model" if self.q is not None else "q not recorded")
+        parts.append(f"t = {fmt_t(self.t)}")
+        return "; ".join(parts)
+
+    def interval_text(self) -> str:
+        if self.ci_low is None or self.ci_high is None:
+            return "no interval recorded"
+        method = f", {self.ci_method}" if self.ci_method else ""
+        return f"{self.level} CI {fmt_interval(self.ci_low, self.ci_high)}{method}"
+
+    def sentence(self, threshold: float | None = None) -> str:
+        """The claim in one or two sentences that can be quoted on their own."""
+        if self.metric == "advantage":
+            return self._advantage_sentence(threshold)
+        if self.metric == "advantage-gap":
+            return self._gap_sentence()
+        if self.metric == "cosine":
+            return self._similarity_sentence()
+        if self.metric == "mmd":
+            return self._mmd_sentence()
+        return (f"{METRIC_NAMES.get(self.metric, self.metric)} for {comparison_words(self.comparison)}: "
+                f"{fmt_num(self.estimate)} ({self.interval_text()}; {self.scope()}).")
+
+    def _advantage_sentence(self, threshold: float | None) -> str:
+        who = f"An adversary of class A = {adversary_class(self.selected_adversary)}"
+        if self.adversary == HEADLINE:
+            who = f"The strongest adversary tried, {adversary_class(self.selected_adversary)}{self._selection_note()},"
+        numbers = f"ε = {fmt_num(self.estimate)} ({self.interval_text()}; {self.scope()})"
+        if self.finding == "no-interval":
+            return f"{who} reached ε = {fmt_num(self.estimate)} but no interval was recorded, so no claim is made."
+        if self.finding == "includes-zero":
+            text = (f"{who} did not show {comparison_words(self.comparison)} distinguishable at this budget: "
+                    f"{numbers}. This is not a finding that they are indistinguishable; it bounds this "
+                    f"adversary's advantage at ε ≤ {fmt_num(self.ci_high)} with {self.level} confidence.")
+        elif self.finding == "above-zero":
+            text = f"{who} distinguished {comparison_words(self.comparison)} with advantage {numbers}."
+        else:
+            text = (f"{who} told {comparison_words(self.comparison)} apart with its labels inverted: {numbers}; "
+                    "a negative advantage usually means the adversary overfit, and is no evidence of closeness.")
+        if threshold is not None and self.finding != "no-interval":
+            text += " " + self._threshold_sentence(threshold)
+        return text
+
+    def _threshold_sentence(self, threshold: float) -> str:
+        if self.ci_high is not None and self.ci_high <= threshold:
+            return (f"Its upper bound is within the threshold ε₀ = {fmt_num(threshold)} set for this audit "
+                    f"(ε ≤ {fmt_num(threshold)} at {self.level} confidence).")
+        return (f"Its upper bound exceeds the threshold ε₀ = {fmt_num(threshold)} set for this audit, so "
+                f"ε ≤ {fmt_num(threshold)} is not established.")
+
+    def _selection_note(self) -> str:
+        how = self.details.get("selection") or self.details.get("correction")
+        among = self.details.get("candidates")
+        count = len(among) if isinstance(among, list) else among
+        if how and count:
+            return f" (chosen among {count} adversaries; choice accounted for by {how})"
+        if how:
+            return f" (choice accounted for by {how})"
+        return " (how the choice among adversaries was accounted for is not recorded)"
+
+    def _gap_sentence(self) -> str:
+        control = self.comparison.split(":", 1)[1] if ":" in self.comparison else self.comparison
+        numbers = (f"Adv(teacher, control) − Adv(teacher, suspect) = {fmt_num(self.estimate)} "
+                   f"({self.interval_text()}; {self.scope()}; A = {adversary_class(self.adversary)})")
+        if self.finding == "above-zero":
+            return (f"Against control “{control}”, the suspect was harder to tell from the teacher than the "
+                    f"control was: {numbers}. This is consistent with the suspect imitating the teacher; "
+                    "it does not by itself prove that the suspect descends from it.")
+        if self.finding == "below-zero":
+            return (f"Against control “{control}”, the suspect was easier to tell from the teacher than the "
+                    f"control was: {numbers}. This gives no support to the claim that the suspect imitates "
+                    "the teacher.")
+        if self.finding == "includes-zero":
+            return (f"Against control “{control}”, the suspect was not shown to be closer to the teacher than "
+                    f"the control at this budget: {numbers}.")
+        return f"Against control “{control}”, no interval was recorded for the advantage gap, so no claim is made."
+
+    def _similarity_sentence(self) -> str:
+        return (f"Semantic similarity (baseline, not an adversary): the mean cosine similarity of "
+                f"{comparison_words(self.comparison).replace(' from ', ' and ')}'s responses to the same "
+                f"probe was {fmt_num(self.estimate)} ({self.interval_text()}; {self.scope()}). Similar meaning "
+                "does not imply that an adversary cannot tell the two apart, and vice versa.")
+
+    def _mmd_sentence(self) -> str:
+        return (f"A two-sample MMD test (no learning) on {comparison_words(self.comparison).replace(' from ', ' and ')}"
+                f"'s responses gave statistic {fmt_num(self.estimate, 3)} ({self.interval_text()}; "
+                f"permutation p = {fmt_p(self.p_value)}; {self.scope()}): {self._test_outcome()}.")
+
+    # ---- the signed form --------------------------------------------------
+
+    def predicate(self, threshold: float | None = None) -> dict[str, Any]:
+        """The claim as an evaluation-result entry of the signed in-toto predicate."""
+        is_advantage = self.metric == "advantage"
+        return {
+            "adversary": self.adversary,
+            "adversary_class": adversary_class(self.selected_adversary),
+            "selected_adversary": self.selected_adversary,
+            "comparison": self.comparison,
+            "category": self.category,
+            "split": self.split,
+            "metric": {"name": METRIC_NAMES.get(self.metric, self.metric), "recorded_as": self.metric},
+            "value": self.estimate,
+            "interval": {"low": self.ci_low, "high": self.ci_high, "confidence": self.confidence,
+                         "method": self.ci_method},
+            "n": self.n,
+            "q": self.q,
+            "t": self.t,
+            "p_value": self.p_value,
+            "p_holm": self.p_holm,
+            "comparator": "<=" if (is_advantage and threshold is not None) else None,
+            "threshold": threshold if is_advantage else None,
+            "finding": self.finding,
+            "statement": self.sentence(threshold),
+        }
+
+
+# The fields that identify a signed claim and its numbers; wording may change between versions, these may not.
+PREDICATE_KEY_FIELDS = ("adversary", "comparison", "category", "split", "metric", "value", "interval", "n", "q")
+
+
+def predicate_key(entry: dict[str, Any]) -> str:
+    """The identity of a signed claim, comparable across a JSON round trip."""
+    return json.dumps([entry.get(k) for k in PREDICATE_KEY_FIELDS], sort_keys=True)
+
+
+# --------------------------------------------------------------------------
+# From all results rows to what the report says
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class Findings:
+    """The claims of one audit, sorted into the roles the report gives them."""
+
+    headline: Claim | None
+    overall: list[Claim]  # category 'all', split 'all', every metric
+    adversaries: list[Claim]  # overall distinguishing advantages, one per (adversary, comparison)
+    provenance: list[Claim]
+    baseline: list[Claim]
+    tests: list[Claim]  # mmd and other two-sample tests
+    by_split: list[Claim]  # category 'all', public / private
+    by_category: list[Claim]
+    threshold: float | None = None
+
+    def summary_provenance(self) -> list[Claim]:
+        """The provenance rows of the headline's adversary (one per control) for page 1; all rows otherwise."""
+        chosen = self.headline.selected_adversary if self.headline else None
+        mine = [c for c in self.provenance if c.adversary == chosen]
+        return mine or self.provenance
+
+    @property
+    def signed_claims(self) -> list[Claim]:
+        """What the attestation lists: every whole-suite claim (all splits), not the per-category detail."""
+        return self.overall + self.by_split
+
+
+def findings(rows: list[dict], *, threshold: float | None = None) -> Findings:
+    claims = [Claim.from_row(r) for r in rows]
+    overall = [c for c in claims if c.category == "all" and c.split == "all"]
+    headline = next((c for c in overall if c.adversary == HEADLINE and c.comparison == MAIN_COMPARISON), None)
+    return Findings(
+        headline=headline,
+        overall=overall,
+        adversaries=[c for c in overall if c.metric == "advantage" and c.adversary != HEADLINE
+                     and not c.comparison.startswith("provenance:")],
+        provenance=[c for c in overall if c.comparison.startswith("provenance:")],
+        baseline=[c for c in overall if c.metric == "cosine"],
+        tests=[c for c in overall if c.metric == "mmd"],
+        by_split=[c for c in claims if c.category == "all" and c.split != "all"],
+        by_category=[c for c in claims if c.category != "all"],
+        threshold=threshold,
+    )
+
+
+def answer(found: Findings) -> str:
+    """The one-line answer to the audit's question, for the top of page 1."""
+    h = found.headline
+    if h is None:
+        return "No headline claim has been computed for this audit, so the question is not answered here."
+    if h.finding == "above-zero":
+        return (f"Yes, distinguishable: at least one adversary told the suspect from the claimed teacher "
+                f"(ε = {fmt_num(h.estimate)}, {h.level} CI {fmt_interval(h.ci_low, h.ci_high)}).")
+    if h.finding == "includes-zero":
+        return (f"Not shown distinguishable at this budget: no adversary tried told the suspect from the claimed "
+                f"teacher beyond chance (ε ≤ {fmt_num(h.ci_high)} at {h.level} confidence for the strongest).")
+    if h.finding == "below-zero":
+        return "Inconclusive: the strongest adversary's advantage is below zero, which signals a fault, not evidence."
+    return "No claim: the headline advantage has no interval."
+
+
+def split_gap_text(gap: dict[str, Any] | None) -> str:
+    """The public − private gap of an adversary (from its overall row's details) in words, with its interval."""
+    if not gap or gap.get("public_minus_private") is None:
+        return "no gap recorded"
+    value = fmt_num(gap["public_minus_private"])
+    low, high = gap.get("ci_low"), gap.get("ci_high")
+    if low is None or high is None:
+        return f"{value} (no interval: no claim)"
+    level = f"{round(100 * gap['confidence'])}% " if gap.get("confidence") else ""
+    words = "the splits differ" if (low > 0 or high < 0) else "no difference shown"
+    return f"{value} ({level}CI {fmt_interval(low, high)}): {words}"
+
+
+def ranked_categories(claims: list[Claim]) -> list[Claim]:
+    """Categories ranked by evidence: the lower interval bound first (how surely the suspect gives itself away)."""
+    return sorted(claims, key=lambda c: (-(c.ci_low if c.ci_low is not None else -math.inf),
+                                         c.p_holm if c.p_holm is not None else 1.0, c.category))

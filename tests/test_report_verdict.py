@@ -1,0 +1,162 @@
+"""The words of a claim follow its numbers: distinguished, not shown distinguishable, never 'indistinguishable'."""
+
+from __future__ import annotations
+
+import pytest
+
+from audit import verdict as V
+
+
+def row(**over) -> dict:
+    base = {"adversary": "discriminator-paired", "comparison": "teacher-vs-suspect", "category": "all", "split": "all",
+            "metric": "advantage", "n": 400, "advantage": 0.31, "ci_low": 0.22, "ci_high": 0.40, "confidence": 0.95,
+            "ci_method": "clopper-pearson", "p_value": 1e-6, "p_holm": 5e-6, "p_bh": 2e-6, "q": 400,
+            "t": {"tokens_in": 24_000, "tokens_out": 44_000, "wall_s": 812.4, "flops": 3.7e13}, "details": {}}
+    return {**base, **over}
+
+
+def claim(**over) -> V.Claim:
+    return V.Claim.from_row(row(**over))
+
+
+def test_interval_above_zero_reads_as_distinguished_with_every_number():
+    text = claim().sentence()
+    assert text == ("An adversary of class A = a learned discriminator that sees two responses and names the "
+                    "teacher's distinguished the suspect from the claimed teacher with advantage ε = 0.31 "
+                    "(95% CI 0.22–0.40, clopper-pearson; n = 400 probes; q = 400 queries per model; "
+                    "t = 68,000 tokens, 812 s wall, 3.7 × 10¹³ FLOP).")
+
+
+def test_interval_with_zero_is_not_shown_distinguishable_and_gives_an_upper_bound():
+    c = claim(advantage=0.03, ci_low=-0.04, ci_high=0.10)
+    text = c.sentence()
+    assert "did not show the suspect from the claimed teacher distinguishable at this budget" in text
+    assert "95% CI −0.04 to 0.10" in text
+    assert "This is not a finding that they are indistinguishable" in text
+    assert "ε ≤ 0.10 with 95% confidence" in text
+    assert c.outcome == "not shown distinguishable at this budget"
+
+
+def test_negative_interval_is_not_evidence_of_closeness():
+    c = claim(advantage=-0.2, ci_low=-0.3, ci_high=-0.1)
+    assert c.finding == "below-zero"
+    assert "no evidence of closeness" in c.sentence()
+
+
+def test_missing_interval_makes_no_claim():
+    c = claim(ci_low=None, ci_high=None)
+    assert "no interval was recorded, so no claim is made" in c.sentence()
+    assert c.outcome == "no interval: no claim"
+
+
+def test_headline_names_the_selected_adversary_and_the_correction():
+    c = claim(adversary="headline", details={"adversary": "judge", "selection": "Bonferroni over adversaries",
+                                             "candidates": ["a", "b", "c"]})
+    text = c.sentence()
+    assert text.startswith("The strongest adversary tried, a pairwise LLM judge")
+    assert "chosen among 3 adversaries; choice accounted for by Bonferroni over adversaries" in text
+    assert c.selected_adversary == "judge"
+
+
+def test_headline_without_recorded_correction_says_so():
+    assert "is not recorded" in claim(adversary="headline", details={}).sentence()
+
+
+def test_threshold_is_met_only_by_the_upper_bound():
+    assert "within the threshold ε₀ = 0.50" in claim(ci_high=0.40).sentence(0.5)
+    assert "ε ≤ 0.30 is not established" in claim(ci_high=0.40).sentence(0.3)
+    entry = claim().predicate(0.5)
+    assert entry["comparator"] == "<=" and entry["threshold"] == 0.5
+    assert claim(metric="cosine").predicate(0.5)["threshold"] is None
+
+
+@pytest.mark.parametrize("low, high, words", [
+    (0.28, 0.52, "harder to tell from the teacher than the control was"),
+    (-0.1, 0.1, "not shown to be closer to the teacher than the control at this budget"),
+    (-0.5, -0.2, "easier to tell from the teacher than the control was"),
+])
+def test_provenance_gap_words(low, high, words):
+    c = claim(comparison="provenance:qwen", metric="advantage-gap", advantage=(low + high) / 2, ci_low=low,
+              ci_high=high, ci_method="paired bootstrap")
+    text = c.sentence()
+    assert words in text and "control “qwen”" in text
+    assert "Adv(teacher, control) − Adv(teacher, suspect)" in text
+    if low > 0:
+        assert "does not by itself prove that the suspect descends from it" in text
+
+
+def test_similarity_is_called_a_baseline():
+    text = claim(adversary="similarity", metric="cosine", advantage=0.82, ci_low=0.8, ci_high=0.84).sentence()
+    assert text.startswith("Semantic similarity (baseline, not an adversary)")
+    assert "0.82 (95% CI 0.80–0.84" in text
+
+
+def test_mmd_reads_its_corrected_p_value():
+    assert claim(metric="mmd", p_value=0.001, p_holm=0.004).outcome == "distributions differ"
+    assert claim(metric="mmd", p_value=0.03, p_holm=0.2).outcome == "no difference shown at this budget"
+
+
+def test_answer_follows_the_headline():
+    above = V.findings([row(adversary="headline")])
+    assert V.answer(above).startswith("Yes, distinguishable")
+    zero = V.findings([row(adversary="headline", ci_low=-0.02, ci_high=0.08)])
+    assert V.answer(zero).startswith("Not shown distinguishable at this budget")
+    assert V.answer(V.findings([])).startswith("No headline claim")
+
+
+def test_findings_sort_rows_into_roles():
+    rows = [row(adversary="headline"), row(), row(comparison="teacher-vs-control:x"),
+            row(comparison="provenance:x", metric="advantage-gap"), row(adversary="similarity", metric="cosine"),
+            row(adversary="mmd", metric="mmd"), row(split="private"), row(category="coding")]
+    f = V.findings(rows)
+    assert f.headline.adversary == "headline"
+    assert len(f.adversaries) == 2 and len(f.provenance) == 1 and len(f.baseline) == 1 and len(f.tests) == 1
+    assert len(f.by_split) == 1 and len(f.by_category) == 1
+    assert len(f.signed_claims) == 7  # everything but the per-category row
+
+
+def test_categories_rank_by_lower_bound_then_holm():
+    claims = [claim(category="a", ci_low=0.1, p_holm=0.2), claim(category="b", ci_low=0.3, p_holm=0.5),
+              claim(category="c", ci_low=0.1, p_holm=0.01), claim(category="d", ci_low=None)]
+    assert [c.category for c in V.ranked_categories(claims)] == ["b", "c", "a", "d"]
+
+
+@pytest.mark.parametrize("value, text", [(0.314, "0.31"), (-0.001, "0.00"), (-0.25, "−0.25"), (None, "—")])
+def test_fmt_num(value, text):
+    assert V.fmt_num(value) == text
+
+
+def test_fmt_helpers():
+    assert V.fmt_interval(0.22, 0.4) == "0.22–0.40"
+    assert V.fmt_interval(-0.05, 0.08) == "−0.05 to 0.08"
+    assert V.fmt_p(0.0004) == "< 0.001" and V.fmt_p(0.0312) == "0.031"
+    assert V.fmt_count(2_500_000) == "2.5 M" and V.fmt_count(1234) == "1,234" and V.fmt_count(3.2e13) == "3.2 × 10¹³"
+    assert V.fmt_t({}) == "t not recorded"
+
+
+def test_predicate_key_survives_a_json_round_trip():
+    import json
+
+    entry = claim().predicate()
+    assert V.predicate_key(json.loads(json.dumps(entry, sort_keys=True))) == V.predicate_key(entry)
+
+
+def test_split_gap_words():
+    assert V.split_gap_text(None) == "no gap recorded"
+    assert V.split_gap_text({"public_minus_private": 0.02, "ci_low": -0.1, "ci_high": 0.14, "confidence": 0.95}) == \
+        "0.02 (95% CI −0.10 to 0.14): no difference shown"
+    assert V.split_gap_text({"public_minus_private": 0.3, "ci_low": 0.1, "ci_high": 0.5}).endswith("the splits differ")
+    assert V.split_gap_text({"public_minus_private": 0.3, "ci_low": None, "ci_high": None}) == \
+        "0.30 (no interval: no claim)"
+
+
+def test_page_one_provenance_is_the_headline_adversarys():
+    rows = [row(adversary="headline", details={"adversary": "judge"}),
+            row(adversary="judge", comparison="provenance:x", metric="advantage-gap"),
+            row(adversary="mmd", comparison="provenance:x", metric="advantage-gap")]
+    assert [c.adversary for c in V.findings(rows).summary_provenance()] == ["judge"]
+    assert len(V.findings(rows[1:]).summary_provenance()) == 2
+
+
+def test_missing_interval_text_has_no_dangling_level():
+    assert claim(metric="mmd", ci_low=None, ci_high=None).interval_text() == "no interval recorded"
