@@ -22,6 +22,7 @@ class GenParams:
     seed: int = 0
     batch_size: int = 8
     logprobs: bool = False  # ask for the chosen tokens' log-probabilities too
+    top_logprobs: int = 0  # also the k most likely tokens at each step (a judge reads its verdict from them)
 
     def recorded(self) -> dict[str, Any]:
         """What goes into ``queries.params_json``: everything but the batch size, which changes nothing."""
@@ -42,6 +43,7 @@ class Generation:
     device_s: float = 0.0  # accelerator seconds attributed to this prompt (0 on CPU)
     logprobs: list[float] | None = None  # log p of each generated token, when asked and available
     tokens: list[str] | None = None  # the generated tokens, aligned with ``logprobs``
+    top_logprobs: list[dict[str, float]] | None = None  # per generated token: {token: log p} of the k most likely
     request: dict[str, Any] | None = None  # the raw request (HTTP backends), never with secrets
     raw: dict[str, Any] | None = None  # the raw response body (HTTP backends)
     error: str | None = None
@@ -57,10 +59,18 @@ class Generation:
             "finish_reason": self.finish_reason,
             "latency_s": self.latency_s,
             "device_s": self.device_s,
-            "logprobs": ({"tokens": self.tokens, "logprobs": self.logprobs} if self.logprobs is not None else None),
+            "logprobs": self._logprobs_record(),
             "request": self.request,
             "raw": self.raw,
         }
+
+    def _logprobs_record(self) -> dict[str, Any] | None:
+        if self.logprobs is None:
+            return None
+        record: dict[str, Any] = {"tokens": self.tokens, "logprobs": self.logprobs}
+        if self.top_logprobs is not None:
+            record["top_logprobs"] = self.top_logprobs
+        return record
 
 
 @dataclass
@@ -82,8 +92,13 @@ class Description:
 class Model(Protocol):
     spec: str
 
-    def generate(self, prompts: list[str], params: GenParams) -> list[Generation]:
+    def generate(self, prompts: list[str], params: GenParams, samples: list[int] | None = None) -> list[Generation]:
         """Answer each prompt (a user message; the backend applies the chat template), in input order.
+
+        ``samples`` says which sample (0..k-1) of its probe each prompt is:
+        the transformers backend mixes it into the sampling seed (so the k
+        samples of a probe differ), the replay backend returns the answer
+        recorded for that sample, the HTTP backend ignores it.
 
         A failure of one prompt is returned as a ``Generation`` with
         ``error`` set; a failure of the whole backend (unreachable, 401)

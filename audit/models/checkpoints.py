@@ -1,0 +1,273 @@
+"""From a local spec (bundled, hf, gguf, peft) to a loaded transformers model and tokenizer.
+
+Every check that can fail runs before the weights are read, so a bad spec
+costs a second, not a model load: missing paths, GGUF architectures that
+transformers cannot de-quantise, adapters trained on another base.
+
+GGUF files (the bundled models are GGUF too) are de-quantised once and kept
+as a safetensors checkpoint in the cache, keyed by the GGUF's sha256:
+de-quantising takes tens of seconds, reading the cache a second or two.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from audit.errors import SpecError
+from audit.models.cache import atomic_dir, cache_dir, sha256_file, sha256_files
+from audit.models.spec import BUNDLED, ModelSpec, parse_spec
+
+_DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
+           "float16": "float16", "fp16": "float16"}
+
+
+@dataclass
+class Checkpoint:
+    """Where a local spec's weights are and what identifies them."""
+
+    spec: ModelSpec
+    directory: Path  # a transformers checkpoint folder (the converted cache for GGUF)
+    fingerprint: str
+    adapter: Path | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise SpecError(f"device {device!r}: no CUDA device is available")
+    return device
+
+
+def resolve_dtype(dtype: str, device: str):
+    """bfloat16 on a GPU, float32 on the CPU (where bfloat16 matmuls are slow), unless asked otherwise."""
+    import torch
+
+    if dtype == "auto":
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    if dtype not in _DTYPES:
+        raise SpecError(f"dtype {dtype!r}: expected auto or one of {', '.join(sorted(_DTYPES))}")
+    return getattr(torch, _DTYPES[dtype])
+
+
+def resolve_checkpoint(spec: ModelSpec) -> Checkpoint:
+    """Check a local spec and find (converting a GGUF if needed) the checkpoint it names."""
+    if spec.kind == "bundled":
+        return _gguf_checkpoint(spec, spec.bundled.gguf_path(cache_dir()))
+    if spec.kind == "gguf":
+        return _gguf_checkpoint(spec, spec.path)
+    if spec.kind == "hf":
+        return _hf_checkpoint(spec)
+    if spec.kind == "peft":
+        return _peft_checkpoint(spec)
+    raise SpecError(f"model spec {spec.text!r}: not a local model")
+
+
+def load_checkpoint(checkpoint: Checkpoint, *, device: str = "auto", dtype: str = "auto", merge: bool = False):
+    """Load (model, tokenizer); with ``merge`` a LoRA adapter is folded into the weights (faster inference)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # reading a converted checkpoint takes a second; the CLI has its own bars
+    device = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, device)
+    tokenizer = _load_tokenizer(checkpoint)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(checkpoint.directory, dtype=torch_dtype)
+    except (OSError, ValueError, KeyError) as exc:
+        raise SpecError(f"model spec {checkpoint.spec.text!r}: cannot load {checkpoint.directory}: {_first_line(exc)}") from exc
+    # Adapters trained on this model record the spec as their base, which is what the base check compares.
+    base_text = checkpoint.spec.base.text if checkpoint.spec.base else checkpoint.spec.text
+    model.name_or_path = base_text if checkpoint.spec.kind != "hf" else str(checkpoint.directory)
+    if checkpoint.adapter is not None:
+        model = _attach_adapter(checkpoint, model, merge)
+    model.to(device).eval()
+    return model, tokenizer
+
+
+def load_hf(spec: str | ModelSpec, *, device: str = "auto", dtype: str = "auto"):
+    """(torch model, tokenizer) for training code; a peft spec gives a ``PeftModel`` with its adapter unmerged."""
+    parsed = parse_spec(spec) if isinstance(spec, str) else spec
+    return load_checkpoint(resolve_checkpoint(parsed), device=device, dtype=dtype, merge=False)
+
+
+# ---- hf ----------------------------------------------------------------------
+
+
+def _hf_checkpoint(spec: ModelSpec) -> Checkpoint:
+    directory = spec.path
+    if not directory.is_dir():
+        raise SpecError(f"model spec {spec.text!r}: {directory} is not a directory")
+    if not (directory / "config.json").is_file():
+        raise SpecError(f"model spec {spec.text!r}: {directory} has no config.json (not a transformers checkpoint)")
+    weights = sorted(directory.glob("*.safetensors")) or sorted(directory.glob("pytorch_model*.bin"))
+    if not weights:
+        raise SpecError(f"model spec {spec.text!r}: {directory} holds no *.safetensors or pytorch_model*.bin weights")
+    return Checkpoint(spec, directory, sha256_files(weights), details={"weights": [w.name for w in weights]})
+
+
+# ---- gguf --------------------------------------------------------------------
+
+
+def _gguf_checkpoint(spec: ModelSpec, gguf_path: Path) -> Checkpoint:
+    if not gguf_path.is_file():
+        raise SpecError(f"model spec {spec.text!r}: {gguf_path} does not exist")
+    sha = sha256_file(gguf_path)
+    directory = cache_dir() / "converted" / sha
+    if not (directory / "config.json").is_file():  # a converted folder only exists complete (atomic rename)
+        _check_gguf_architecture(spec, gguf_path)  # reading GGUF metadata takes seconds: only before converting
+        _convert_gguf(spec, gguf_path, directory)
+    return Checkpoint(spec, directory, sha, details={"gguf": str(gguf_path), "gguf_sha256": sha})
+
+
+def _check_gguf_architecture(spec: ModelSpec, gguf_path: Path) -> None:
+    import gguf
+    from transformers.modeling_gguf_pytorch_utils import GGUF_SUPPORTED_ARCHITECTURES
+
+    try:
+        field_ = gguf.GGUFReader(gguf_path).fields["general.architecture"]
+        architecture = field_.contents()
+    except (KeyError, ValueError, OSError) as exc:
+        raise SpecError(f"model spec {spec.text!r}: {gguf_path} is not a readable GGUF file ({_first_line(exc)})") from exc
+    if architecture not in GGUF_SUPPORTED_ARCHITECTURES:
+        raise SpecError(
+            f"model spec {spec.text!r}: GGUF architecture {architecture!r} is not supported by transformers "
+            f"(supported: {', '.join(sorted(GGUF_SUPPORTED_ARCHITECTURES))})"
+        )
+
+
+def _convert_gguf(spec: ModelSpec, gguf_path: Path, directory: Path) -> None:
+    """De-quantise once and save as safetensors.
+
+    transformers will not ``save_pretrained`` a model loaded from GGUF (its
+    config carries a GGUF quantization_config), so the model is rebuilt from
+    a clean config and the de-quantised state dict, then saved with the
+    tokenizer, all inside a temporary folder renamed into place at the end.
+    """
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    folder, name = gguf_path.parent, gguf_path.name
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+        loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise SpecError(f"model spec {spec.text!r}: transformers cannot de-quantise {gguf_path}: {_first_line(exc)}") from exc
+    config_dict = loaded.config.to_dict()
+    config_dict.pop("quantization_config", None)
+    config = AutoConfig.for_model(**config_dict)
+    with torch.device("meta"):
+        rebuilt = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    rebuilt.load_state_dict(loaded.state_dict(), assign=True)
+    rebuilt.tie_weights()
+    with atomic_dir(directory) as tmp:
+        rebuilt.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "source.json").write_text(json.dumps({"gguf": name, "sha256": directory.name}))
+
+
+# ---- peft --------------------------------------------------------------------
+
+
+def _peft_checkpoint(spec: ModelSpec) -> Checkpoint:
+    base = resolve_checkpoint(spec.base)
+    adapter = spec.path
+    config_path = adapter / "adapter_config.json"
+    if not config_path.is_file():
+        raise SpecError(f"model spec {spec.text!r}: {adapter} has no adapter_config.json (not a peft adapter)")
+    weights = sorted(adapter.glob("adapter_model.safetensors")) or sorted(adapter.glob("adapter_model.bin"))
+    if not weights:
+        raise SpecError(f"model spec {spec.text!r}: {adapter} holds no adapter_model.safetensors")
+    recorded_base = json.loads(config_path.read_text()).get("base_model_name_or_path") or ""
+    _check_adapter_base(spec, base, recorded_base)
+    adapter_sha = sha256_files([config_path, *weights])
+
+    fingerprint = hashlib.sha256(f"base {base.fingerprint}\nadapter {adapter_sha}\n".encode()).hexdigest()
+    details = {"base_fingerprint": base.fingerprint, "adapter_sha256": adapter_sha, "adapter": str(adapter),
+               "adapter_base": recorded_base, **base.details}
+    return Checkpoint(spec, base.directory, fingerprint, adapter=adapter, details=details)
+
+
+def _check_adapter_base(spec: ModelSpec, base: Checkpoint, recorded: str) -> None:
+    """Refuse an adapter whose config names a different base we can recognise.
+
+    A name we cannot recognise (a hub id of some other model family, a path
+    from another machine) is let through: the weight shapes decide, when the
+    adapter is attached.
+    """
+    if not recorded:
+        return
+    names = _names_of(recorded)
+    if names is None:
+        return
+    if names & _names_of_checkpoint(base):
+        return
+    raise SpecError(f"model spec {spec.text!r}: the adapter was trained on {recorded!r}, not on {spec.base.text!r}")
+
+
+def _names_of(name: str) -> set[str] | None:
+    """Everything ``name`` is known by; None when it names nothing recognisable here."""
+    for bundled in BUNDLED.values():
+        if name == bundled.alias or name in bundled.hub_ids:
+            return {bundled.alias}
+    try:
+        parsed = parse_spec(name)
+    except SpecError:
+        parsed = None
+    if parsed is not None and parsed.kind in ("hf", "gguf") and parsed.path.exists():
+        return {str(parsed.path.resolve())}
+    if Path(name).exists():
+        return {str(Path(name).resolve())}
+    return None
+
+
+def _names_of_checkpoint(checkpoint: Checkpoint) -> set[str]:
+    spec = checkpoint.spec
+    names = {spec.text, str(checkpoint.directory.resolve())}
+    if spec.bundled:
+        names.add(spec.bundled.alias)
+    if spec.path is not None:
+        names.add(str(spec.path.resolve()))
+    return names
+
+
+def _attach_adapter(checkpoint: Checkpoint, model, merge: bool):
+    from peft import PeftModel
+
+    try:
+        peft_model = PeftModel.from_pretrained(model, checkpoint.adapter)
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise SpecError(
+            f"model spec {checkpoint.spec.text!r}: the adapter does not fit base {checkpoint.spec.base.text!r}: "
+            f"{_first_line(exc)}"
+        ) from exc
+    return peft_model.merge_and_unload() if merge else peft_model
+
+
+# ---- shared ------------------------------------------------------------------
+
+
+def _load_tokenizer(checkpoint: Checkpoint):
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(checkpoint.directory)
+    except (OSError, ValueError, KeyError) as exc:
+        raise SpecError(f"model spec {checkpoint.spec.text!r}: no usable tokenizer in {checkpoint.directory}: {_first_line(exc)}") from exc
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    return tokenizer
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,87 @@
+"""Replay: answer with what an earlier audit database recorded for one of its models.
+
+Lets an audit be re-run against responses collected elsewhere (another
+machine, a paid API that should not be asked twice) without the model. The
+answers are looked up by probe text and sample index; a prompt the earlier
+audit never asked is an error ``Generation``, never an invented answer.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from audit.errors import ScoringUnsupported, SpecError, StoreError
+from audit.models.base import Description, Generation, GenParams
+from audit.models.cache import sha256_file
+from audit.models.spec import ModelSpec
+
+
+class ReplayModel:
+    """The recorded answers of model ``spec.role`` in the audit database ``spec.path``."""
+
+    def __init__(self, spec: ModelSpec):
+        from audit.store import Store
+
+        self.spec = spec.text
+        self.role = spec.role
+        self.path = spec.path
+        if not self.path.is_file():
+            raise SpecError(f"model spec {spec.text!r}: {self.path} does not exist")
+        self.db_sha256 = sha256_file(self.path)  # before opening: opening may apply migrations
+        try:
+            with Store.open(self.path, create=False) as store:
+                self._recorded, self.source = _recorded_answers(store, spec)
+        except StoreError as exc:
+            raise SpecError(f"model spec {spec.text!r}: {exc}") from exc
+
+    def generate(self, prompts: list[str], params: GenParams, samples: list[int] | None = None) -> list[Generation]:
+        """The recorded answer to each (prompt, sample); without ``samples`` the n-th repeat of a prompt is sample n."""
+        if samples is None:
+            seen: Counter[str] = Counter()
+            samples = []
+            for prompt in prompts:
+                samples.append(seen[prompt])
+                seen[prompt] += 1
+        return [self._replayed(prompt, sample) for prompt, sample in zip(prompts, samples)]
+
+    def score(self, prompt: str, continuations: list[str]) -> list[list[float]]:
+        raise ScoringUnsupported(f"{self.spec}: a replayed model has only its recorded answers, no probabilities")
+
+    def describe(self) -> Description:
+        return Description(
+            spec=self.spec,
+            backend="replay",
+            fingerprint=f"sha256:{self.db_sha256}#{self.role}",
+            param_count=self.source.get("param_count"),
+            details={"database": str(self.path), "role": self.role, "answers": len(self._recorded),
+                     "recorded_spec": self.source.get("spec"), "recorded_fingerprint": self.source.get("fingerprint")},
+        )
+
+    def _replayed(self, prompt: str, sample: int) -> Generation:
+        row = self._recorded.get((prompt, sample))
+        if row is None:
+            return Generation(finish_reason="error",
+                              error=f"replay: {self.path} has no answer of {self.role} to this prompt (sample {sample})")
+        logprobs = row["logprobs"] or {}
+        return Generation(
+            text=row["text"],
+            tokens_in=row["tokens_in"] or 0,
+            tokens_out=row["tokens_out"] or 0,
+            finish_reason=row["finish_reason"] or "stop",
+            latency_s=row["latency_s"] or 0.0,
+            logprobs=logprobs.get("logprobs"),
+            tokens=logprobs.get("tokens"),
+            top_logprobs=logprobs.get("top_logprobs"),
+        )
+
+
+def _recorded_answers(store, spec: ModelSpec) -> tuple[dict[tuple[str, int], dict], dict]:
+    audit = store.require_audit()
+    model = store.model(audit["id"], spec.role)
+    if model is None:
+        names = ", ".join(m["name"] for m in store.models(audit["id"])) or "none"
+        raise SpecError(f"model spec {spec.text!r}: the audit in {spec.path} has no model {spec.role!r} (it has: {names})")
+    recorded: dict[tuple[str, int], dict] = {}
+    for row in store.responses(audit["id"], model["id"]):
+        recorded.setdefault((row["probe_text"], row["sample"]), row)
+    return recorded, model

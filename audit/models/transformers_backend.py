@@ -1,0 +1,195 @@
+"""Local models through transformers: checkpoint folders, GGUF files, bundled models, LoRA adapters.
+
+All four are one class: they differ only in how the checkpoint is found
+(``checkpoints.py``); generating and scoring are the same code.
+
+Speed on a CPU comes from batching: prompts are sorted by length so a batch
+wastes little on padding, padded on the left so every row's next token sits
+in the last column, and decoded together under ``torch.inference_mode``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+from audit.models.base import Description, Generation, GenParams
+from audit.models.checkpoints import Checkpoint, load_checkpoint, resolve_device
+from audit.models.spec import ModelSpec
+
+
+class TransformersModel:
+    """A causal LM answering user messages (chat template when the tokenizer has one, plain text otherwise)."""
+
+    def __init__(self, spec: ModelSpec, checkpoint: Checkpoint, *, device: str = "auto", dtype: str = "auto"):
+        self.spec = spec.text
+        self.checkpoint = checkpoint
+        self.device = resolve_device(device)
+        self.model, self.tokenizer = load_checkpoint(checkpoint, device=self.device, dtype=dtype, merge=True)
+        self.eos_ids = _eos_ids(self.model, self.tokenizer)
+        self.context = getattr(self.model.config, "max_position_embeddings", None)
+
+    # ---- the Model interface -------------------------------------------------
+
+    def generate(self, prompts: list[str], params: GenParams, samples: list[int] | None = None) -> list[Generation]:
+        """Answer in batches of ``params.batch_size`` (1 really means one prompt at a time), longest first."""
+        samples = samples if samples is not None else [0] * len(prompts)
+        encoded = [self.prompt_ids(p) for p in prompts]
+        results: list[Generation | None] = [None] * len(prompts)
+        fitting = []
+        for i, ids in enumerate(encoded):
+            if self.context and len(ids) + params.max_new_tokens > self.context:
+                results[i] = Generation(tokens_in=len(ids), finish_reason="error", error=(
+                    f"prompt of {len(ids)} tokens + {params.max_new_tokens} new exceeds the context of {self.context}"))
+            else:
+                fitting.append(i)
+        fitting.sort(key=lambda i: len(encoded[i]), reverse=True)
+        size = max(1, params.batch_size)
+        for start in range(0, len(fitting), size):
+            batch = fitting[start:start + size]
+            seed = _batch_seed(params.seed, [(prompts[i], samples[i]) for i in batch])
+            for i, generation in zip(batch, self._generate_batch([encoded[i] for i in batch], params, seed)):
+                results[i] = generation
+        return results
+
+    def score(self, prompt: str, continuations: list[str]) -> list[list[float]]:
+        """log p of each continuation token after the formatted prompt: one forward pass, right padding.
+
+        Right padding keeps every row's positions natural (the prompt is the
+        same for all rows), and only the logits over the continuation span
+        are computed, which matters with a 262k-token vocabulary.
+        """
+        import torch
+
+        prompt_ids = self.prompt_ids(prompt)
+        conts = [self.tokenizer(c, add_special_tokens=False)["input_ids"] for c in continuations]
+        span = max((len(c) for c in conts), default=0)
+        if span == 0:
+            return [[] for _ in conts]
+        width = len(prompt_ids) + span
+        input_ids = torch.full((len(conts), width), self.tokenizer.pad_token_id, dtype=torch.long)
+        attention = torch.zeros_like(input_ids)
+        for row, cont in enumerate(conts):
+            ids = prompt_ids + cont
+            input_ids[row, :len(ids)] = torch.tensor(ids)
+            attention[row, :len(ids)] = 1
+        with torch.inference_mode():
+            logits = self.model(input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device),
+                                logits_to_keep=span + 1).logits[:, :span].float()
+        logprobs = torch.log_softmax(logits, dim=-1)
+        targets = input_ids[:, len(prompt_ids):].to(self.device)
+        picked = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1).cpu()
+        return [picked[row, :len(cont)].tolist() for row, cont in enumerate(conts)]
+
+    def describe(self) -> Description:
+        dtype = str(next(self.model.parameters()).dtype).removeprefix("torch.")
+        return Description(
+            spec=self.spec,
+            backend="transformers",
+            fingerprint=self.checkpoint.fingerprint,
+            param_count=sum(p.numel() for p in self.model.parameters()),
+            details={"kind": self.checkpoint.spec.kind, "architecture": self.model.config.model_type,
+                     "dtype": dtype, "device": self.device, "chat_template": self.tokenizer.chat_template is not None,
+                     **self.checkpoint.details},
+        )
+
+    # ---- helpers -------------------------------------------------------------
+
+    def prompt_ids(self, prompt: str) -> list[int]:
+        """The token ids the model sees for a user message."""
+        if self.tokenizer.chat_template:
+            text = self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True)
+            return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return self.tokenizer(prompt)["input_ids"]
+
+    def _generate_batch(self, batch: list[list[int]], params: GenParams, seed: int) -> list[Generation]:
+        import torch
+
+        width = max(len(ids) for ids in batch)
+        input_ids = torch.full((len(batch), width), self.tokenizer.pad_token_id, dtype=torch.long)
+        attention = torch.zeros_like(input_ids)
+        for row, ids in enumerate(batch):
+            input_ids[row, width - len(ids):] = torch.tensor(ids)
+            attention[row, width - len(ids):] = 1
+        want_logprobs = params.logprobs or params.top_logprobs > 0
+        started = time.perf_counter()
+        torch.manual_seed(seed)
+        with torch.inference_mode():
+            out = self.model.generate(
+                input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device),
+                generation_config=self._generation_config(params, want_logprobs),
+            )
+        if self.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        elapsed = (time.perf_counter() - started) / len(batch)
+        new_tokens = out.sequences[:, width:].cpu()
+        step_logprobs = torch.log_softmax(torch.stack(out.logits, dim=1).float(), dim=-1).cpu() if want_logprobs else None
+        return [self._generation(row, len(ids), new_tokens[row], step_logprobs, params, elapsed)
+                for row, ids in enumerate(batch)]
+
+    def _generation(self, row: int, tokens_in: int, new_tokens, step_logprobs, params: GenParams,
+                    elapsed: float) -> Generation:
+        ids = new_tokens.tolist()
+        stop = next((k for k, t in enumerate(ids) if t in self.eos_ids), None)
+        kept = ids if stop is None else ids[:stop + 1]
+        text_ids = kept if stop is None else kept[:-1]
+        generation = Generation(
+            text=self.tokenizer.decode(text_ids, skip_special_tokens=True),
+            tokens_in=tokens_in,
+            tokens_out=len(kept),
+            finish_reason="length" if stop is None else "stop",
+            latency_s=elapsed,
+            device_s=elapsed if self.device.startswith("cuda") else 0.0,
+        )
+        if step_logprobs is not None:
+            self._attach_logprobs(generation, kept, step_logprobs[row, :len(kept)], params)
+        return generation
+
+    def _attach_logprobs(self, generation: Generation, kept: list[int], logprobs, params: GenParams) -> None:
+        import torch
+
+        chosen = logprobs.gather(-1, torch.tensor(kept).unsqueeze(-1)).squeeze(-1)
+        generation.tokens = [self.tokenizer.decode([t]) for t in kept]
+        generation.logprobs = chosen.tolist()
+        if params.top_logprobs > 0:
+            values, indices = logprobs.topk(params.top_logprobs, dim=-1)
+            generation.top_logprobs = [self._top_dict(idx.tolist(), val.tolist()) for idx, val in zip(indices, values)]
+
+    def _top_dict(self, ids: list[int], values: list[float]) -> dict[str, float]:
+        """{token text: log p}, most likely first; where two ids decode to the same text the likelier one stays."""
+        top: dict[str, float] = {}
+        for token_id, value in zip(ids, values):
+            top.setdefault(self.tokenizer.decode([token_id]), value)
+        return top
+
+    def _generation_config(self, params: GenParams, want_logprobs: bool):
+        """Built from scratch, so no checkpoint default (top_k=50, repetition penalty) changes the sampling."""
+        from transformers import GenerationConfig
+
+        sampling: dict[str, Any] = (
+            {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p, "top_k": 0}
+            if params.temperature > 0 else {"do_sample": False}
+        )
+        return GenerationConfig(max_new_tokens=params.max_new_tokens, eos_token_id=sorted(self.eos_ids),
+                                pad_token_id=self.tokenizer.pad_token_id, return_dict_in_generate=True,
+                                output_logits=want_logprobs, **sampling)
+
+
+def _eos_ids(model, tokenizer) -> set[int]:
+    """Every id that ends an answer: the tokenizer's EOS and the checkpoint's generation EOS ids."""
+    ids = {tokenizer.eos_token_id}
+    configured = getattr(model.generation_config, "eos_token_id", None)
+    ids.update(configured if isinstance(configured, list) else [configured])
+    return {i for i in ids if i is not None}
+
+
+def _batch_seed(seed: int, batch: list[tuple[str, int]]) -> int:
+    """A sampling seed fixed by the run seed and the batch's (prompt, sample) pairs.
+
+    The same batch gets the same answers on a re-run; the second sample of
+    a probe gets a different draw from the first.
+    """
+    text = f"{seed}\n" + "\n".join(f"{sample}\t{prompt}" for prompt, sample in batch)
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") & ((1 << 63) - 1)

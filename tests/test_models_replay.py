@@ -1,0 +1,70 @@
+"""Replay backend: the answers an earlier audit database recorded, looked up by probe text and sample."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from audit.errors import ScoringUnsupported, SpecError
+from audit.models import GenParams, load_model
+from audit.probes.types import Probe, Suite
+from audit.store import Store
+
+
+@pytest.fixture
+def audit_db(tmp_path):
+    """An audit whose teacher answered two probes twice each (sample 0 and 1) and failed one."""
+    path = tmp_path / "audit.db"
+    probes = [Probe(id=f"p{i}", category="c", subcategory="s", text=f"probe {i}") for i in range(3)]
+    with Store.open(path) as store:
+        store.add_suite(Suite(name="t", version="1", hash="h" * 64, probes=probes))
+        audit_id = store.ensure_audit({"teacher": "x"}, suite_name="t", suite_version="1", suite_hash="h" * 64, seed=0)
+        store.select_probes(audit_id, [p.id for p in probes])
+        model_id = store.add_model(audit_id, name="teacher", role="teacher", spec="hf:/somewhere",
+                                   description={"backend": "transformers", "fingerprint": "f" * 64, "param_count": 42})
+        answers = [{"probe_id": f"p{i}", "sample": s, "params": {}, "text": f"answer {i}.{s}", "tokens_in": 3,
+                    "tokens_out": 2, "finish_reason": "stop", "latency_s": 0.1, "device_s": 0.0,
+                    "logprobs": {"tokens": ["a", "b"], "logprobs": [-0.5, -1.0]}}
+                   for i in range(2) for s in range(2)]
+        answers.append({"probe_id": "p2", "sample": 0, "params": {}, "error": "boom"})
+        store.record_answers(audit_id, model_id, answers)
+    return path
+
+
+def test_replays_recorded_answers_by_text_and_sample(audit_db):
+    model = load_model(f"replay:{audit_db}#teacher")
+    gens = model.generate(["probe 1", "probe 0", "probe 1"], GenParams(), samples=[0, 1, 1])
+    assert [g.text for g in gens] == ["answer 1.0", "answer 0.1", "answer 1.1"]
+    assert (gens[0].tokens_in, gens[0].tokens_out, gens[0].logprobs, gens[0].tokens) == (3, 2, [-0.5, -1.0], ["a", "b"])
+
+
+def test_repeats_without_sample_indices_are_successive_samples(audit_db):
+    model = load_model(f"replay:{audit_db}#teacher")
+    assert [g.text for g in model.generate(["probe 0", "probe 0"], GenParams())] == ["answer 0.0", "answer 0.1"]
+
+
+def test_unrecorded_prompts_are_error_generations(audit_db):
+    model = load_model(f"replay:{audit_db}#teacher")
+    never, failed, third = model.generate(["never asked", "probe 2", "probe 0"], GenParams(), samples=[0, 0, 2])
+    assert all(g.error and "has no answer of teacher" in g.error for g in (never, failed, third))
+
+
+def test_describe_fingerprint_is_db_sha_and_role(audit_db):
+    expected = hashlib.sha256(audit_db.read_bytes()).hexdigest()
+    d = load_model(f"replay:{audit_db}#teacher").describe()
+    assert (d.backend, d.fingerprint) == ("replay", f"sha256:{expected}#teacher")
+    assert (d.details["recorded_spec"], d.details["recorded_fingerprint"], d.param_count) == ("hf:/somewhere", "f" * 64, 42)
+    with pytest.raises(ScoringUnsupported):
+        load_model(f"replay:{audit_db}#teacher").score("a", ["b"])
+
+
+def test_bad_replay_specs(audit_db, tmp_path):
+    with pytest.raises(SpecError, match="has no model 'suspect' \\(it has: teacher\\)"):
+        load_model(f"replay:{audit_db}#suspect")
+    with pytest.raises(SpecError, match="does not exist"):
+        load_model(f"replay:{tmp_path}/none.db#teacher")
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not sqlite" * 100)
+    with pytest.raises(SpecError, match="junk.db"):
+        load_model(f"replay:{junk}#teacher")
