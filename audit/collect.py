@@ -121,24 +121,23 @@ def choose_probes(options: CollectOptions) -> tuple[list, list[Probe], str | Non
     return suites, chosen, seed_hash
 
 
-def load_models(named: list[tuple[str, str, str]], options: CollectOptions) -> dict[str, Model]:
-    """Load every model before any query is asked, so a bad spec fails before any work starts."""
-    from audit.models import load_model
+def check_specs(named: list[tuple[str, str, str]]) -> None:
+    """Check every spec before any query is asked, so a bad one fails before any work starts."""
+    from audit.models import check_spec
 
-    return {
-        name: load_model(spec, device=options.device, dtype=options.dtype, concurrency=options.concurrency)
-        for name, _role, spec in named
-    }
+    for _name, _role, spec in named:
+        check_spec(spec)
 
 
 def run_collect(options: CollectOptions) -> str:
     """The `collect` command: returns a short summary of what was asked and recorded."""
+    from audit.models import load_model
     from audit.progress import progress
 
     suites, probes, seed_hash = choose_probes(options)
     named = model_names(options.teacher, options.suspect, options.controls)
     store = Store.open(options.db_path)
-    models = load_models(named, options)
+    check_specs(named)
     audit_id = store.ensure_audit(
         options.recorded(), suite_name=suites[0].name, suite_version=suites[0].version,
         suite_hash=suites[0].hash, seed=options.seed, private_seed_hash=seed_hash,
@@ -152,7 +151,7 @@ def run_collect(options: CollectOptions) -> str:
     tallies = []
     with progress(options.quiet) as bar:
         for name, role, spec in named:
-            model = models.pop(name)
+            model = load_model(spec, device=options.device, dtype=options.dtype, concurrency=options.concurrency)
             model_id = store.add_model(audit_id, name=name, role=role, spec=spec,
                                        description=model.describe().as_dict())
             tally = collect_role(store, audit_id, model_id, name, model, probes, options.gen_params(),
