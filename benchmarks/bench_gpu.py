@@ -1,0 +1,82 @@
+"""The transformers backend on an accelerator: bf16, large batches, tokens/s by batch size, side by side.
+
+    python benchmarks/bench_gpu.py --shape-from DIR [--device cuda] [--prompts 256]
+
+DIR holds a checkpoint's config and tokenizer (e.g. the converted cache of
+smollm2-135m-instruct without its weights). The model is built from that
+config with random weights: the same shape, tokenizer and chat template, so
+the same compute per token, without carrying weights to the machine. Random
+weights rarely emit EOS, so every prompt runs to --max-new-tokens: the
+figures are an upper bound on work per prompt, not a quality measure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+
+def build_random_checkpoint(shape_dir: Path, out: Path) -> Path:
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(0)
+    config = AutoConfig.from_pretrained(shape_dir)
+    model = AutoModelForCausalLM.from_config(config)
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(shape_dir).save_pretrained(out)
+    for extra in ("chat_template.jinja", "generation_config.json"):
+        if (shape_dir / extra).exists():
+            shutil.copy(shape_dir / extra, out / extra)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shape-from", type=Path, required=True)
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--dtype", default="auto")
+    parser.add_argument("--prompts", type=int, default=256)
+    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--batch-sizes", default="1,16,64,256")
+    args = parser.parse_args()
+
+    import torch
+
+    from audit.models import load_model
+    from audit.models.base import GenParams
+    from audit.probes import load_suite, sample_probes
+
+    prompts = [p.text for p in sample_probes(load_suite("bbi-probes-v1"), args.prompts, seed=0)]
+    with tempfile.TemporaryDirectory() as tmp:
+        checkpoint = build_random_checkpoint(args.shape_from, Path(tmp) / "model")
+        model = load_model(f"hf:{checkpoint}", device=args.device, dtype=args.dtype)
+        info = model.describe()
+        print(f"device {info.details.get('device')}, dtype {info.details.get('dtype')}, "
+              f"{info.param_count / 1e6:.1f}M parameters, torch {torch.__version__}")
+        if torch.cuda.is_available():
+            print(f"gpu {torch.cuda.get_device_name()}")
+        model.generate(prompts[:8], GenParams(max_new_tokens=8, batch_size=8))  # warm-up
+        baseline = None
+        for batch_size in (int(b) for b in args.batch_sizes.split(",")):
+            subset = prompts if batch_size > 1 else prompts[:16]  # one at a time: a sample is enough
+            params = GenParams(max_new_tokens=args.max_new_tokens, batch_size=batch_size)
+            start = time.perf_counter()
+            out = []
+            for i in range(0, len(subset), batch_size):
+                out += model.generate(subset[i:i + batch_size], params)
+            seconds = time.perf_counter() - start
+            tokens = sum(g.tokens_out for g in out)
+            rate = tokens / seconds
+            baseline = baseline or rate
+            print(f"batch {batch_size:>4}: {len(subset):>4} prompts, {tokens:>6} tokens in {seconds:6.2f} s "
+                  f"= {rate:8.1f} tokens/s ({rate / baseline:5.1f}x one at a time)")
+        if torch.cuda.is_available():
+            print(f"peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
+
+
+if __name__ == "__main__":
+    main()
