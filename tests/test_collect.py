@@ -17,8 +17,9 @@ class FakeModel:
         self.batches = []
         self.fail_on = fail_on
 
-    def generate(self, prompts, params):
+    def generate(self, prompts, params, samples=None):
         self.batches.append(list(prompts))
+        self.samples = samples
         out = []
         for p in prompts:
             if self.fail_on and self.fail_on in p:
