@@ -676,6 +676,12 @@ class Store:
     def query_errors(self, audit_id: str) -> list[dict]:
         return list(self.db["queries"].rows_where("audit_id = ? and status = 'error'", [audit_id]))
 
+    def last_answer_at(self, audit_id: str) -> str | None:
+        """When the last evaluation answer was recorded: results older than this are stale."""
+        row = self.db.execute("select max(finished_at) from queries where audit_id = ? and purpose = 'eval' "
+                              "and status = 'ok'", [audit_id]).fetchone()
+        return row[0] if row else None
+
     # ---- judgements ----------------------------------------------------------
 
     @staticmethod

@@ -1,0 +1,493 @@
+"""The analyze stage: from the recorded transcripts to (ε, q, t, A) claims with honest intervals.
+
+Reads the responses in the audit database, runs every adversary on teacher
+vs suspect and teacher vs each control, and writes the ``results`` and
+``budget_points`` tables (old rows cleared just before the new ones are
+written, so a rerun never mixes stale rows with new ones, and a run that
+fails midway leaves the previous results whole). It touches no model except
+the embedder, the judge and the teacher (to score responses for the
+teacher-likelihood adversary); embeddings, judge verdicts and teacher scores
+are cached in the database, so a rerun costs only the statistics.
+
+Rows, per comparison and adversary: ``category='all'`` and one per category
+(p-values corrected over categories with Holm and Benjamini–Hochberg, ranked
+by evidence in details), ``split='public'``/``'private'`` where both exist
+(the gap in the ``all`` row's details), the ``headline`` (best adversary,
+Bonferroni over adversaries), and the provenance rows (paired bootstrap over
+probes of Adv(teacher, control) − Adv(teacher, suspect)).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from audit.adversaries import discriminator, judge, likelihood, similarity
+from audit.adversaries.comparison import Comparison, load_comparisons
+from audit.adversaries.embeddings import Embedder, embed_texts, embedder_cost
+from audit.adversaries.features import style_matrix
+from audit.adversaries.mmd import mmd_estimate
+from audit.adversaries.outcome import Outcome
+from audit.errors import AuditError, ScoringUnsupported
+from audit.stats import Estimate, correct_pvalues, estimate_gap, headline_bound, rank_by_evidence
+from audit.store import Store
+
+MAIN = "teacher-vs-suspect"
+BUDGET_QS = (50, 100, 250, 500, 1000, None)
+BUDGET_REPEATS = 10
+PILOT_SHARE = 0.1  # probes set aside as the guided strategy's pilot
+
+
+@dataclass
+class Context:
+    """What every row builder needs: the store, the audit, and the compute already on record."""
+
+    store: Store
+    audit_id: str
+    confidence: float
+    seed: int
+    by_model: dict[str, list[dict]]
+    model_rows: dict[str, dict]
+    model_costs: dict[str, dict]
+    notes: list[str] = field(default_factory=list)
+    loaded: dict[str, object] = field(default_factory=dict)
+    per_probe: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # model -> probe -> compute  # spec -> model: a teacher that also judges loads once
+
+    def load(self, spec: str):
+        if spec not in self.loaded:
+            from audit.models import load_model
+
+            self.loaded[spec] = load_model(spec)
+        return self.loaded[spec]
+
+
+def run_analysis(db_path: Path, *, judge_spec: str | None = None, use_judge: bool = True,
+                 confidence: float = 0.95, seed: int = 0, quiet: bool = False) -> str:
+    """The `analyze` command: returns a short summary of the claims written."""
+    store = Store.open(db_path, create=False)
+    try:
+        return analyze_store(store, judge_spec=judge_spec, use_judge=use_judge, confidence=confidence,
+                             seed=seed, quiet=quiet)
+    finally:
+        store.close()
+
+
+def analyze_store(store: Store, *, judge_spec: str | None = None, use_judge: bool = True,
+                  confidence: float = 0.95, seed: int = 0, quiet: bool = False, embedder=None,
+                  judge_model=None, teacher_model=None, budget_repeats: int = BUDGET_REPEATS) -> str:
+    """Analyze an open store. ``embedder``, ``judge_model`` and ``teacher_model`` replace the loaded ones (tests)."""
+    from audit.progress import progress
+
+    started = time.perf_counter()
+    audit_id = store.require_audit()["id"]
+    comparisons, by_model = load_comparisons(store, audit_id)
+    ctx = Context(store, audit_id, confidence, seed, by_model,
+                  {m["name"]: m for m in store.models(audit_id)},
+                  {c["name"]: c for c in store.model_costs(audit_id)})
+    stages = _StageClock()
+    with progress(quiet) as bar:
+        with stages("embeddings and style features"):
+            _featurize(ctx, comparisons, embedder or Embedder(), bar)
+        with stages("discriminators"):
+            outcomes = {c.name: _discriminators(c, seed) for c in comparisons}
+        with stages("teacher-likelihood"):
+            _add_likelihood(ctx, comparisons, outcomes, teacher_model, bar)
+        with stages("judge"):
+            if use_judge:
+                _add_judge(ctx, comparisons, outcomes, judge_spec, judge_model, bar)
+            else:
+                ctx.notes.append("judge: skipped (--no-judge)")
+        with stages("statistics"):
+            rows = []
+            for comp in comparisons:
+                rows += _baseline_rows(ctx, comp)
+                for outcome in outcomes[comp.name].values():
+                    rows += _advantage_rows(ctx, comp, outcome)
+                rows += _headline_rows(ctx, comp, outcomes[comp.name])
+            rows += _provenance_rows(ctx, comparisons, outcomes)
+        with stages("budget curves"):
+            points = [p for comp in comparisons for p in _budget_points(ctx, comp, budget_repeats)]
+        store.clear_results(audit_id)  # only now: a run that fails midway leaves the previous results whole
+        store.record_results(audit_id, rows)
+        store.record_budget_points(audit_id, points)
+    wall = time.perf_counter() - started
+    store.record_cost(audit_id, subject="analysis", stage="analyze", wall_s=wall,
+                      details={"rows": len(rows), "budget_points": len(points), "notes": ctx.notes,
+                               "stage_seconds": stages.seconds})
+    return _summary(ctx, rows, wall, stages.seconds)
+
+
+class _StageClock:
+    """Wall seconds per stage of the analysis, for the cost record and the summary."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, name: str):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(time.perf_counter() - started, 2)
+
+
+# ---- inputs ----------------------------------------------------------------
+
+
+def _featurize(ctx: Context, comparisons: list[Comparison], embedder, bar) -> None:
+    """Embeddings (cached) and style features of every response, attached to each comparison."""
+    texts = sorted({t for c in comparisons for t in c.teacher_texts + c.other_texts})
+    vectors = embed_texts(ctx.store, ctx.audit_id, texts, embedder=embedder, bar=bar)
+    styles = style_matrix(texts)
+    row_of = {t: i for i, t in enumerate(texts)}
+    for c in comparisons:
+        t_idx = [row_of[t] for t in c.teacher_texts]
+        o_idx = [row_of[t] for t in c.other_texts]
+        c.teacher_emb, c.other_emb = vectors[t_idx], vectors[o_idx]
+        c.teacher_style, c.other_style = styles[t_idx], styles[o_idx]
+
+
+def _discriminators(comp: Comparison, seed: int) -> dict[str, Outcome]:
+    outcomes = {"discriminator-single": discriminator.single_outcome(comp),
+                "discriminator-paired": discriminator.paired_outcome(comp, seed)}
+    for o in outcomes.values():
+        o.compute["embedder"] = "all-MiniLM-L6-v2 (shared by every embedding-based adversary)"
+    return outcomes
+
+
+def _add_likelihood(ctx: Context, comparisons: list[Comparison], outcomes: dict, teacher_model, bar) -> None:
+    """The teacher-likelihood adversary, where the teacher can be reloaded and scores text."""
+    teacher_row = ctx.model_rows["teacher"]
+    try:
+        model = teacher_model or ctx.load(teacher_row["spec"])
+        if teacher_model is None and model.describe().fingerprint != teacher_row["fingerprint"]:
+            raise AuditError(f"teacher spec {teacher_row['spec']!r} no longer resolves to the weights recorded "
+                             "at collection")
+        scorer = likelihood.TeacherScorer(ctx.store, ctx.audit_id, model, teacher_row["fingerprint"] or "unknown",
+                                          teacher_row["param_count"])
+        for comp in comparisons:
+            both = scorer.mean_logprobs(comp.probe_texts * 2, comp.teacher_texts + comp.other_texts, bar)
+            t_ll, o_ll = both[:len(comp)], both[len(comp):]
+            outcome = likelihood.likelihood_outcome(comp, t_ll, o_ll, ctx.seed)
+            outcome.compute.update(scorer.spent)
+            outcomes[comp.name]["teacher-likelihood"] = outcome
+        scorer.record_cost()
+    except ScoringUnsupported as exc:
+        ctx.notes.append(f"teacher-likelihood: skipped, the teacher's backend gives no log-probabilities ({exc})")
+    except AuditError as exc:
+        ctx.notes.append(f"teacher-likelihood: skipped ({exc})")
+
+
+def _add_judge(ctx: Context, comparisons: list[Comparison], outcomes: dict, judge_spec: str | None,
+               judge_model, bar) -> None:
+    """Ask the judge (resuming), then turn its verdicts into the judge and judge-unfiltered outcomes."""
+    if judge_spec:
+        spec, why = judge_spec, "given with --judge"
+    else:
+        spec, why = judge.default_judge(list(ctx.model_rows.values()))
+        if spec is None:
+            ctx.notes.append(f"judge: skipped, {why}")
+            return
+    try:
+        model = judge_model or ctx.load(spec)
+    except AuditError as exc:
+        if judge_spec:
+            raise
+        ctx.notes.append(f"judge: skipped, the default judge {spec!r} could not be loaded ({exc})")
+        return
+    judge_id = ctx.store.add_model(ctx.audit_id, name="judge", role="judge", spec=spec,
+                                   description=model.describe().as_dict())
+    reader = judge.VerdictReader(model)
+    teacher_by_probe = {r["probe_id"]: (r["category"], r["text"] or "")
+                        for r in ctx.by_model["teacher"] if r["sample"] == 0}
+    for comp in comparisons:
+        judge.judge_comparison(ctx.store, ctx.audit_id, judge_id, reader, comp, teacher_by_probe,
+                               seed=ctx.seed, bar=bar)
+        filtered, unfiltered = judge.judge_outcomes(ctx.store, ctx.audit_id, comp)
+        for o in (filtered, unfiltered):
+            o.details.update(judge_spec=spec, judge_choice=why)
+        outcomes[comp.name]["judge"] = filtered
+        outcomes[comp.name]["judge-unfiltered"] = unfiltered
+    _record_judge_cost(ctx, judge_id)
+    ctx.notes.append(f"judge: {spec} ({why})")
+
+
+def _record_judge_cost(ctx: Context, judge_id: str) -> None:
+    rows = [j for j in ctx.store.judgements(ctx.audit_id) if j["judge_id"] == judge_id]
+    ctx.store.record_cost(ctx.audit_id, subject="judge", stage="analyze-judge", queries=len(rows),
+                          tokens_in=sum(j["tokens_in"] or 0 for j in rows),
+                          tokens_out=sum(j["tokens_out"] or 0 for j in rows),
+                          wall_s=sum(j["latency_s"] or 0.0 for j in rows),
+                          details={"what": "pairwise judge verdicts, both A/B orders"})
+
+
+# ---- q and t -------------------------------------------------------------------
+
+
+_T_KEYS = ("tokens_in", "tokens_out", "wall_s", "device_s", "flops")
+
+
+def _per_probe_compute(ctx: Context, name: str) -> dict[str, np.ndarray]:
+    """One model's recorded compute per probe (tokens and wall exact; device seconds and FLOPs by token share)."""
+    if name not in ctx.per_probe:
+        rows = ctx.by_model.get(name, [])
+        total = ctx.model_costs.get(name, {})
+        all_tokens = (total.get("tokens_in") or 0) + (total.get("tokens_out") or 0)
+        sums: dict[str, np.ndarray] = {}
+        for r in rows:
+            tokens = (r["tokens_in"] or 0) + (r["tokens_out"] or 0)
+            share = tokens / all_tokens if all_tokens else 0.0
+            add = np.array([r["tokens_in"] or 0, r["tokens_out"] or 0, r["latency_s"] or 0.0,
+                            share * (total.get("device_s") or 0.0), share * (total.get("flops") or 0.0)])
+            sums[r["probe_id"]] = sums.get(r["probe_id"], 0.0) + add
+        ctx.per_probe[name] = sums
+    return ctx.per_probe[name]
+
+
+def _q_t(ctx: Context, comp: Comparison, probe_ids: set[str] | None, adversary_compute: dict) -> tuple[int, dict]:
+    """Queries per model and compute for the probes of a row (all probes when ``probe_ids`` is None)."""
+    names = ("teacher", comp.other)
+    if probe_ids is None:
+        costs = [ctx.model_costs.get(n, {}) for n in names]
+        q = max((c.get("queries") or 0) for c in costs)
+        t = {k: float(sum((c.get(k) or 0) for c in costs)) for k in _T_KEYS}
+    else:
+        q = int(comp.mask_of(probe_ids).sum())
+        total = np.zeros(len(_T_KEYS))
+        for name in names:
+            per_probe = _per_probe_compute(ctx, name)
+            total += sum((per_probe[p] for p in probe_ids if p in per_probe), np.zeros(len(_T_KEYS)))
+        t = {k: float(v) for k, v in zip(_T_KEYS, total)}
+    t["adversary"] = adversary_compute
+    return q, t
+
+
+def _adversary_compute(ctx: Context, outcome_compute: dict, uses_embedder: bool) -> dict:
+    compute = {k: v for k, v in outcome_compute.items() if isinstance(v, (int, float))}
+    if uses_embedder:
+        compute.update({f"embedder_{k}": v for k, v in embedder_cost(ctx.store, ctx.audit_id).items()})
+    return compute
+
+
+# ---- rows ------------------------------------------------------------------------
+
+
+def _row(adversary: str, comp_name: str, category: str, split: str, metric: str, est: Estimate, q: int,
+         t: dict, **extra) -> dict:
+    row = {**est.as_result(), "adversary": adversary, "comparison": comp_name, "category": category,
+           "split": split, "metric": metric, "q": q, "t": t}
+    row["details"] = {**row["details"], **extra.pop("details", {})}
+    row.update(extra)
+    return _finite(row)
+
+
+def _finite(row: dict) -> dict:
+    """NaN (no estimate, no interval) is stored as NULL: absent, never a number."""
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+
+
+def _categories(comp: Comparison) -> list[str]:
+    return sorted(set(comp.categories.tolist()))
+
+
+def _with_corrections(rows: list[dict]) -> list[dict]:
+    """Holm and BH over the category rows of one adversary and comparison; their evidence rank in details."""
+    holm, bh = correct_pvalues([r["p_value"] for r in rows])
+    for r, h, b in zip(rows, holm, bh):
+        r["p_holm"], r["p_bh"] = h, b
+    for r in rank_by_evidence(rows):
+        r["details"]["evidence_rank"] = r.pop("evidence_rank")
+    return rows
+
+
+def _baseline_rows(ctx: Context, comp: Comparison) -> list[dict]:
+    """Similarity (cosine) and the MMD two-sample test, overall and per category."""
+    compute = _adversary_compute(ctx, {}, uses_embedder=True)
+    rows, sim_cats, mmd_cats = [], [], []
+    everything = np.ones(len(comp), dtype=bool)
+    for category in ["all"] + _categories(comp):
+        mask = everything if category == "all" else comp.categories == category
+        probes = None if category == "all" else set(comp.probe_ids[mask].tolist())
+        q, t = _q_t(ctx, comp, probes, compute)
+        sim = _row("similarity", comp.name, category, "all", "cosine",
+                   similarity.cosine_estimate(comp, mask, ctx.confidence, ctx.seed), q, t)
+        mmd = _row("mmd", comp.name, category, "all", "mmd", mmd_estimate(comp, mask, ctx.confidence, ctx.seed), q, t)
+        rows += [sim, mmd]
+        if category != "all":
+            sim_cats.append(sim)
+            mmd_cats.append(mmd)
+    _with_corrections(mmd_cats)
+    return rows
+
+
+def _advantage_rows(ctx: Context, comp: Comparison, outcome: Outcome) -> list[dict]:
+    """One adversary on one comparison: overall, per category (corrected), per split with the gap."""
+    compute = _adversary_compute(ctx, outcome.compute, uses_embedder=outcome.adversary.startswith("discriminator"))
+    overall = outcome.estimate(ctx.confidence, ctx.seed)
+    q, t = _q_t(ctx, comp, None, compute)
+    main = _row(outcome.adversary, comp.name, "all", "all", "advantage", overall, q, t,
+                details={**outcome.details, "kind": outcome.kind,
+                         "bootstrap_over_probes": _bootstrap_check(outcome, ctx)})
+    rows, category_rows = [main], []
+    for category in _categories(comp):
+        part = outcome.subset(outcome.categories == category)
+        probes = set(comp.probe_ids[comp.categories == category].tolist())
+        q, t = _q_t(ctx, comp, probes, compute)
+        category_rows.append(_row(outcome.adversary, comp.name, category, "all", "advantage",
+                                  part.estimate(ctx.confidence, ctx.seed), q, t))
+    rows += _with_corrections(category_rows)
+    rows += _split_rows(ctx, comp, outcome, main, compute)
+    return rows
+
+
+def _bootstrap_check(outcome: Outcome, ctx: Context) -> dict:
+    """A bootstrap interval over probes next to the exact one: the two should roughly agree."""
+    from audit.stats import bootstrap_ci
+
+    values = np.array(list(outcome.per_probe().values()), dtype=float)
+    est = bootstrap_ci(values, "mean", ctx.confidence, 2000, ctx.seed)
+    return _finite({"estimate": est.estimate, "ci_low": est.ci_low, "ci_high": est.ci_high, "probes": est.n})
+
+
+def _split_rows(ctx: Context, comp: Comparison, outcome: Outcome, main: dict, compute: dict) -> list[dict]:
+    """Public and private rows where the audit has both, and their gap in the overall row's details."""
+    splits = sorted(set(comp.splits.tolist()))
+    if splits != ["private", "public"]:
+        return []
+    rows, estimates = [], {}
+    for split in ("public", "private"):
+        est = outcome.subset(outcome.splits == split).estimate(ctx.confidence, ctx.seed)
+        estimates[split] = est
+        q, t = _q_t(ctx, comp, set(comp.probe_ids[comp.splits == split].tolist()), compute)
+        rows.append(_row(outcome.adversary, comp.name, "all", split, "advantage", est, q, t))
+    try:
+        gap = estimate_gap(estimates["public"], estimates["private"], ctx.confidence)
+        main["details"]["split_gap"] = _finite({"public_minus_private": gap.estimate, "ci_low": gap.ci_low,
+                                                "ci_high": gap.ci_high, "method": gap.method,
+                                                "p_value": gap.p_value, "confidence": gap.confidence})
+    except ValueError:  # bootstrap estimates carry no counts: the gap is given without an interval
+        main["details"]["split_gap"] = _finite({"public_minus_private": estimates["public"].estimate
+                                                - estimates["private"].estimate, "ci_low": None, "ci_high": None,
+                                                "method": "difference of bootstrap estimates (no interval)"})
+    return rows
+
+
+def _headline_rows(ctx: Context, comp: Comparison, outcomes: dict[str, Outcome]) -> list[dict]:
+    """The best adversary on this comparison, its interval widened by Bonferroni over the adversaries tried."""
+    estimates = {name: o.estimate(ctx.confidence, ctx.seed) for name, o in outcomes.items()}
+    valid = {n: e for n, e in estimates.items() if not math.isnan(e.estimate)}
+    if not valid:
+        return []
+    if all(e.method.startswith("clopper-pearson") for e in valid.values()):
+        head = headline_bound(valid, ctx.confidence, "bonferroni")
+    else:
+        head = _bonferroni_by_bootstrap(ctx, {n: outcomes[n] for n in valid}, valid)
+    chosen = head.details["selected"]
+    compute = _adversary_compute(ctx, outcomes[chosen].compute, uses_embedder=chosen.startswith("discriminator"))
+    q, t = _q_t(ctx, comp, None, compute)
+    details = {"adversary": chosen, "candidates": sorted(valid), "rule": "largest point estimate",
+               "selection": "Bonferroni over adversaries",
+               "correction": (f"each of the {len(valid)} candidates' intervals at level "
+                              f"1 − α/{len(valid)} = {head.details['per_test_confidence']:.4f}, so the selected "
+                              "one's interval holds whatever the choice")}
+    return [_row("headline", comp.name, "all", "all", "advantage", head, q, t, details=details)]
+
+
+def _bonferroni_by_bootstrap(ctx: Context, outcomes: dict[str, Outcome], estimates: dict[str, Estimate]) -> Estimate:
+    """Bonferroni for candidates with bootstrap intervals, which (unlike exact ones) cannot be rescaled: each
+    adversary's interval is recomputed from its held-out verdicts at level 1 − α/m."""
+    m = len(estimates)
+    per_test = 1.0 - (1.0 - ctx.confidence) / m
+    selected = max(sorted(estimates), key=lambda n: estimates[n].estimate)
+    strict = outcomes[selected].estimate(per_test, ctx.seed)
+    p = min(1.0, strict.p_value * m) if strict.p_value is not None else None
+    return Estimate(estimates[selected].estimate, strict.ci_low, strict.ci_high, strict.n, ctx.confidence,
+                    "bonferroni", p, {"selected": selected, "m": m, "per_test_confidence": per_test,
+                                      "inner_method": strict.method})
+
+
+def _provenance_rows(ctx: Context, comparisons: list[Comparison], outcomes: dict) -> list[dict]:
+    """Adv(teacher, control) − Adv(teacher, suspect) per adversary, paired bootstrap over shared probes."""
+    from audit.stats import paired_bootstrap_difference
+
+    main = next(c for c in comparisons if c.name == MAIN)
+    rows = []
+    for comp in comparisons:
+        if comp.name == MAIN:
+            continue
+        control = comp.other.removeprefix("control:")
+        for adversary, outcome in outcomes[comp.name].items():
+            if adversary not in outcomes[MAIN]:
+                continue
+            a = outcome.per_probe()
+            b = outcomes[MAIN][adversary].per_probe()
+            shared = sorted(set(a) & set(b))
+            if len(shared) < 2:
+                ctx.notes.append(f"provenance {control} {adversary}: skipped, fewer than 2 probes judged in both")
+                continue
+            est = paired_bootstrap_difference([a[p] for p in shared], [b[p] for p in shared], ctx.confidence,
+                                              2000, ctx.seed)
+            q_c, t_c = _q_t(ctx, comp, None, _adversary_compute(ctx, outcome.compute, False))
+            q_m, t_m = _q_t(ctx, main, None, _adversary_compute(ctx, outcomes[MAIN][adversary].compute, False))
+            t = {k: t_c[k] + t_m[k] for k in _T_KEYS}
+            t["adversary"] = {"control_comparison": t_c["adversary"], "suspect_comparison": t_m["adversary"]}
+            details = {"adv_teacher_control": est.details.get("mean_a"),
+                       "adv_teacher_suspect": est.details.get("mean_b"), "shared_probes": len(shared),
+                       "meaning": "positive: the suspect is harder to tell from the teacher than the control is"}
+            rows.append(_row(adversary, f"provenance:{control}", "all", "all", "advantage-gap", est,
+                             max(q_c, q_m), t, details=details))
+    return rows
+
+
+# ---- budget curves ------------------------------------------------------------
+
+
+def _budget_points(ctx: Context, comp: Comparison, repeats: int) -> list[dict]:
+    """Paired-discriminator advantage against q: stratified random vs disagreement-guided acquisition."""
+    from audit.budget import budget_curve
+
+    probes = sorted(set(comp.probe_ids.tolist()))
+    if len(probes) < 20:
+        return []
+    categories = comp.category_of()
+    rng = np.random.default_rng(ctx.seed)
+    n_pilot = max(10, int(PILOT_SHARE * len(probes)))
+    pilot = [probes[i] for i in rng.choice(len(probes), size=n_pilot, replace=False)]
+    cosines = similarity.per_probe_cosine(comp)
+    pilot_scores = {p: 1.0 - cosines[p] for p in pilot}
+
+    def evaluate(selected: list) -> Estimate:
+        mask = comp.mask_of(selected)
+        return discriminator.paired_outcome(comp, ctx.seed, mask=mask).estimate(ctx.confidence, ctx.seed)
+
+    points = budget_curve(probes, categories, evaluate, qs=BUDGET_QS, pilot_scores=pilot_scores, repeats=repeats,
+                          seed=ctx.seed, confidence=ctx.confidence)
+    for p in points:
+        p.update(comparison=comp.name, adversary="discriminator-paired")
+        p["details"]["pilot"] = "1 − cosine of teacher and other responses on the pilot probes"
+    return [_finite(p) for p in points]
+
+
+# ---- summary --------------------------------------------------------------------
+
+
+def _summary(ctx: Context, rows: list[dict], wall: float, stage_seconds: dict[str, float]) -> str:
+    lines = []
+    for r in rows:
+        if r["category"] != "all" or r["split"] != "all" or r["metric"] not in ("advantage", "advantage-gap"):
+            continue
+        name = r["adversary"] + (f" ({r['details']['adversary']})" if r["adversary"] == "headline" else "")
+        interval = (f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]" if r["ci_low"] is not None and r["ci_high"] is not None
+                    else "[no interval]")
+        estimate = f"{r['advantage']:+.3f}" if r["advantage"] is not None else "n/a"
+        lines.append(f"{r['comparison']:<28} {name:<44} {estimate} {interval} n={r['n']} q={r['q']}")
+    lines += ctx.notes
+    lines.append(f"{len(rows)} result rows written in {wall:.1f} s ({int(ctx.confidence * 100)}% intervals): "
+                 + ", ".join(f"{name} {sec:.1f} s" for name, sec in stage_seconds.items()))
+    return "\n".join(lines)

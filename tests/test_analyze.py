@@ -1,0 +1,159 @@
+"""The analyze stage on audit databases with known ground truth (synthetic responses, no model runs)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from audit.analyze import analyze_store
+from helpers_adversaries import (HashingEmbedder, LengthTeacher, ObedientJudge, build_audit, make_probes,
+                                 prose_style, teacher_style)
+
+TEACHER_WORDS = {"sure", "here", "is", "how", "works"}
+ADVANTAGE_ADVERSARIES = {"discriminator-single", "discriminator-paired", "judge", "judge-unfiltered",
+                         "teacher-likelihood"}
+
+
+def analyze(store, **kw):
+    kw.setdefault("embedder", HashingEmbedder())
+    kw.setdefault("judge_model", ObedientJudge())
+    kw.setdefault("teacher_model", LengthTeacher(TEACHER_WORDS))
+    return analyze_store(store, quiet=True, budget_repeats=2, **kw)
+
+
+def overall(store, audit_id, comparison):
+    return {r["adversary"]: r for r in store.results(audit_id, comparison=comparison, category="all", split="all")}
+
+
+@pytest.fixture(scope="module")
+def identity(tmp_path_factory):
+    """The teacher against itself (greedy decoding: identical texts), and a prose control."""
+    probes = make_probes(80, private=True)
+    store, audit_id = build_audit(tmp_path_factory.mktemp("identity") / "a.db", probes,
+                                  {"teacher": teacher_style, "suspect": teacher_style, "control:prose": prose_style})
+    judge = ObedientJudge()
+    summary = analyze(store, judge_model=judge)
+    return store, audit_id, summary, judge
+
+
+def test_identity_every_adversary_interval_contains_zero(identity):
+    store, audit_id, _, _ = identity
+    rows = overall(store, audit_id, "teacher-vs-suspect")
+    assert ADVANTAGE_ADVERSARIES | {"headline", "similarity", "mmd"} <= set(rows)
+    for name in ADVANTAGE_ADVERSARIES | {"headline"}:
+        row = rows[name]
+        assert row["ci_low"] <= 0 <= row["ci_high"], (name, row)
+        assert row["n"] is not None and row["q"] == 80 and row["t"]["adversary"] is not None
+    assert rows["similarity"]["advantage"] == pytest.approx(1.0, abs=1e-5)
+    assert rows["mmd"]["p_value"] > 0.05
+    assert rows["judge"]["n"] == 0  # identical candidates: the judge always picks position A, every pair a tie
+    assert rows["judge-unfiltered"]["details"]["flip_rate"] == 1.0
+
+
+def test_clearly_different_sources_are_told_apart(identity):
+    store, audit_id, summary, _ = identity
+    rows = overall(store, audit_id, "teacher-vs-control:prose")
+    for name in ADVANTAGE_ADVERSARIES | {"headline"}:
+        assert rows[name]["ci_low"] > 0.5, (name, rows[name])
+    assert rows["mmd"]["p_value"] < 0.01
+    head = rows["headline"]
+    assert head["details"]["adversary"] in ADVANTAGE_ADVERSARIES and "Bonferroni" in head["details"]["selection"]
+    assert head["ci_low"] <= rows[head["details"]["adversary"]]["ci_low"]  # paying for the choice widens it
+    assert "teacher-vs-control:prose" in summary
+
+
+def test_provenance_gap_is_positive_when_the_suspect_imitates(identity):
+    store, audit_id, _, _ = identity
+    gaps = {r["adversary"]: r for r in store.results(audit_id, comparison="provenance:prose")}
+    assert gaps["discriminator-paired"]["metric"] == "advantage-gap"
+    assert gaps["discriminator-paired"]["ci_method"] == "paired-bootstrap"
+    assert gaps["discriminator-single"]["ci_low"] > 0.5
+
+
+def test_categories_splits_and_budget(identity):
+    store, audit_id, _, _ = identity
+    cats = [r for r in store.results(audit_id, comparison="teacher-vs-control:prose", adversary="discriminator-paired",
+                                     split="all") if r["category"] != "all"]
+    assert len(cats) == 4 and all(r["p_holm"] is not None and r["p_bh"] is not None for r in cats)
+    assert all(r["p_holm"] >= r["p_value"] for r in cats)
+    assert sorted(r["details"]["evidence_rank"] for r in cats) == [1, 2, 3, 4]
+    splits = {r["split"] for r in store.results(audit_id, adversary="discriminator-single", category="all")}
+    assert splits == {"all", "public", "private"}
+    main = overall(store, audit_id, "teacher-vs-control:prose")["discriminator-single"]
+    assert "public_minus_private" in main["details"]["split_gap"]
+    points = store.budget_points(audit_id)
+    assert {p["strategy"] for p in points} == {"stratified", "guided"}
+    assert all(p["ci_low"] <= p["ci_high"] for p in points)
+
+
+def test_judge_records_both_orders_and_rerun_is_idempotent(identity):
+    store, audit_id, _, first_judge = identity
+    judgements = store.judgements(audit_id, "teacher-vs-control:prose")
+    assert len(judgements) == 2 * 80 and {j["order"] for j in judgements} == {"teacher-first", "teacher-second"}
+    assert {j["method"] for j in judgements} == {"score"} and len(first_judge.prompts) == 4 * 80
+    before = _comparable(store.results(audit_id)), store.budget_points(audit_id)
+    embedder, judge = HashingEmbedder(), ObedientJudge()
+    analyze(store, embedder=embedder, judge_model=judge)
+    after = _comparable(store.results(audit_id)), store.budget_points(audit_id)
+    assert before == after
+    assert embedder.calls == 0 and judge.prompts == []  # cached embeddings, judged keys skipped
+    assert len(store.judgements(audit_id)) == 4 * 80
+    costs = {c["subject"]: c for c in store.costs(audit_id)}
+    texts = {r["text"] for r in store.responses(audit_id)}
+    assert costs["embedder"]["queries"] == len(texts)  # paid once, by the first run
+    assert costs["judge"]["queries"] == 4 * 80 and costs["teacher"]["queries"] > 0
+    assert store.model(audit_id, "judge")["role"] == "judge"
+
+
+def _comparable(rows):
+    return sorted(({k: v for k, v in r.items() if k not in ("created_at", "t")} for r in rows),
+                  key=lambda r: r["id"])
+
+
+def test_analyze_clears_stale_results(tmp_path):
+    probes = make_probes(40)
+    store, audit_id = build_audit(tmp_path / "a.db", probes, {"teacher": teacher_style, "suspect": prose_style})
+    store.record_results(audit_id, [{"adversary": "stale", "comparison": "teacher-vs-suspect", "category": "all",
+                                     "n": 1, "advantage": 0.0}])
+    summary = analyze(store, use_judge=False)
+    assert not store.results(audit_id, adversary="stale")
+    assert "judge: skipped" in summary
+    assert not store.results(audit_id, adversary="judge")
+
+
+def test_teacher_likelihood_skipped_when_the_teacher_cannot_score(tmp_path):
+    from audit.errors import ScoringUnsupported
+
+    class HttpTeacher(LengthTeacher):
+        def score(self, prompt, continuations):
+            raise ScoringUnsupported("no logprobs over HTTP")
+
+    probes = make_probes(30)
+    store, audit_id = build_audit(tmp_path / "a.db", probes, {"teacher": teacher_style, "suspect": prose_style})
+    summary = analyze(store, use_judge=False, teacher_model=HttpTeacher(set()))
+    assert "teacher-likelihood: skipped" in summary
+    assert not store.results(audit_id, adversary="teacher-likelihood")
+
+
+def test_several_samples_per_probe_use_a_probe_bootstrap(tmp_path):
+    def noisy(probe, sample):
+        return teacher_style(probe, sample) if random.Random(f"{probe.id}{sample}").random() < 0.5 \
+            else prose_style(probe, sample)
+
+    probes = make_probes(40)
+    store, audit_id = build_audit(tmp_path / "a.db", probes, {"teacher": teacher_style, "suspect": noisy}, samples=2)
+    analyze(store, use_judge=False)
+    rows = overall(store, audit_id, "teacher-vs-suspect")
+    assert rows["discriminator-paired"]["ci_method"] == "bootstrap"
+    assert rows["discriminator-paired"]["n"] == 40  # probes, the independent unit
+    head = rows["headline"]
+    assert head["ci_method"] == "bonferroni" and head["ci_low"] <= rows[head["details"]["adversary"]]["ci_low"]
+
+
+def test_no_suspect_responses_is_a_user_error(tmp_path):
+    from audit.errors import AuditError
+
+    store, _ = build_audit(tmp_path / "a.db", make_probes(5), {"teacher": teacher_style})
+    with pytest.raises(AuditError, match="no suspect responses"):
+        analyze(store)

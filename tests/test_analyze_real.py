@@ -1,0 +1,73 @@
+"""The analyze stage on real generations of the two bundled models (marked real: minutes, not seconds)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from audit.store import Store, sha256_text
+
+pytestmark = pytest.mark.real
+
+
+@pytest.fixture(scope="session")
+def bundled_audit(tmp_path_factory):
+    """smollm2-135m-instruct (teacher) vs gemma3-270m (suspect) on 200 probes, short greedy answers."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    from audit.collect import CollectOptions, run_collect
+
+    db = tmp_path_factory.mktemp("bundled") / "audit.db"
+    run_collect(CollectOptions(db_path=db, teacher="smollm2-135m-instruct", suspect="gemma3-270m", queries=200,
+                               max_new_tokens=48, batch_size=16, device="cpu", quiet=True))
+    return db
+
+
+@pytest.fixture(scope="session")
+def analyzed(bundled_audit):
+    from audit.analyze import run_analysis
+
+    return bundled_audit, run_analysis(bundled_audit, use_judge=False, quiet=True)
+
+
+def test_two_bundled_models_are_told_apart(analyzed):
+    db, summary = analyzed
+    with Store.open(db) as store:
+        audit_id = store.require_audit()["id"]
+        rows = {r["adversary"]: r for r in store.results(audit_id, comparison="teacher-vs-suspect", category="all",
+                                                          split="all")}
+    assert rows["discriminator-paired"]["n"] == 200
+    assert rows["discriminator-paired"]["ci_low"] > 0.5, summary
+    assert rows["headline"]["ci_low"] > 0.5
+    assert "teacher-likelihood" in rows, summary  # the bundled teacher reloads and scores
+
+
+def test_embeddings_are_cached_with_their_cost(analyzed):
+    from audit.adversaries.embeddings import EMBEDDER_NAME
+
+    db, _ = analyzed
+    with Store.open(db) as store:
+        audit_id = store.require_audit()["id"]
+        texts = {r["text"] for r in store.responses(audit_id)}
+        cached = store.cached_embeddings(EMBEDDER_NAME, [sha256_text(t) for t in texts])
+        cost = next(c for c in store.costs(audit_id) if c["subject"] == "embedder")
+        embedder = store.model(audit_id, "embedder")
+    assert len(cached) == len(texts) and all(len(v) == 384 for v in cached.values())
+    assert cost["queries"] == len(texts) and cost["tokens_in"] > 0 and cost["flops"] > 0
+    assert embedder["fingerprint"].startswith("sha256:")
+
+
+def test_real_judge_reads_verdicts_from_logprobs(bundled_audit):
+    from audit.adversaries import judge
+    from audit.adversaries.comparison import load_comparisons
+    from audit.models import load_model
+
+    with Store.open(bundled_audit) as store:
+        comparisons, by_model = load_comparisons(store, store.require_audit()["id"])
+    comp = comparisons[0]
+    teacher_by_probe = {r["probe_id"]: (r["category"], r["text"]) for r in by_model["teacher"]}
+    prompts = [judge.build_prompt(comp.probe_texts[i], judge.pick_references(teacher_by_probe, comp.probe_ids[i], 0),
+                                  comp.teacher_texts[i], comp.other_texts[i]) for i in range(3)]
+    verdicts = judge.VerdictReader(load_model("gemma3-270m", device="cpu")).read(prompts)
+    assert [v.method for v in verdicts] == ["score"] * 3
+    assert all(v.letter in ("A", "B") and v.p_first + v.p_second == pytest.approx(1.0) for v in verdicts)
