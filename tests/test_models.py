@@ -171,11 +171,14 @@ def test_too_long_prompt_is_an_error_generation(llama):
 
 
 @pytest.mark.parametrize("which", ["llama", "gemma3"])
-def test_score_matches_manual_logprobs(which, request):
+@pytest.mark.parametrize("kind", ["multi-token", "one-token"])
+def test_score_matches_manual_logprobs(which, kind, request):
     import torch
 
     model = request.getfixturevalue(which)
-    prompt, continuations = "What is the capital?", ["Paris is the capital.", "Sea", "one two three four five"]
+    prompt = "What is the capital?"
+    continuations = {"multi-token": ["Paris is the capital.", "Sea", "one two three four five"],
+                     "one-token": ["A", "B"]}[kind]
     scores = model.score(prompt, continuations)
     prompt_ids = model.prompt_ids(prompt)
     for cont, got in zip(continuations, scores):

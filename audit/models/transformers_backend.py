@@ -67,6 +67,8 @@ class TransformersModel:
         span = max((len(c) for c in conts), default=0)
         if span == 0:
             return [[] for _ in conts]
+        if all(len(c) == 1 for c in conts):
+            return self._score_next_token(prompt_ids, [c[0] for c in conts])
         width = len(prompt_ids) + span
         input_ids = torch.full((len(conts), width), self.tokenizer.pad_token_id, dtype=torch.long)
         attention = torch.zeros_like(input_ids)
@@ -81,6 +83,20 @@ class TransformersModel:
         targets = input_ids[:, len(prompt_ids):].to(self.device)
         picked = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1).cpu()
         return [picked[row, :len(cont)].tolist() for row, cont in enumerate(conts)]
+
+    def _score_next_token(self, prompt_ids: list[int], token_ids: list[int]) -> list[list[float]]:
+        """One-token answers (a judge's "A"/"B") share one row: the prompt, read at its last position.
+
+        Half the work of a row per answer, and the same numbers: each
+        answer's log-probability comes from the same next-token distribution.
+        """
+        import torch
+
+        with torch.inference_mode():
+            logits = self.model(input_ids=torch.tensor([prompt_ids], device=self.device),
+                                logits_to_keep=1).logits[0, -1].float()
+        logprobs = torch.log_softmax(logits, dim=-1).cpu()
+        return [[logprobs[t].item()] for t in token_ids]
 
     def describe(self) -> Description:
         dtype = str(next(self.model.parameters()).dtype).removeprefix("torch.")
