@@ -178,3 +178,89 @@ def verify(report_dir: Path, public_key: Path | None) -> None:
     from audit.report.signing import verify_report
 
     click.echo(verify_report(report_dir, public_key=public_key))
+
+
+@cli.command()
+@click.option("--teacher", required=True, help="Spec of the teacher whose recorded responses are imitated.")
+@click.option("--student", required=True, help="Spec of the base model the LoRA adapter is trained on.")
+@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Database holding (or to record) the teacher's responses to training probes.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Adapter folder to write; an unfinished run there is resumed.")
+@click.option("--train-queries", type=click.IntRange(min=1), default=None,
+              help="First have the teacher answer this many training probes (never evaluation probes); "
+                   "without it, the training responses already in --db are used.")
+@click.option("--suite", default="bbi-probes-v1", show_default=True,
+              help="Suite to draw training probes from (a database's own audit suite wins).")
+@click.option("--private-seed-env", default=None, metavar="VAR",
+              help="Draw training probes from the private split of this secret seed instead: no public-suite "
+                   "audit can ever evaluate on them.")
+@click.option("--max-new-tokens", type=click.IntRange(min=1), default=128, show_default=True,
+              help="Length limit of the teacher's training responses.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--rank", type=click.IntRange(min=1), default=8, show_default=True, help="LoRA rank.")
+@click.option("--alpha", type=click.FloatRange(min=0, min_open=True), default=16.0, show_default=True,
+              help="LoRA alpha (scale = alpha / rank).")
+@click.option("--target-modules", default="q_proj,k_proj,v_proj,o_proj", show_default=True,
+              help="Comma-separated module names that get LoRA weights.")
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=2e-4, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--max-length", type=click.IntRange(min=8), default=256, show_default=True,
+              help="Tokens per example (prompt + response); longer ones are cut.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--checkpoint-every", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Steps between resumable checkpoints.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing adapter folder.")
+@click.option("--concurrency", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Requests in flight at once when the teacher is an HTTP endpoint.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
+@click.option("--dtype", default="auto", show_default=True, help="auto, float32, bfloat16, float16.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def distill(target_modules: str, **options) -> None:
+    """Train a LoRA student on the teacher's responses to a training split (the audit's positive control)."""
+    import shlex
+
+    from audit.distill import DistillOptions, run_distill
+
+    modules = tuple(m.strip() for m in target_modules.split(",") if m.strip())
+    command = shlex.join(["distill-audit", *sys.argv[1:]])
+    click.echo(run_distill(DistillOptions(target_modules=modules, command=command, **options)))
+
+
+def _read_config(ctx: click.Context, _param: click.Parameter, path: Path | None) -> None:
+    """Load audit.toml into Click's defaults, so a flag given on the command line wins over the file."""
+    if path is not None:
+        from audit.pipeline import load_config
+
+        ctx.default_map = {**(ctx.default_map or {}), **load_config(path)}
+
+
+@cli.command()
+@click.option("--config", type=click.Path(dir_okay=False, path_type=Path), callback=_read_config, is_eager=True,
+              expose_value=False, help="An audit.toml whose keys are these flags' names; flags win over it.")
+@collect_options
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="The report folder.")
+@click.option("--judge", default=None,
+              help="Spec of the judge model (default: one of another family among those given).")
+@click.option("--no-judge", is_flag=True, help="Skip the pairwise LLM judge.")
+@click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True)
+@click.option("--sign-key", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Ed25519 private key from `distill-audit keygen`; without it the report says it is unsigned.")
+@click.option("--no-pdf", is_flag=True, help="HTML only.")
+def run(**options) -> None:
+    """The whole audit: collect, analyze, report and sign, each stage skipped when already done; resumable."""
+    from audit.pipeline import run_options, run_pipeline
+
+    click.echo(run_pipeline(run_options(**options)))
+
+
+@cli.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"),
+              show_default=True, help="Folder for the demo's database (audit.db) and report (report/).")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def demo(out_dir: Path, quiet: bool) -> None:
+    """Audit the bundled distilled student (gemma3-270m + LoRA on smollm2-135m-instruct's answers) end to end."""
+    from audit.pipeline import run_demo
+
+    click.echo(run_demo(out_dir, quiet=quiet))

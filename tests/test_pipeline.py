@@ -1,0 +1,219 @@
+"""`run` and `demo`: the stages in order over one database, skipped when current, from flags or audit.toml."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from audit import analyze, pipeline
+from audit.cli import cli
+from audit.collect import choose_probes
+from audit.distill import COMPLETE_MARKER
+from audit.errors import AuditError
+from audit.pipeline import (check_training_probes, demo_options, load_config, run_options, run_pipeline)
+from audit.store import Store
+from helpers_adversaries import HashingEmbedder
+
+CATEGORIES = ("facts", "code", "poems")
+
+
+def write_suite(path: Path, per_category: int = 6) -> Path:
+    lines = [json.dumps({"text": f"Question {i} about {c}: tell me one thing.", "category": c})
+             for c in CATEGORIES for i in range(per_category)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def hashing_embedder(monkeypatch):
+    """MiniLM replaced by a bag-of-words hash: the pipeline test checks the plumbing, not embeddings."""
+    monkeypatch.setattr(analyze, "Embedder", HashingEmbedder)
+
+
+@pytest.fixture(scope="module")
+def suite_file(tmp_path_factory):
+    return write_suite(tmp_path_factory.mktemp("suite") / "suite.jsonl")
+
+
+def tiny_options(tmp_path, tiny_llama_dir, tiny_gemma3_dir, tiny_lora_dir, suite_file, **overrides):
+    params = dict(db_path=tmp_path / "audit.db", out_dir=tmp_path / "report", teacher=f"hf:{tiny_llama_dir}",
+                  suspect=f"peft:hf:{tiny_llama_dir}+{tiny_lora_dir}", controls=[f"hf:{tiny_gemma3_dir}"],
+                  suite=str(suite_file), queries=12, max_new_tokens=6, batch_size=4, device="cpu", quiet=True,
+                  no_pdf=True)
+    params.update(overrides)
+    return run_options(**params)
+
+
+def stage_lines(summary: str) -> dict[str, str]:
+    return dict(line.split(": ", 1) for line in summary.splitlines())
+
+
+# ---------------------------------------------------------------------------
+# Config files
+# ---------------------------------------------------------------------------
+
+
+def test_a_config_file_uses_the_flags_names(tmp_path):
+    path = tmp_path / "audit.toml"
+    path.write_text('db = "a.db"\nout = "rep"\nteacher = "t"\nsuspect = "s"\ncontrols = ["c1", "c2"]\n'
+                    "queries = 10\nno_judge = true\n")
+    assert load_config(path) == {"db_path": "a.db", "out_dir": "rep", "teacher": "t", "suspect": "s",
+                                 "controls": ["c1", "c2"], "queries": 10, "no_judge": True}
+
+
+@pytest.mark.parametrize("text, message", [
+    ('teacher = "t"\nqueris = 3\n', "unknown key 'queris'"),
+    ('teacher = "t\n', "not valid TOML"),
+    ('controls = "gemma3-270m"\n', "controls must be a list"),
+])
+def test_a_bad_config_is_one_line(tmp_path, text, message):
+    path = tmp_path / "audit.toml"
+    path.write_text(text)
+    with pytest.raises(AuditError, match=message) as err:
+        load_config(path)
+    assert "\n" not in str(err.value)
+
+
+def test_flags_win_over_the_config_file(tmp_path, monkeypatch):
+    seen = {}
+    monkeypatch.setattr(pipeline, "run_pipeline", lambda options: seen.setdefault("options", options) and "ok")
+    config = tmp_path / "audit.toml"
+    config.write_text(f'db = "{tmp_path / "a.db"}"\nout = "{tmp_path / "rep"}"\nteacher = "from-file"\n'
+                      'suspect = "suspect-file"\ncontrols = ["c1"]\nqueries = 10\n')
+    result = CliRunner().invoke(cli, ["run", "--teacher", "from-flag", "--queries", "3", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    options = seen["options"]
+    assert (options.collect.teacher, options.collect.suspect, options.collect.controls) == (
+        "from-flag", "suspect-file", ("c1",))
+    assert options.collect.queries == 3 and options.out_dir == tmp_path / "rep"
+
+
+def test_run_without_a_model_says_which_flag_is_missing(tmp_path):
+    result = CliRunner().invoke(cli, ["run", "--db", str(tmp_path / "a.db"), "--out", str(tmp_path / "r"),
+                                      "--teacher", "t"])
+    assert result.exit_code == 2 and "Missing option '--suspect'" in result.output
+
+
+# ---------------------------------------------------------------------------
+# The whole pipeline on tiny models
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, tiny_llama_dir, tiny_gemma3_dir, tiny_lora_dir, suite_file):
+    """One whole run (collect, analyze, report) on tiny models; tests work on copies of its folder."""
+    folder = tmp_path_factory.mktemp("finished")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(analyze, "Embedder", HashingEmbedder)
+        summary = run_pipeline(tiny_options(folder, tiny_llama_dir, tiny_gemma3_dir, tiny_lora_dir, suite_file))
+    return folder, stage_lines(summary)
+
+
+@pytest.fixture
+def rerun(finished, tmp_path, tiny_llama_dir, tiny_gemma3_dir, tiny_lora_dir, suite_file, hashing_embedder):
+    """Run the pipeline again, with changed settings, over a copy of the finished audit."""
+    folder = tmp_path / "audit"
+    shutil.copytree(finished[0], folder)
+
+    def again(**overrides):
+        options = tiny_options(folder, tiny_llama_dir, tiny_gemma3_dir, tiny_lora_dir, suite_file, **overrides)
+        return stage_lines(run_pipeline(options))
+
+    return folder, again
+
+
+def test_the_first_run_does_every_stage(finished):
+    folder, first = finished
+    assert "skipped" not in " ".join(first.values())
+    assert first["open"] == str(folder / "report" / "report.html")
+    assert {"report.html", "manifest.json", "audit.db"} <= {p.name for p in (folder / "report").iterdir()}
+    with Store.open(folder / "audit.db") as store:
+        audit_id = store.audit()["id"]
+        rows = store.results(audit_id, adversary="similarity", comparison="teacher-vs-suspect", category="all",
+                             split="all")
+    assert rows and rows[0]["n"] == 12 and rows[0]["ci_low"] <= rows[0]["advantage"] <= rows[0]["ci_high"]
+
+
+def test_a_second_run_skips_every_stage_and_redoes_only_what_changed(rerun):
+    folder, again = rerun
+    second = again()
+    assert all(second[stage].endswith("(skipped)") for stage in pipeline.STAGES), second
+    (folder / "report" / "report.html").unlink()
+    redone = again()
+    assert redone["collect"].endswith("(skipped)") and redone["analyze"].endswith("(skipped)")
+    assert not redone["report"].endswith("(skipped)") and (folder / "report" / "report.html").exists()
+    stricter = again(confidence=0.9)
+    assert stricter["collect"].endswith("(skipped)")
+    assert not stricter["analyze"].endswith("(skipped)") and not stricter["report"].endswith("(skipped)")
+
+
+def test_a_collection_stopped_by_its_time_budget_stops_the_run(rerun):
+    folder, again = rerun
+    stopped = again(queries=15, max_seconds=0)
+    assert stopped["stopped"] == "9 queries are not asked yet; run the same command again to resume"
+    assert "analyze" not in stopped
+
+
+def test_a_signed_report_is_re_signed_only_when_the_key_changes(rerun):
+    from audit.report.signing import keygen, verify_report
+
+    folder, again = rerun
+    keygen(folder / "k1")
+    keygen(folder / "k2")
+    assert not again(sign_key=folder / "k1")["report"].endswith("(skipped)")
+    verify_report(folder / "report", public_key=folder / "k1.pub")
+    assert again(sign_key=folder / "k1")["report"].endswith("(skipped)")
+    assert not again(sign_key=folder / "k2")["report"].endswith("(skipped)")
+    verify_report(folder / "report", public_key=folder / "k2.pub")
+
+
+# ---------------------------------------------------------------------------
+# Training probes are never evaluation probes
+# ---------------------------------------------------------------------------
+
+
+def adapter_trained_on(tmp_path, tiny_lora_dir, probe_ids) -> Path:
+    adapter = tmp_path / "adapter"
+    shutil.copytree(tiny_lora_dir, adapter)
+    (adapter / COMPLETE_MARKER).write_text(json.dumps({"training_probes": probe_ids}))
+    return adapter
+
+
+def test_an_adapter_is_never_evaluated_on_its_training_probes(tmp_path, tiny_llama_dir, tiny_gemma3_dir,
+                                                              tiny_lora_dir, suite_file):
+    options = tiny_options(tmp_path, tiny_llama_dir, tiny_gemma3_dir, tiny_lora_dir, suite_file)
+    _, probes, _ = choose_probes(options.collect)
+    adapter = adapter_trained_on(tmp_path, tiny_lora_dir, [probes[3].id, "elsewhere"])
+    trained = tiny_options(tmp_path, tiny_llama_dir, tiny_gemma3_dir, tiny_lora_dir, suite_file,
+                           suspect=f"peft:hf:{tiny_llama_dir}+{adapter}")
+    with pytest.raises(AuditError, match=f"1 of the 12 evaluation probes \\(first {probes[3].id}\\) are training"):
+        run_pipeline(trained)
+    assert not (tmp_path / "audit.db").exists()
+
+
+def test_the_demo_adapter_ships_in_the_package_and_never_saw_the_demo_probes(tmp_path):
+    options = demo_options(tmp_path)
+    adapter = pipeline.demo_adapter_dir()
+    marker = json.loads((adapter / COMPLETE_MARKER).read_text())
+    assert options.collect.suspect == f"peft:{marker['student']}+{adapter}"
+    assert marker["teacher"] == options.collect.teacher and options.collect.controls == (marker["student"],)
+    assert (adapter / "adapter_model.safetensors").stat().st_size < 8_000_000
+    assert len(marker["training_probes"]) >= 300
+    check_training_probes(options.collect)
+    _, probes, _ = choose_probes(options.collect)
+    assert not {p.id for p in probes} & set(marker["training_probes"])
+    assert options.collect.db_path == tmp_path / "audit.db" and options.out_dir == tmp_path / "report"
+
+
+@pytest.mark.parametrize("name", ["audit.toml", "vllm-audit.toml"])
+def test_the_example_configs_name_valid_settings_and_specs(name):
+    from audit.models import parse_spec
+
+    options = run_options(**load_config(Path(__file__).parent.parent / "examples" / name))
+    for spec in (options.collect.teacher, options.collect.suspect, *options.collect.controls,
+                 *([options.judge] if options.judge else [])):
+        parse_spec(spec)

@@ -1,0 +1,120 @@
+"""The whole `run` against OpenAI-compatible endpoints (how vLLM, SGLang or TGI serve real audits).
+
+A stdlib HTTP server on 127.0.0.1 plays four served models: a teacher, a
+suspect that copies the teacher's phrasing, a control that does not, and a
+judge that always names the first candidate. It records how many requests
+each model had in flight, so the test can check that --concurrency bounds
+the parallelism the collection really used.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import defaultdict
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from click.testing import CliRunner
+
+from audit import analyze
+from audit.cli import cli
+from audit.store import Store
+from helpers_adversaries import HashingEmbedder
+from test_pipeline import write_suite
+
+MODELS = ("teacher", "suspect", "control", "judge")
+
+
+def answer(model: str, prompt: str) -> str:
+    topic = prompt.split(":")[0]
+    if model == "judge":
+        return "A"
+    if model == "control":
+        return f"hmm {topic.lower()}... no idea, honestly"
+    opener = "Sure! Here is" if model == "teacher" else "Sure, here is"
+    return f"{opener} a short answer to {topic}.\n\n- one point\n- another point"
+
+
+class FakeServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.lock = threading.Lock()
+        self.in_flight: dict[str, int] = defaultdict(int)
+        self.peak: dict[str, int] = defaultdict(int)
+        self.requests: dict[str, int] = defaultdict(int)
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: FakeServer
+
+    def log_message(self, *args):
+        pass
+
+    def _send(self, payload: dict) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        self._send({"object": "list", "data": [{"id": m, "object": "model"} for m in MODELS]})
+
+    def do_POST(self):
+        request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        model, prompt = request["model"], request["messages"][-1]["content"]
+        with self.server.lock:
+            self.server.in_flight[model] += 1
+            self.server.requests[model] += 1
+            self.server.peak[model] = max(self.server.peak[model], self.server.in_flight[model])
+        time.sleep(0.03)  # long enough for concurrent requests to overlap
+        text = answer(model, prompt)
+        with self.server.lock:
+            self.server.in_flight[model] -= 1
+        self._send({"id": "x", "object": "chat.completion", "model": model,
+                    "choices": [{"index": 0, "finish_reason": "stop",
+                                 "message": {"role": "assistant", "content": text}}],
+                    "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": len(text.split())}})
+
+
+@pytest.fixture
+def server():
+    srv = FakeServer()
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_run_audits_endpoints_end_to_end_with_bounded_concurrency(tmp_path, server, monkeypatch):
+    monkeypatch.setattr(analyze, "Embedder", HashingEmbedder)
+    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    suite = write_suite(tmp_path / "suite.jsonl", per_category=8)
+    args = ["run", "--db", str(tmp_path / "audit.db"), "--out", str(tmp_path / "report"),
+            "--teacher", f"openai:{url}#teacher", "--suspect", f"openai:{url}#suspect",
+            "--control", f"openai:{url}#control", "--judge", f"openai:{url}#judge", "--suite", str(suite),
+            "--queries", "24", "--concurrency", "3", "--batch-size", "12", "--quiet", "--no-pdf"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == f"open: {tmp_path / 'report' / 'report.html'}"
+    for model in ("teacher", "suspect", "control"):
+        assert server.requests[model] == 24
+        assert 2 <= server.peak[model] <= 3
+    assert server.requests["judge"] > 0
+    with Store.open(tmp_path / "audit.db") as store:
+        audit_id = store.audit()["id"]
+        adversaries = {r["adversary"] for r in store.results(audit_id, comparison="teacher-vs-suspect")}
+        similarity = {r["comparison"]: r["advantage"] for r in store.results(
+            audit_id, adversary="similarity", category="all", split="all")}
+    assert {"similarity", "discriminator-single", "judge"} <= adversaries
+    assert similarity["teacher-vs-suspect"] > similarity["teacher-vs-control:control"]
+
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code == 0 and again.output.count("(skipped)") == 3
+    assert server.requests["teacher"] == 24
