@@ -13,7 +13,7 @@ import gc
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from audit.errors import AuditError
@@ -95,13 +95,21 @@ def control_name(spec: str) -> str:
     return Path(tail).name or spec
 
 
-def choose_probes(options: CollectOptions) -> tuple[list, list[Probe], str | None]:
-    """The suites (public, and private when a secret seed is given) and the probes the audit asks."""
+def choose_probes(options: CollectOptions, training: set[str] = frozenset()) -> tuple[list, list[Probe], str | None]:
+    """The suites (public, and private when a secret seed is given) and the probes the audit asks.
+
+    Probes this database already used to train a student (``distill``) are
+    left out before sampling: an audit never evaluates on training probes.
+    """
     from audit.probes import build_private_suite, load_suite, sample_probes
+
+    def sample(suite):
+        usable = replace(suite, probes=[p for p in suite.probes if p.id not in training])
+        return sample_probes(usable, options.queries, options.seed)
 
     suite = load_suite(options.suite)
     suites = [suite]
-    chosen = sample_probes(suite, options.queries, options.seed)
+    chosen = sample(suite)
     seed_hash = None
     if options.private_seed_env:
         if suite.source != "builtin":
@@ -117,7 +125,7 @@ def choose_probes(options: CollectOptions) -> tuple[list, list[Probe], str | Non
         private = build_private_suite(secret)
         seed_hash = private.secret_seed_hash
         suites.append(private)
-        chosen += sample_probes(private, options.queries, options.seed)
+        chosen += sample(private)
     return suites, chosen, seed_hash
 
 
@@ -134,9 +142,11 @@ def run_collect(options: CollectOptions) -> str:
     from audit.models import load_model
     from audit.progress import progress
 
-    suites, probes, seed_hash = choose_probes(options)
-    named = model_names(options.teacher, options.suspect, options.controls)
     store = Store.open(options.db_path)
+    audit = store.audit()
+    training = {p["id"] for p in store.selected_probes(audit["id"], "train")} if audit else set()
+    suites, probes, seed_hash = choose_probes(options, training)
+    named = model_names(options.teacher, options.suspect, options.controls)
     check_specs(named)
     audit_id = store.ensure_audit(
         options.recorded(), suite_name=suites[0].name, suite_version=suites[0].version,
@@ -213,8 +223,6 @@ def collect_role(store: Store, audit_id: str, model_id: str, name: str, model: M
 
 def sample_params(params: GenParams, sample: int) -> GenParams:
     """Sample k's parameters: the same settings with a seed of its own (greedy decoding ignores it)."""
-    from dataclasses import replace
-
     return replace(params, seed=params.seed * 1000 + sample)
 
 

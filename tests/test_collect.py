@@ -109,3 +109,13 @@ def test_controls_get_short_unique_names():
     assert [n for n, _, _ in named] == ["teacher", "suspect", "control:gemma3-270m", "control:gemma3-270m-2",
                                         "control:llama-3"]
     assert control_name("hf:/models/qwen-0.5b/") == "qwen-0.5b"
+
+
+def test_training_probes_are_left_out_before_sampling():
+    from audit.collect import CollectOptions, choose_probes
+
+    options = CollectOptions(db_path="unused.db", teacher="t", suspect="s", queries=60)
+    _, first, _ = choose_probes(options)
+    training = {p.id for p in first}
+    _, second, _ = choose_probes(options, training)
+    assert len(second) == 60 and not training & {p.id for p in second}

@@ -11,6 +11,8 @@ de-quantising takes tens of seconds, reading the cache a second or two.
 
 from __future__ import annotations
 
+import importlib.metadata
+
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -121,11 +123,15 @@ def _gguf_checkpoint(spec: ModelSpec, gguf_path: Path) -> Checkpoint:
     if not gguf_path.is_file():
         raise SpecError(f"model spec {spec.text!r}: {gguf_path} does not exist")
     sha = sha256_file(gguf_path)
-    directory = cache_dir() / "converted" / sha
+    # De-quantisation differs between transformers versions (seen: 5.17 vs 5.23 on gemma3), so a
+    # conversion is only reused by the version that made it.
+    converter = f"transformers-{importlib.metadata.version('transformers')}"
+    directory = cache_dir() / "converted" / f"{sha}-{converter}"
     if not (directory / "config.json").is_file():  # a converted folder only exists complete (atomic rename)
         _check_gguf_architecture(spec, gguf_path)  # reading GGUF metadata takes seconds: only before converting
         _convert_gguf(spec, gguf_path, directory)
-    return Checkpoint(spec, directory, sha, details={"gguf": str(gguf_path), "gguf_sha256": sha})
+    return Checkpoint(spec, directory, sha, details={"gguf": str(gguf_path), "gguf_sha256": sha,
+                                                     "converted_by": converter})
 
 
 def _check_gguf_architecture(spec: ModelSpec, gguf_path: Path) -> None:
@@ -171,7 +177,8 @@ def _convert_gguf(spec: ModelSpec, gguf_path: Path, directory: Path) -> None:
     with atomic_dir(directory) as tmp:
         rebuilt.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        (tmp / "source.json").write_text(json.dumps({"gguf": name, "sha256": directory.name}))
+        (tmp / "source.json").write_text(json.dumps({"gguf": name, "sha256": sha256_file(gguf_path),
+                                                     "converted_by": directory.name.split("-", 1)[1]}))
 
 
 # ---- peft --------------------------------------------------------------------
