@@ -389,7 +389,7 @@ def answer(found: Findings) -> str:
     if h is None:
         return "No headline claim has been computed for this audit, so the question is not answered here."
     if h.finding == "above-zero":
-        return (f"Yes, distinguishable: at least one adversary told the suspect from the claimed teacher "
+        return (f"Yes: at least one adversary told the suspect from the claimed teacher "
                 f"(ε = {fmt_num(h.estimate)}, {h.level} CI {fmt_interval(h.ci_low, h.ci_high)}).")
     if h.finding == "includes-zero":
         return (f"Not shown distinguishable at this budget: no adversary tried told the suspect from the claimed "

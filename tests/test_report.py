@@ -68,7 +68,7 @@ def test_report_has_every_section_and_the_headline_claim_in_words(full_report):
     text = page_text(full_report["html"])
     for title in SECTION_TITLES:
         assert title in text
-    assert "Yes, distinguishable" in text
+    assert "Yes: at least one adversary told the suspect" in text
     headline = re.search(r"The strongest adversary tried, (.*?) distinguished the suspect from the claimed teacher "
                          r"with advantage ε = (\d\.\d\d) \(95% CI (\d\.\d\d)–(\d\.\d\d), .*?; n = 60 probes; "
                          r"q = 60 queries per model; t = [^)]+\)", text)
@@ -228,7 +228,7 @@ def test_not_distinguishable_is_never_called_indistinguishable(tmp_path):
     assert "Not shown distinguishable at this budget" in text
     assert "This is not a finding that they are indistinguishable" in text
     assert "threshold ε₀ = 0.50" in text
-    allowed = ["Is the suspect model behaviorally indistinguishable", "not a finding that they are indistinguishable"]
+    allowed = ["not a finding that they are indistinguishable"]
     for phrase in allowed:
         text = text.replace(phrase, "")
     assert "indistinguishable" not in text

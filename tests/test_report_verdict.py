@@ -98,7 +98,7 @@ def test_mmd_reads_its_corrected_p_value():
 
 def test_answer_follows_the_headline():
     above = V.findings([row(adversary="headline")])
-    assert V.answer(above).startswith("Yes, distinguishable")
+    assert V.answer(above).startswith("Yes: at least one adversary told the suspect")
     zero = V.findings([row(adversary="headline", ci_low=-0.02, ci_high=0.08)])
     assert V.answer(zero).startswith("Not shown distinguishable at this budget")
     assert V.answer(V.findings([])).startswith("No headline claim")
