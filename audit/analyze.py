@@ -39,6 +39,7 @@ from audit.store import Store
 
 MAIN = "teacher-vs-suspect"
 BUDGET_QS = (50, 100, 250, 500, 1000, None)
+MIN_BUDGET_Q = 8  # a paired discriminator needs a few probes per fold
 BUDGET_REPEATS = 10
 PILOT_SHARE = 0.1  # probes set aside as the guided strategy's pilot
 
@@ -466,12 +467,23 @@ def _budget_points(ctx: Context, comp: Comparison, repeats: int) -> list[dict]:
         mask = comp.mask_of(selected)
         return discriminator.paired_outcome(comp, ctx.seed, mask=mask).estimate(ctx.confidence, ctx.seed)
 
-    points = budget_curve(probes, categories, evaluate, qs=BUDGET_QS, pilot_scores=pilot_scores, repeats=repeats,
+    points = budget_curve(probes, categories, evaluate, qs=budget_ladder(len(probes) - n_pilot), pilot_scores=pilot_scores,
+                          repeats=repeats,
                           seed=ctx.seed, confidence=ctx.confidence)
     for p in points:
         p.update(comparison=comp.name, adversary="discriminator-paired")
         p["details"]["pilot"] = "1 − cosine of teacher and other responses on the pilot probes"
     return [_finite(p) for p in points]
+
+
+def budget_ladder(pool: int) -> tuple:
+    """The budgets of the curve: the standard ladder, plus halvings of the pool when the audit is small.
+
+    A 40-probe audit would otherwise get one point (all of it) and no curve.
+    """
+    halvings = {pool // 2**k for k in range(1, 4) if pool // 2**k >= MIN_BUDGET_Q} if pool < 2 * BUDGET_QS[1] else set()
+    standard = {q for q in BUDGET_QS if q is not None and q < pool}
+    return tuple(sorted(halvings | standard)) + (None,)
 
 
 # ---- summary --------------------------------------------------------------------

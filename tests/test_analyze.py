@@ -157,3 +157,10 @@ def test_no_suspect_responses_is_a_user_error(tmp_path):
     store, _ = build_audit(tmp_path / "a.db", make_probes(5), {"teacher": teacher_style})
     with pytest.raises(AuditError, match="no suspect responses"):
         analyze(store)
+
+
+def test_small_audits_still_get_a_budget_curve():
+    from audit.analyze import budget_ladder
+
+    assert budget_ladder(38) == (9, 19, None)
+    assert budget_ladder(4500) == (50, 100, 250, 500, 1000, None)
