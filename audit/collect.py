@@ -172,7 +172,8 @@ def run_collect(options: CollectOptions) -> str:
             if tally.stopped:
                 break
     complete = len(tallies) == len(named) and all(not t.stopped and t.errors == 0 for t in tallies)
-    store.update_audit(audit_id, status="collected" if complete else "collecting")
+    store.update_audit(audit_id, status="collected" if complete else "collecting",
+                       config={**options.recorded(), **collection_environment()})
     return summarize(options.db_path, tallies, complete)
 
 
@@ -219,6 +220,26 @@ def collect_role(store: Store, audit_id: str, model_id: str, name: str, model: M
             if on_batch is not None:
                 on_batch(len(batch))
     return tally
+
+
+def collection_environment() -> dict:
+    """The hardware and software the answers were collected with, for the report's reproducibility manifest."""
+    import platform
+    import sys
+    from importlib import metadata
+
+    hardware = {"machine": platform.machine(), "cpus": os.cpu_count(),
+                "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)}
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        hardware["gpu"] = torch.cuda.get_device_name()
+    software = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for dist in ("distill-audit", "torch", "transformers", "peft", "httpx"):
+        try:
+            software[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return {"hardware": hardware, "software": software}
 
 
 def sample_params(params: GenParams, sample: int) -> GenParams:

@@ -119,3 +119,11 @@ def test_training_probes_are_left_out_before_sampling():
     training = {p.id for p in first}
     _, second, _ = choose_probes(options, training)
     assert len(second) == 60 and not training & {p.id for p in second}
+
+
+def test_the_collection_environment_names_hardware_and_software():
+    from audit.collect import collection_environment
+
+    env = collection_environment()
+    assert env["hardware"]["cpus"] >= 1 and env["hardware"]["memory_gib"] > 0
+    assert env["software"]["distill-audit"] and env["software"]["python"]
