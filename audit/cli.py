@@ -78,7 +78,7 @@ def collect_options(fn):
         click.option("--max-new-tokens", type=click.IntRange(min=1), default=128, show_default=True),
         click.option("--max-seconds", type=click.FloatRange(min=0), default=None,
                      help="Stop collecting after this many seconds (resume later)."),
-        click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True,
+        click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
                      help="Prompts per forward pass; 1 runs one prompt at a time."),
         click.option("--concurrency", type=click.IntRange(min=1), default=8, show_default=True,
                      help="Requests in flight at once for HTTP endpoints."),

@@ -36,7 +36,7 @@ class CollectOptions:
     samples: int = 1
     max_new_tokens: int = 128
     max_seconds: float | None = None
-    batch_size: int = 8
+    batch_size: int = 32
     concurrency: int = 8
     temperature: float = 0.0
     seed: int = 0

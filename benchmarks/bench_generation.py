@@ -86,7 +86,7 @@ def second_load(alias: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m-instruct")
-    parser.add_argument("--batch-size", type=int, nargs="+", default=[16], help="one or more batch sizes")
+    parser.add_argument("--batch-size", type=int, nargs="+", default=[8, 16, 32], help="one or more batch sizes")
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--skip-loads", action="store_true", help="only the generation figures")

@@ -29,3 +29,25 @@ def test_bundled_model_answers_and_reloads_from_cache(alias, prompt, expected, m
     second = load_model(alias)
     assert second.describe().fingerprint == description.fingerprint
     assert second.generate([prompt], GenParams(max_new_tokens=24))[0].text == answer.text
+
+
+@pytest.mark.parametrize("alias", ["smollm2-135m-instruct", "gemma3-270m"])
+def test_converted_tokenizer_read_directly_matches_the_model_class(alias):
+    """The fast path of `_load_tokenizer` must tokenize, decode and template exactly as AutoTokenizer does."""
+    from transformers import AutoTokenizer
+
+    from audit.probes import load_suite
+
+    checkpoint = checkpoints.resolve_checkpoint(parse_spec(alias))
+    fast = checkpoints._load_tokenizer(checkpoint)
+    reference = AutoTokenizer.from_pretrained(checkpoint.directory)
+    texts = [p.text for p in load_suite("bbi-probes-v1").probes[::10]]
+    assert [fast(t)["input_ids"] for t in texts] == [reference(t)["input_ids"] for t in texts]
+    ids = reference(texts[3])["input_ids"]
+    assert fast.decode(ids, skip_special_tokens=True) == reference.decode(ids, skip_special_tokens=True)
+    assert (fast.bos_token, fast.eos_token, fast.chat_template) == (
+        reference.bos_token, reference.eos_token, reference.chat_template)
+    if reference.chat_template:
+        message = [{"role": "user", "content": texts[7]}]
+        assert (fast.apply_chat_template(message, tokenize=False, add_generation_prompt=True)
+                == reference.apply_chat_template(message, tokenize=False, add_generation_prompt=True))
