@@ -5,7 +5,7 @@
 Runs `distill-audit collect` with teacher smollm2-135m-instruct, suspect the
 demo's distilled adapter on gemma3-270m, and control gemma3-270m, as a child
 process, and reads its peak resident memory from the kernel
-(``RUSAGE_CHILDREN``). Collection holds one model at a time, so the peak is
+(``RUSAGE_CHILDREN``), at the default batch size. Collection holds one model at a time, so the peak is
 about the largest model plus the runtime, not the sum of the three.
 """
 
@@ -31,7 +31,7 @@ def main() -> None:
         cmd = [sys.executable, "-m", "audit", "collect", "--db", str(Path(tmp) / "audit.db"),
                "--teacher", "smollm2-135m-instruct", "--suspect", f"peft:gemma3-270m+{ADAPTER}",
                "--control", "gemma3-270m", "--queries", str(args.queries),
-               "--max-new-tokens", str(args.max_new_tokens), "--batch-size", "16", "--device", "cpu", "--quiet"]
+               "--max-new-tokens", str(args.max_new_tokens), "--device", "cpu", "--quiet"]
         start = time.perf_counter()
         result = subprocess.run(cmd, capture_output=True, text=True)
         seconds = time.perf_counter() - start
