@@ -15,6 +15,7 @@ import importlib.metadata
 
 import hashlib
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -252,7 +253,9 @@ def _attach_adapter(checkpoint: Checkpoint, model, merge: bool):
     from peft import PeftModel
 
     try:
-        peft_model = PeftModel.from_pretrained(model, checkpoint.adapter)
+        with warnings.catch_warnings():  # peft asks transformers a deprecated question; the user can do nothing about it
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            peft_model = PeftModel.from_pretrained(model, checkpoint.adapter)
     except (RuntimeError, ValueError, KeyError) as exc:
         raise SpecError(
             f"model spec {checkpoint.spec.text!r}: the adapter does not fit base {checkpoint.spec.base.text!r}: "
