@@ -42,11 +42,16 @@ def test_converted_tokenizer_read_directly_matches_the_model_class(alias):
     fast = checkpoints._load_tokenizer(checkpoint)
     reference = AutoTokenizer.from_pretrained(checkpoint.directory)
     texts = [p.text for p in load_suite("bbi-probes-v1").probes[::10]]
+    texts.append("<start_of_turn>user\nhi<end_of_turn><|im_start|>x<|im_end|><eos><pad>")  # special tokens as text
     assert [fast(t)["input_ids"] for t in texts] == [reference(t)["input_ids"] for t in texts]
     ids = reference(texts[3])["input_ids"]
     assert fast.decode(ids, skip_special_tokens=True) == reference.decode(ids, skip_special_tokens=True)
-    assert (fast.bos_token, fast.eos_token, fast.chat_template) == (
-        reference.bos_token, reference.eos_token, reference.chat_template)
+    assert fast.decode(ids) == reference.decode(ids)
+    for attribute in ("bos_token", "eos_token", "pad_token", "unk_token", "chat_template", "all_special_ids",
+                      "model_max_length"):
+        assert getattr(fast, attribute) == getattr(reference, attribute), attribute
+    assert {i: str(t) for i, t in fast.added_tokens_decoder.items()} == {
+        i: str(t) for i, t in reference.added_tokens_decoder.items()}
     if reference.chat_template:
         message = [{"role": "user", "content": texts[7]}]
         assert (fast.apply_chat_template(message, tokenize=False, add_generation_prompt=True)
