@@ -20,7 +20,9 @@ about 5x faster than lbfgs, to the same accuracy.
 
 from __future__ import annotations
 
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -37,7 +39,8 @@ def _model(paired: bool):
     from sklearn.preprocessing import StandardScaler
 
     return make_pipeline(StandardScaler(with_mean=not paired),
-                         LogisticRegression(C=C, solver="liblinear", max_iter=2000, fit_intercept=not paired))
+                         LogisticRegression(C=C, solver="liblinear", max_iter=2000, fit_intercept=not paired,
+                                            random_state=0))
 
 
 def _folds(groups: np.ndarray):
@@ -51,13 +54,23 @@ def _folds(groups: np.ndarray):
 
 
 def _oof_scores(X: np.ndarray, y: np.ndarray, groups: np.ndarray, paired: bool) -> np.ndarray:
-    """Out-of-fold decision values (> 0 means "teacher" / "a is the teacher's"); NaN where untestable."""
+    """Out-of-fold decision values (> 0 means "teacher" / "a is the teacher's"); NaN where untestable.
+
+    The folds are fitted in parallel threads: liblinear releases the GIL, so
+    on a 2-core machine the discriminators and budget curves take about half
+    the time, with the same numbers (each fold's fit is deterministic).
+    """
     out = np.full(len(y), np.nan)
-    for train, test in _folds(groups):
-        if len(np.unique(y[train])) < 2:
-            continue  # a fold with one class cannot be trained; its units stay unjudged
-        model = _model(paired).fit(X[train], y[train])
-        out[test] = model.decision_function(X[test])
+    # a fold with one class cannot be trained; its units stay unjudged
+    folds = [(train, test) for train, test in _folds(groups) if len(np.unique(y[train])) >= 2]
+
+    def fit(fold):
+        train, test = fold
+        return test, _model(paired).fit(X[train], y[train]).decision_function(X[test])
+
+    with ThreadPoolExecutor(max_workers=max(1, min(len(folds), os.cpu_count() or 1))) as pool:
+        for test, scores in pool.map(fit, folds):
+            out[test] = scores
     return out
 
 
