@@ -58,7 +58,9 @@ class Embedder:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             import torch
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
 
+            hf_logging.disable_progress_bar()  # its "Loading weights" bar would tear through the analysis's own
             device = ("cuda" if torch.cuda.is_available() else "cpu") if self.device == "auto" else self.device
             self._model = SentenceTransformer(str(model_dir()), device=device,
                                               model_kwargs={"torch_dtype": getattr(torch, DTYPE)})
