@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -89,12 +90,18 @@ def test_top_logprobs_verdict_reads_the_first_token():
     assert judge.VerdictReader._from_top_logprobs(Generation(top_logprobs=[{"The": -0.1}])) is None
 
 
-def test_references_come_from_other_probes_same_category_first():
-    teacher_by_probe = {f"p{i}": ("code" if i < 5 else "math", f"answer {i}") for i in range(10)}
-    refs = judge.pick_references(teacher_by_probe, "p0", seed=0)
-    assert len(refs) == judge.K_REFERENCES and "answer 0" not in refs
-    assert all(int(r.split()[1]) < 5 for r in refs)
-    assert refs == judge.pick_references(teacher_by_probe, "p0", seed=0)
+def test_references_are_one_set_per_category_never_the_judged_probe():
+    teacher_by_probe = {f"p{i}": ("code" if i < 6 else "math" if i < 8 else "poem", f"answer {i}") for i in range(9)}
+    pool = judge.ReferencePool(teacher_by_probe, seed=0)
+    code = {p: pool.for_probe(p, "code") for p in teacher_by_probe if teacher_by_probe[p][0] == "code"}
+    assert all(len(refs) == judge.K_REFERENCES and f"answer {p[1:]}" not in refs for p, refs in code.items())
+    assert all(int(r.split()[1]) < 6 for refs in code.values() for r in refs)
+    # one set for the category; each of the k probes in it sees the next drawn in place of its own answer
+    assert Counter(tuple(refs) for refs in code.values()).most_common(1)[0][1] == 6 - judge.K_REFERENCES
+    small = pool.for_probe("p6", "math")  # math has 2 probes: topped up from the others
+    assert "answer 7" in small and "answer 6" not in small and len(set(small)) == judge.K_REFERENCES
+    assert pool.for_probe("p0", "code") == judge.ReferencePool(teacher_by_probe, seed=0).for_probe("p0", "code")
+    assert any(judge.ReferencePool(teacher_by_probe, seed=s).for_probe("p0", "code") != code["p0"] for s in (1, 2, 3))
 
 
 def test_best_threshold_finds_direction_and_cut():

@@ -58,6 +58,7 @@ def test_embeddings_are_cached_with_their_cost(analyzed):
 
 
 def test_real_judge_reads_verdicts_from_logprobs(bundled_audit):
+    """gemma3's sliding-window layers too: verdicts read on a shared opening equal one full pass per prompt."""
     from audit.adversaries import judge
     from audit.adversaries.comparison import load_comparisons
     from audit.models import load_model
@@ -65,9 +66,11 @@ def test_real_judge_reads_verdicts_from_logprobs(bundled_audit):
     with Store.open(bundled_audit) as store:
         comparisons, by_model = load_comparisons(store, store.require_audit()["id"])
     comp = comparisons[0]
-    teacher_by_probe = {r["probe_id"]: (r["category"], r["text"]) for r in by_model["teacher"]}
-    prompts = [judge.build_prompt(comp.probe_texts[i], judge.pick_references(teacher_by_probe, comp.probe_ids[i], 0),
-                                  comp.teacher_texts[i], comp.other_texts[i]) for i in range(3)]
-    verdicts = judge.VerdictReader(load_model("gemma3-270m", device="cpu")).read(prompts)
+    references = judge.ReferencePool({r["probe_id"]: (r["category"], r["text"]) for r in by_model["teacher"]}, seed=0)
+    prompts = [judge.pair_prompt(comp, i, order, references)[0] for i, order in judge.asking_order(comp)[:3]]
+    model = load_model("gemma3-270m", device="cpu")
+    verdicts = judge.VerdictReader(model).read(prompts)
     assert [v.method for v in verdicts] == ["score"] * 3
     assert all(v.letter in ("A", "B") and v.p_first + v.p_second == pytest.approx(1.0) for v in verdicts)
+    one_pass = [judge._from_logprobs(*(lp[0] for lp in model.score(p, ["A", "B"])))[1] for p in prompts]
+    assert [v.p_first for v in verdicts] == pytest.approx(one_pass, abs=1e-3)

@@ -9,6 +9,7 @@ import pytest
 
 from audit.errors import SpecError
 from audit.models import GenParams, describe_spec, load_hf, load_model, parse_spec
+from audit.models.transformers_backend import prefix_runs
 
 PROMPTS = [
     "Hi",
@@ -189,6 +190,30 @@ def test_score_matches_manual_logprobs(which, kind, request):
         expected = [logp[len(prompt_ids) + k - 1, t].item() for k, t in enumerate(cont_ids)]
         assert got == pytest.approx(expected, abs=1e-4)
     assert model.score(prompt, [""]) == [[]]
+
+
+@pytest.mark.parametrize("which", ["llama", "gemma3"])
+def test_next_token_scores_with_shared_openings_equal_one_pass_each(which, request):
+    """Runs reuse a prefix cache (gemma3: beyond its 8-token sliding window); numbers must not change."""
+    model = request.getfixturevalue(which)
+    opening = "You compare writing styles. Reference one: the sea is wide and the sky is blue. " * 3
+    prompts = [opening + "Prompt: Hi. Candidate A: yes. Candidate B: no.",
+               opening + "Prompt: Hi. Candidate A: no. Candidate B: yes.",
+               opening + "Prompt: Why? Candidate A: because. Candidate B: so.",
+               "Something else entirely, sharing nothing.",
+               opening]
+    expected = [[lp[0] for lp in model.score(p, ["A", "B"])] for p in prompts]
+    assert model.score_next_token(prompts, ["A", "B"]) == [pytest.approx(e, abs=1e-4) for e in expected]
+    encoded = [model.prompt_ids(p) for p in prompts]
+    assert [members for _, members in prefix_runs(encoded)] == [[0, 1, 2], [3], [4]]
+
+
+def test_prefix_runs_group_prompts_that_keep_half_their_common_opening():
+    shared = list(range(100))
+    encoded = [shared + [1, 2], shared + [3], shared[:40] + [7] * 50, [5] * 40, [5] * 40, [9]]
+    runs = prefix_runs(encoded)
+    assert runs == [(100, [0, 1]), (0, [2]), (39, [3, 4]), (0, [5])]
+    assert all(shared < min(len(encoded[i]) for i in members) for shared, members in runs if shared)
 
 
 # ---- describe and fingerprints -----------------------------------------------

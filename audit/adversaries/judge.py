@@ -41,7 +41,7 @@ K_REFERENCES = 3
 MAX_QUOTED_CHARS = 1200  # per quoted text: keeps five texts well inside a small judge's context
 ORDERS = ("teacher-first", "teacher-second")
 LETTERS = ("A", "B")
-BATCH = 16  # verdicts committed at once: a killed run loses at most this many
+BATCH = 32  # verdicts committed at once: a killed run loses at most this many; a batch shares its openings
 
 INSTRUCTION = (
     "You compare writing styles. Below are reference responses written by one AI model (call it M) to "
@@ -99,18 +99,28 @@ class VerdictReader:
     def read(self, prompts: list[str]) -> list[Verdict]:
         if self.method == "score":
             try:
-                return [self._by_score(p) for p in prompts]
+                return self._by_score(prompts)
             except ScoringUnsupported:
                 self.method = "top-logprobs"
         return self._by_generation(prompts)
 
-    def _by_score(self, prompt: str) -> Verdict:
+    def _by_score(self, prompts: list[str]) -> list[Verdict]:
+        """One forward pass per prompt; a backend with ``score_next_token`` also shares common openings."""
         started = time.perf_counter()
-        la, lb = (sum(lp) for lp in self.model.score(prompt, list(LETTERS)))
+        batched = getattr(self.model, "score_next_token", None)
+        if batched is not None:
+            scores = batched(prompts, list(LETTERS))
+        else:
+            scores = [[sum(lp) for lp in self.model.score(p, list(LETTERS))] for p in prompts]
+        latency = (time.perf_counter() - started) / max(1, len(prompts))
+        # scoring reports no token counts; a prompt's tokens are estimated at 4 characters each
+        return [self._scored(la, lb, latency, len(p) // 4) for p, (la, lb) in zip(prompts, scores)]
+
+    @staticmethod
+    def _scored(la: float, lb: float, latency: float, tokens_in: int) -> Verdict:
         letter, pa, pb = _from_logprobs(la, lb)
-        # score() reports no token counts; a prompt's tokens are estimated at 4 characters each
-        return Verdict(letter, pa, pb, "score", canonical_json({"logprob_A": la, "logprob_B": lb}),
-                       time.perf_counter() - started, len(prompt) // 4, 0)
+        return Verdict(letter, pa, pb, "score", canonical_json({"logprob_A": la, "logprob_B": lb}), latency,
+                       tokens_in, 0)
 
     def _by_generation(self, prompts: list[str]) -> list[Verdict]:
         by_logprobs = self.method == "top-logprobs"
@@ -148,24 +158,64 @@ def _from_text(gen) -> Verdict:
                    gen.tokens_out)
 
 
-def pick_references(teacher_by_probe: dict[str, tuple[str, str]], probe_id: str, seed: int) -> list[str]:
-    """k teacher responses to other probes, same category first; deterministic per probe and seed."""
-    category = teacher_by_probe[probe_id][0] if probe_id in teacher_by_probe else None
-    others = sorted(p for p in teacher_by_probe if p != probe_id)
-    same = [p for p in others if teacher_by_probe[p][0] == category]
-    rest = [p for p in others if teacher_by_probe[p][0] != category]
-    digest = hashlib.sha256(f"{seed}:{probe_id}".encode()).digest()
-    rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
-    chosen = list(rng.permutation(same))[:K_REFERENCES]
-    chosen += list(rng.permutation(rest))[:K_REFERENCES - len(chosen)]
-    return [teacher_by_probe[p][1] for p in chosen]
+class ReferencePool:
+    """The k teacher responses the judge sees beside each probe: one fixed set per category.
+
+    One seeded draw per category fixes its references, topped up from a
+    draw over all probes when a category is too small; a probe that is itself
+    among the references gets the next one drawn instead, so the judge never
+    sees the teacher's answer to the probe it judges. Fixed references make
+    the judge one adversary (a model plus fixed advice per category) instead
+    of a different one per probe, and give a category's prompts a common
+    opening that a backend computes once (``TransformersModel.score_next_token``).
+    """
+
+    def __init__(self, teacher_by_probe: dict[str, tuple[str, str]], seed: int):
+        self.teacher_by_probe = teacher_by_probe
+        by_category: dict[str, list[str]] = {}
+        for probe_id, (category, _) in sorted(teacher_by_probe.items()):
+            by_category.setdefault(category, []).append(probe_id)
+        self.drawn = {c: _draw(ids, f"{seed}:{c}")[:K_REFERENCES + 1] for c, ids in by_category.items()}
+        self.everything = _draw(sorted(teacher_by_probe), f"{seed}:*")
+
+    def for_probe(self, probe_id: str, category: str) -> list[str]:
+        chosen = [p for p in self.drawn.get(category, []) if p != probe_id][:K_REFERENCES]
+        if len(chosen) < K_REFERENCES:
+            others = (p for p in self.everything if p != probe_id and p not in chosen)
+            chosen += [p for _, p in zip(range(K_REFERENCES - len(chosen)), others)]
+        return [self.teacher_by_probe[p][1] for p in chosen]
+
+
+def _draw(ids: list[str], key: str) -> list[str]:
+    digest = hashlib.sha256(key.encode()).digest()
+    return list(np.random.default_rng(int.from_bytes(digest[:8], "little")).permutation(ids))
+
+
+def asking_order(comp: Comparison) -> list[tuple[int, str]]:
+    """Every (row, order) of a comparison as the judge asks them: by category, a pair's two orders together.
+
+    Prompts with the same references, and a pair's two orders with the same
+    probe too, are then adjacent, so a backend computes their common opening once.
+    """
+    rows = sorted(range(len(comp)), key=lambda i: comp.categories[i])
+    return [(i, order) for i in rows for order in ORDERS]
+
+
+def pair_prompt(comp: Comparison, i: int, order: str, references: ReferencePool) -> tuple[str, tuple[str, str]]:
+    """(the judge's prompt for row ``i`` in ``order``, the query ids of its first and second candidate)."""
+    texts = (comp.teacher_texts[i], comp.other_texts[i])
+    qids = (comp.teacher_query_ids[i], comp.other_query_ids[i])
+    first, second = (0, 1) if order == "teacher-first" else (1, 0)
+    refs = references.for_probe(comp.probe_ids[i], comp.categories[i])
+    return build_prompt(comp.probe_texts[i], refs, texts[first], texts[second]), (qids[first], qids[second])
 
 
 def judge_comparison(store: Store, audit_id: str, judge_id: str, reader: VerdictReader, comp: Comparison,
                      teacher_by_probe: dict[str, tuple[str, str]], *, seed: int = 0, bar=None) -> None:
     """Ask the judge every (pair, order) of the comparison not judged yet, committing in small batches."""
     done = store.judged_keys(audit_id, judge_id, comp.name)
-    todo = [(i, order) for i in range(len(comp)) for order in ORDERS
+    references = ReferencePool(teacher_by_probe, seed)
+    todo = [(i, order) for i, order in asking_order(comp)
             if (comp.probe_ids[i], int(comp.samples[i]), order) not in done]
     task = bar.add_task(f"judge {comp.other:<12}", total=2 * len(comp), completed=2 * len(comp) - len(todo),
                         status="") if bar is not None else None
@@ -173,15 +223,11 @@ def judge_comparison(store: Store, audit_id: str, judge_id: str, reader: Verdict
         batch = todo[start:start + BATCH]
         prompts, rows = [], []
         for i, order in batch:
-            teacher_first = order == "teacher-first"
-            texts = (comp.teacher_texts[i], comp.other_texts[i])
-            qids = (comp.teacher_query_ids[i], comp.other_query_ids[i])
-            first, second = (0, 1) if teacher_first else (1, 0)
-            refs = pick_references(teacher_by_probe, comp.probe_ids[i], seed)
-            prompts.append(build_prompt(comp.probe_texts[i], refs, texts[first], texts[second]))
+            prompt, (first_id, second_id) = pair_prompt(comp, i, order, references)
+            prompts.append(prompt)
             rows.append({"judge_id": judge_id, "comparison": comp.name, "probe_id": comp.probe_ids[i],
-                         "sample": int(comp.samples[i]), "order": order, "first_query_id": qids[first],
-                         "second_query_id": qids[second]})
+                         "sample": int(comp.samples[i]), "order": order, "first_query_id": first_id,
+                         "second_query_id": second_id})
         verdicts = reader.read(prompts)
         store.record_judgements(audit_id, [_row(r, v) for r, v in zip(rows, verdicts)])
         if task is not None:
@@ -239,6 +285,7 @@ def _bias_details(by_key: dict, keys: list, consistent: np.ndarray, cats: np.nda
     everything = np.ones(len(keys), dtype=bool)
     methods = sorted({by_key[k][o]["method"] for k in keys for o in ORDERS})
     return {**summary(everything), "verdict_methods": methods, "references_per_prompt": K_REFERENCES,
+            "references": "one seeded set of teacher responses per category, never the judged probe's own",
             "per_category": {c: summary(cats == c) for c in sorted(set(cats.tolist()))}}
 
 

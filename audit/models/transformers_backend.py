@@ -10,6 +10,7 @@ in the last column, and decoded together under ``torch.inference_mode``.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import time
 from typing import Any
@@ -83,6 +84,41 @@ class TransformersModel:
         targets = input_ids[:, len(prompt_ids):].to(self.device)
         picked = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1).cpu()
         return [picked[row, :len(cont)].tolist() for row, cont in enumerate(conts)]
+
+    def score_next_token(self, prompts: list[str], choices: list[str]) -> list[list[float]]:
+        """log p of each one-token choice as the next token after each prompt, shared openings computed once.
+
+        A judge's prompts begin alike: its instruction and reference texts,
+        then the same probe in both A/B orders. Consecutive prompts sharing a
+        long token prefix form a run (``prefix_runs``); the run's prefix goes
+        through the model once, and each prompt feeds only its remainder on a
+        copy of that prefix's key/value cache. Choices that are not single
+        tokens are scored prompt by prompt through ``score``.
+        """
+        import torch
+
+        token_ids = [self.tokenizer(c, add_special_tokens=False)["input_ids"] for c in choices]
+        if any(len(ids) != 1 for ids in token_ids):
+            return [[sum(lp) for lp in self.score(p, choices)] for p in prompts]
+        wanted = [ids[0] for ids in token_ids]
+        encoded = [self.prompt_ids(p) for p in prompts]
+        out: list[list[float]] = [[] for _ in prompts]
+        with torch.inference_mode():
+            for shared, members in prefix_runs(encoded):
+                cache = self._prefix_cache(encoded[members[0]][:shared]) if shared else None
+                for i in members:
+                    logits = self._next_logits(encoded[i][shared:], copy.deepcopy(cache))
+                    logprobs = torch.log_softmax(logits.float(), dim=-1).cpu()
+                    out[i] = [logprobs[t].item() for t in wanted]
+        return out
+
+    def _prefix_cache(self, ids: list[int]):
+        return self.model(input_ids=torch_ids(ids, self.device), use_cache=True, logits_to_keep=1).past_key_values
+
+    def _next_logits(self, ids: list[int], cache):
+        """The next-token logits after ``ids``, continuing from ``cache`` (None: from nothing)."""
+        return self.model(input_ids=torch_ids(ids, self.device), past_key_values=cache, use_cache=cache is not None,
+                          logits_to_keep=1).logits[0, -1]
 
     def _score_next_token(self, prompt_ids: list[int], token_ids: list[int]) -> list[list[float]]:
         """One-token answers (a judge's "A"/"B") share one row: the prompt, read at its last position.
@@ -191,6 +227,47 @@ class TransformersModel:
         return GenerationConfig(max_new_tokens=params.max_new_tokens, eos_token_id=sorted(self.eos_ids),
                                 pad_token_id=self.tokenizer.pad_token_id, return_dict_in_generate=True,
                                 output_logits=want_logprobs, **sampling)
+
+
+MIN_SHARED_TOKENS = 32  # a shorter common opening is not worth a cache copy
+
+
+def prefix_runs(encoded: list[list[int]]) -> list[tuple[int, list[int]]]:
+    """Consecutive prompts grouped as (length of their common token prefix, their indices).
+
+    A run grows while the next prompt shares at least ``MIN_SHARED_TOKENS``
+    and at least half of the run's common prefix: a judge's two A/B orders
+    and the next probes of the same category (same instruction and
+    references) join; a prompt with other references starts a new run. Every
+    prompt keeps at least its last token out of the prefix, so it has logits
+    of its own. A run of one has prefix 0: one plain forward pass.
+    """
+    runs: list[tuple[int, list[int]]] = []
+    for i, ids in enumerate(encoded):
+        if runs:
+            shared, members = runs[-1]
+            head = encoded[members[0]][:shared] if len(members) > 1 else encoded[members[0]][:-1]
+            common = min(_common_prefix(head, ids), len(ids) - 1)
+            if common >= MIN_SHARED_TOKENS and 2 * common >= len(head):
+                runs[-1] = (common, members + [i])
+                continue
+        runs.append((0, [i]))
+    return runs
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def torch_ids(ids: list[int], device: str):
+    import torch
+
+    return torch.tensor([ids], dtype=torch.long, device=device)
 
 
 def _eos_ids(model, tokenizer) -> set[int]:
