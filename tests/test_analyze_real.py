@@ -53,6 +53,7 @@ def test_embeddings_are_cached_with_their_cost(analyzed):
         cost = next(c for c in store.costs(audit_id) if c["subject"] == "embedder")
         embedder = store.model(audit_id, "embedder")
     assert len(cached) == len(texts) and all(len(v) == 384 for v in cached.values())
+    assert all(abs(sum(x * x for x in v) - 1.0) < 1e-5 for v in cached.values())  # a dot product is the cosine
     assert cost["queries"] == len(texts) and cost["tokens_in"] > 0 and cost["flops"] > 0
     assert embedder["fingerprint"].startswith("sha256:")
 
