@@ -1,11 +1,11 @@
 """Batched vs one-at-a-time generation, side by side in one run; and the second load of each bundled model.
 
-    .venv/bin/python benchmarks/bench_generation.py [--model smollm2-135m-instruct] [--batch-size 16]
+    .venv/bin/python benchmarks/bench_generation.py [--model smollm2-135m-instruct] [--batch-size 16] [--loads-only]
 
 Both passes answer the same prompts with the same model under greedy
 decoding, so the only difference is batching. tokens/s counts generated
 tokens (EOS included, padding not). The second-load figures come from fresh
-processes (the converted cache already exists): "load" is ``load_model``
+processes (the converted cache already exists; one warm-up, then three timed): "load" is ``load_model``
 alone, "with imports" adds importing torch and transformers.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -76,11 +77,14 @@ def timed_generation(model, params) -> tuple[float, int]:
     return elapsed, sum(g.tokens_out for g in generations)
 
 
-def second_load(alias: str) -> dict:
-    """Load once (ensures the cache exists), then time a fresh process loading it again."""
-    for _ in range(2):
+def second_load(alias: str, repeats: int = 3) -> dict:
+    """Load once (ensures the cache exists), then time ``repeats`` fresh processes loading it again."""
+    runs = []
+    for _ in range(repeats + 1):
         out = subprocess.run([sys.executable, "-c", LOAD_SNIPPET, alias], check=True, capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    timed = runs[1:]
+    return {key: sorted(r[key] for r in timed) for key in ("load_s", "with_imports_s")}
 
 
 def main() -> None:
@@ -90,7 +94,11 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--skip-loads", action="store_true", help="only the generation figures")
+    parser.add_argument("--loads-only", action="store_true", help="only the second-load figures")
     args = parser.parse_args()
+    if args.loads_only:
+        print_second_loads()
+        return
 
     import torch
 
@@ -113,9 +121,15 @@ def main() -> None:
         print(f"batch {size:>2}:       {batched_tokens} tokens in {batched_s:.1f} s = {batched_rate:.1f} tokens/s, "
               f"speed-up {batched_rate / single_rate:.1f}x")
     if not args.skip_loads:
-        for alias in ("smollm2-135m-instruct", "gemma3-270m"):
-            figures = second_load(alias)
-            print(f"second load of {alias}: {figures['load_s']:.2f} s (with imports {figures['with_imports_s']:.2f} s)")
+        print_second_loads()
+
+
+def print_second_loads() -> None:
+    for alias in ("smollm2-135m-instruct", "gemma3-270m"):
+        figures = second_load(alias)
+        loads, with_imports = figures["load_s"], figures["with_imports_s"]
+        print(f"second load of {alias}, {len(loads)} fresh processes: median {statistics.median(loads):.2f} s, "
+              f"slowest {loads[-1]:.2f} s (with imports: median {statistics.median(with_imports):.2f} s)")
 
 
 if __name__ == "__main__":
