@@ -107,18 +107,25 @@ class TransformersModel:
             for shared, members in prefix_runs(encoded):
                 cache = self._prefix_cache(encoded[members[0]][:shared]) if shared else None
                 for i in members:
-                    logits = self._next_logits(encoded[i][shared:], copy.deepcopy(cache))
-                    logprobs = torch.log_softmax(logits.float(), dim=-1).cpu()
+                    logprobs = self._next_logprobs(encoded[i][shared:], copy.deepcopy(cache))
                     out[i] = [logprobs[t].item() for t in wanted]
         return out
 
     def _prefix_cache(self, ids: list[int]):
-        return self.model(input_ids=torch_ids(ids, self.device), use_cache=True, logits_to_keep=1).past_key_values
+        return self.model(input_ids=self._one_row(ids), use_cache=True, logits_to_keep=1).past_key_values
 
-    def _next_logits(self, ids: list[int], cache):
-        """The next-token logits after ``ids``, continuing from ``cache`` (None: from nothing)."""
-        return self.model(input_ids=torch_ids(ids, self.device), past_key_values=cache, use_cache=cache is not None,
-                          logits_to_keep=1).logits[0, -1]
+    def _next_logprobs(self, ids: list[int], cache):
+        """The next-token log-probabilities after ``ids``, continuing from ``cache`` (None: from nothing), on the CPU."""
+        import torch
+
+        logits = self.model(input_ids=self._one_row(ids), past_key_values=cache, use_cache=cache is not None,
+                            logits_to_keep=1).logits[0, -1]
+        return torch.log_softmax(logits.float(), dim=-1).cpu()
+
+    def _one_row(self, ids: list[int]):
+        import torch
+
+        return torch.tensor([ids], dtype=torch.long, device=self.device)
 
     def _score_next_token(self, prompt_ids: list[int], token_ids: list[int]) -> list[list[float]]:
         """One-token answers (a judge's "A"/"B") share one row: the prompt, read at its last position.
@@ -129,9 +136,7 @@ class TransformersModel:
         import torch
 
         with torch.inference_mode():
-            logits = self.model(input_ids=torch.tensor([prompt_ids], device=self.device),
-                                logits_to_keep=1).logits[0, -1].float()
-        logprobs = torch.log_softmax(logits, dim=-1).cpu()
+            logprobs = self._next_logprobs(prompt_ids, None)
         return [[logprobs[t].item()] for t in token_ids]
 
     def describe(self) -> Description:
@@ -262,12 +267,6 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
             break
         n += 1
     return n
-
-
-def torch_ids(ids: list[int], device: str):
-    import torch
-
-    return torch.tensor([ids], dtype=torch.long, device=device)
 
 
 def _eos_ids(model, tokenizer) -> set[int]:
