@@ -532,8 +532,8 @@ class Store:
         """
         other = "train" if purpose == "eval" else "eval"
         clash = self.db.execute(
-            f"select probe_id from selections where audit_id = ? and purpose = ? and probe_id in "
-            f"(select value from json_each(?)) limit 1",
+            "select probe_id from selections where audit_id = ? and purpose = ? and probe_id in "
+            "(select value from json_each(?)) limit 1",
             [audit_id, other, json.dumps(probe_ids)],
         ).fetchone()
         if clash:

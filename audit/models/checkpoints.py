@@ -75,7 +75,6 @@ def resolve_checkpoint(spec: ModelSpec) -> Checkpoint:
 
 def load_checkpoint(checkpoint: Checkpoint, *, device: str = "auto", dtype: str = "auto", merge: bool = False):
     """Load (model, tokenizer); with ``merge`` a LoRA adapter is folded into the weights (faster inference)."""
-    import torch
     from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
