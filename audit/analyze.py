@@ -34,6 +34,7 @@ from audit.adversaries.features import style_matrix
 from audit.adversaries.mmd import mmd_estimate
 from audit.adversaries.outcome import Outcome
 from audit.errors import AuditError, ScoringUnsupported
+from audit.models import check_spec
 from audit.stats import Estimate, correct_pvalues, estimate_gap, headline_bound, rank_by_evidence
 from audit.store import Store
 
@@ -87,6 +88,8 @@ def analyze_store(store: Store, *, judge_spec: str | None = None, use_judge: boo
     started = time.perf_counter()
     audit_id = store.require_audit()["id"]
     comparisons, by_model = load_comparisons(store, audit_id)
+    if use_judge and judge_spec and judge_model is None:
+        check_spec(judge_spec)  # a wrong --judge fails now, not after minutes of embeddings and teacher scores
     ctx = Context(store, audit_id, confidence, seed, by_model,
                   {m["name"]: m for m in store.models(audit_id)},
                   {c["name"]: c for c in store.model_costs(audit_id)})

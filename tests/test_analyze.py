@@ -151,6 +151,18 @@ def test_several_samples_per_probe_use_a_probe_bootstrap(tmp_path):
     assert head["ci_method"] == "bonferroni" and head["ci_low"] <= rows[head["details"]["adversary"]]["ci_low"]
 
 
+def test_a_wrong_judge_spec_fails_before_any_embedding(tmp_path):
+    from audit.errors import SpecError
+
+    class NoEmbedder(HashingEmbedder):
+        def encode(self, texts):
+            raise AssertionError("embedded before the judge spec was checked")
+
+    store, _ = build_audit(tmp_path / "a.db", make_probes(20), {"teacher": teacher_style, "suspect": prose_style})
+    with pytest.raises(SpecError, match="not a directory"):
+        analyze_store(store, quiet=True, judge_spec=f"hf:{tmp_path}/nowhere", embedder=NoEmbedder())
+
+
 def test_no_suspect_responses_is_a_user_error(tmp_path):
     from audit.errors import AuditError
 
