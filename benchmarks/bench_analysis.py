@@ -121,7 +121,28 @@ def bench_analysis(n_probes: int) -> Path:
           f"(embedder {costs['embedder']['wall_s']:.1f} s of it)   target < 180 s: "
           f"{'met' if cold < 180 else 'MISSED'}")
     print(f"  warm rerun (embeddings cached): {warm:6.1f} s")
+    bench_embedder_workers(path)
     return path
+
+
+def bench_embedder_workers(db_path: Path, n_texts: int = 3000) -> None:
+    """The embedder's forward passes one at a time on every core vs one single-threaded worker per core."""
+    from audit.adversaries.embeddings import Embedder
+
+    with Store.open(db_path) as store:
+        texts = [r["text"] for r in store.responses(store.require_audit()["id"])][:n_texts]
+    one, per_core = Embedder(workers=1), Embedder()
+    per_core._model = one._load()
+    one.encode(texts[:64])  # warm-up
+    rates = {}
+    for embedder in (one, per_core, one, per_core):
+        started = time.perf_counter()
+        embedder.encode(texts)
+        rates.setdefault(embedder.workers, []).append(len(texts) / (time.perf_counter() - started))
+    best_one, best_per_core = max(rates[1]), max(rates[None])
+    print(f"  embedder on {len(texts):,} responses, best of 2: one forward pass at a time {best_one:.1f} texts/s, "
+          f"one single-threaded worker per core (what analyze runs) {best_per_core:.1f} texts/s "
+          f"({best_per_core / best_one:.2f}x)")
 
 
 def bench_judge(db_path: Path, n_prompts: int, spec: str) -> None:

@@ -21,6 +21,8 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -50,9 +52,10 @@ class Embedder:
 
     name = EMBEDDER_NAME
 
-    def __init__(self, device: str = "auto", batch_size: int = 32):
+    def __init__(self, device: str = "auto", batch_size: int = 32, workers: int | None = None):
         self.device = device
         self.batch_size = batch_size
+        self.workers = workers  # forward passes at once on a CPU; None: one per intra-op thread
         self._model = None
 
     def _load(self):
@@ -67,13 +70,36 @@ class Embedder:
             self._model = SentenceTransformer(str(model_dir()), device=device,
                                               model_kwargs={"torch_dtype": getattr(torch, DTYPE)})
             self._model.max_seq_length = MAX_SEQ_LENGTH
+            self._model.eval()
         return self._model
 
     def encode(self, texts: list[str]) -> np.ndarray:
+        """Unit vectors of ``texts``, in their order; batches of similar length, run by one worker per core."""
         model = self._load()
-        vectors = model.encode(texts, batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False)
-        vectors = np.asarray(vectors, dtype=np.float32)
+        if not texts:
+            return np.zeros((0, model.get_embedding_dimension()), dtype=np.float32)
+        by_length = np.argsort([len(t) for t in texts], kind="stable")
+        batches = [[texts[i] for i in by_length[start:start + self.batch_size]]
+                   for start in range(0, len(texts), self.batch_size)]
+        features = [model.preprocess(batch) for batch in batches]  # here: a fast tokenizer is not thread-safe
+        with _worker_threads(self._worker_count(model.device)) as pool:
+            vectors = np.concatenate(list(pool.map(self._forward, features)))[np.argsort(by_length)]
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+    def _worker_count(self, device) -> int:
+        import torch
+
+        if device.type != "cpu":
+            return 1  # an accelerator's one stream is already the fast path
+        return max(1, self.workers or torch.get_num_threads())
+
+    def _forward(self, features: dict) -> np.ndarray:
+        import torch
+
+        model = self._model
+        with torch.inference_mode():
+            features = {k: v.to(model.device) if hasattr(v, "to") else v for k, v in features.items()}
+            return model(features)["sentence_embedding"].float().cpu().numpy()
 
     def count_tokens(self, texts: list[str]) -> int:
         """Word pieces the embedder reads (after truncation): the t of this stage."""
@@ -94,6 +120,27 @@ class Embedder:
         return {"spec": "bundled:all-MiniLM-L6-v2", "backend": "sentence-transformers",
                 "fingerprint": f"sha256:{digest.hexdigest()}", "param_count": self.param_count(),
                 "dtype": DTYPE, "max_seq_length": MAX_SEQ_LENGTH}
+
+
+@contextmanager
+def _worker_threads(count: int):
+    """``count`` threads for the forward passes, sharing the process's intra-op threads between them.
+
+    A 384-wide model's matrix products are too small for two cores to share
+    well: on a 2-core CPU two single-threaded workers embed more texts per
+    second than one forward pass on two threads (benchmarks/bench_analysis.py
+    measures both side by side). PyTorch releases the GIL inside its kernels,
+    so threads suffice.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, threads // count))
+    try:
+        with ThreadPoolExecutor(count) as pool:
+            yield pool
+    finally:
+        torch.set_num_threads(threads)
 
 
 def embed_texts(store: Store, audit_id: str, texts: list[str], *, embedder: Embedder | None = None,
