@@ -145,18 +145,25 @@ def bench_embedder_workers(db_path: Path, n_texts: int = 3000) -> None:
           f"({best_per_core / best_one:.2f}x)")
 
 
-def bench_judge(db_path: Path, n_prompts: int, spec: str) -> None:
-    """The first ``n_prompts`` prompts the judge asks (one commit batch), read four ways, side by side."""
+def judge_prompts(db_path: Path, n_prompts: int) -> list[str]:
+    """The first ``n_prompts`` prompts the judge asks on teacher vs suspect, in its own asking order."""
     from audit.adversaries import judge
     from audit.adversaries.comparison import load_comparisons
-    from audit.models import load_model
-    from audit.models.base import GenParams
 
     with Store.open(db_path) as store:
         comparisons, by_model = load_comparisons(store, store.require_audit()["id"])
     comp = comparisons[0]
     references = judge.ReferencePool({r["probe_id"]: (r["category"], r["text"]) for r in by_model["teacher"]}, seed=0)
-    prompts = [judge.pair_prompt(comp, i, order, references)[0] for i, order in judge.asking_order(comp)[:n_prompts]]
+    return [judge.pair_prompt(comp, i, order, references)[0] for i, order in judge.asking_order(comp)[:n_prompts]]
+
+
+def bench_judge(db_path: Path, n_prompts: int, spec: str) -> None:
+    """The first ``n_prompts`` prompts the judge asks (one commit batch), read four ways, side by side."""
+    from audit.adversaries import judge
+    from audit.models import load_model
+    from audit.models.base import GenParams
+
+    prompts = judge_prompts(db_path, n_prompts)
     model = load_model(spec, device="cpu")
     reader = judge.VerdictReader(model)
     reader.read(prompts[:2])  # warm-up

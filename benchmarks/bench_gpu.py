@@ -1,6 +1,6 @@
-"""The transformers backend on an accelerator: bf16, large batches, tokens/s by batch size, side by side.
+"""The transformers backend on an accelerator: tokens/s by batch size, and judge verdicts by log-probability vs text.
 
-    python benchmarks/bench_gpu.py --shape-from DIR [--device cuda] [--prompts 256]
+    python benchmarks/bench_gpu.py --shape-from DIR [--device cuda] [--prompts 256] [--judge-prompts 64]
 
 DIR holds a checkpoint's config and tokenizer (e.g. the converted cache of
 smollm2-135m-instruct without its weights). The model is built from that
@@ -8,6 +8,12 @@ config with random weights: the same shape, tokenizer and chat template, so
 the same compute per token, without carrying weights to the machine. Random
 weights rarely emit EOS, so every prompt runs to --max-new-tokens: the
 figures are an upper bound on work per prompt, not a quality measure.
+
+The judge part times the judge's own prompts (the first ones it asks on a
+synthetic audit, ~1,000 tokens each) read from the answer tokens'
+log-probabilities with shared openings, as the judge runs, against generating
+--verdict-tokens tokens of verdict text (12: what smollm2-135m-instruct wrote
+on average as a judge on the CPU), one prompt at a time and all at once.
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=256)
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--batch-sizes", default="1,16,64,256")
+    parser.add_argument("--judge-prompts", type=int, default=64, help="0: skip the judge part")
+    parser.add_argument("--verdict-tokens", type=int, default=12)
     args = parser.parse_args()
 
     import torch
@@ -74,8 +82,44 @@ def main() -> None:
             baseline = baseline or rate
             print(f"batch {batch_size:>4}: {len(subset):>4} prompts, {tokens:>6} tokens in {seconds:6.2f} s "
                   f"= {rate:8.1f} tokens/s ({rate / baseline:5.1f}x one at a time)")
+        if args.judge_prompts:
+            bench_judge(model, args.judge_prompts, args.verdict_tokens)
         if torch.cuda.is_available():
             print(f"peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
+
+
+def bench_judge(model, n_prompts: int, verdict_tokens: int) -> None:
+    """Verdicts from log-probabilities (shared openings) vs generated verdict text, side by side."""
+    import bench_analysis
+
+    from audit.adversaries import judge
+    from audit.models.base import GenParams
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "audit.db"
+        bench_analysis.build_database(db, max(200, n_prompts))
+        prompts = bench_analysis.judge_prompts(db, n_prompts)
+    reader = judge.VerdictReader(model)
+    reader.read(prompts[:2])  # warm-up
+    seconds = {}
+    start = time.perf_counter()
+    reader.read(prompts)
+    seconds["log-probabilities, shared openings (what the judge runs)"] = time.perf_counter() - start
+    generated = {}
+    for batch_size in (1, len(prompts)):
+        params = GenParams(max_new_tokens=verdict_tokens, temperature=0.0, batch_size=batch_size)
+        start = time.perf_counter()
+        generated[batch_size] = model.generate(prompts, params)
+        seconds[f"verdict text, {verdict_tokens} tokens, batch {batch_size}"] = time.perf_counter() - start
+    mean_in = sum(g.tokens_in for g in generated[1]) / len(prompts)
+    mean_out = sum(g.tokens_out for g in generated[1]) / len(prompts)
+    print(f"judge: {len(prompts)} prompts of ~{mean_in:.0f} tokens, text verdicts {mean_out:.1f} tokens on average")
+    score_s = seconds["log-probabilities, shared openings (what the judge runs)"]
+    for name, total in seconds.items():
+        print(f"  {name:<58} {1000 * total / len(prompts):8.2f} ms per verdict"
+              f"  ({total / score_s:5.1f}x the log-probability path)")
+    print(f"  fastest text path / log-probability path: "
+          f"{min(v for k, v in seconds.items() if 'text' in k) / score_s:.1f}x (target >= 5x)")
 
 
 if __name__ == "__main__":
