@@ -78,7 +78,7 @@ class Embedder:
         model = self._load()
         if not texts:
             return np.zeros((0, model.get_embedding_dimension()), dtype=np.float32)
-        by_length = np.argsort([len(t) for t in texts], kind="stable")
+        by_length = np.argsort([-len(t) for t in texts])  # the batches sentence-transformers would make
         batches = [[texts[i] for i in by_length[start:start + self.batch_size]]
                    for start in range(0, len(texts), self.batch_size)]
         features = [model.preprocess(batch) for batch in batches]  # here: a fast tokenizer is not thread-safe
