@@ -98,17 +98,14 @@ class HashingEmbedder:
     def __init__(self):
         self.calls = 0
 
-    def encode(self, texts: list[str]) -> np.ndarray:
+    def encode(self, texts: list[str]) -> tuple[np.ndarray, int]:
         self.calls += len(texts)
         out = np.zeros((len(texts), 64), dtype=np.float32)
         for i, t in enumerate(texts):
             for w in re.findall(r"\w+", t.lower()):
                 out[i, int(hashlib.md5(w.encode()).hexdigest(), 16) % 64] += 1.0
         norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.where(norms == 0, 1.0, norms)
-
-    def count_tokens(self, texts: list[str]) -> int:
-        return sum(len(t.split()) for t in texts)
+        return out / np.where(norms == 0, 1.0, norms), sum(len(t.split()) for t in texts)
 
     def param_count(self) -> int:
         return 0

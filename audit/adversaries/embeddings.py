@@ -73,18 +73,22 @@ class Embedder:
             self._model.eval()
         return self._model
 
-    def encode(self, texts: list[str]) -> np.ndarray:
-        """Unit vectors of ``texts``, in their order; batches of similar length, run by one worker per core."""
+    def encode(self, texts: list[str]) -> tuple[np.ndarray, int]:
+        """Unit vectors of ``texts`` in their order, and the word pieces read (after truncation: this stage's t).
+
+        Batches of similar length, run by one worker per core.
+        """
         model = self._load()
         if not texts:
-            return np.zeros((0, model.get_embedding_dimension()), dtype=np.float32)
+            return np.zeros((0, model.get_embedding_dimension()), dtype=np.float32), 0
         by_length = np.argsort([-len(t) for t in texts])  # the batches sentence-transformers would make
         batches = [[texts[i] for i in by_length[start:start + self.batch_size]]
                    for start in range(0, len(texts), self.batch_size)]
         features = [model.preprocess(batch) for batch in batches]  # here: a fast tokenizer is not thread-safe
         with _worker_threads(self._worker_count(model.device)) as pool:
             vectors = np.concatenate(list(pool.map(self._forward, features)))[np.argsort(by_length)]
-        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        word_pieces = sum(int(f["attention_mask"].sum()) for f in features)
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12), word_pieces
 
     def _worker_count(self, device) -> int:
         import torch
@@ -96,16 +100,11 @@ class Embedder:
     def _forward(self, features: dict) -> np.ndarray:
         import torch
 
-        model = self._model
-        with torch.inference_mode():
-            features = {k: v.to(model.device) if hasattr(v, "to") else v for k, v in features.items()}
-            return model(features)["sentence_embedding"].float().cpu().numpy()
+        from sentence_transformers.util import batch_to_device
 
-    def count_tokens(self, texts: list[str]) -> int:
-        """Word pieces the embedder reads (after truncation): the t of this stage."""
-        tokenizer = self._load().tokenizer
-        ids = tokenizer(texts, add_special_tokens=True, truncation=True, max_length=MAX_SEQ_LENGTH)["input_ids"]
-        return int(sum(len(x) for x in ids))
+        with torch.inference_mode():
+            output = self._model(batch_to_device(features, self._model.device))
+        return output["sentence_embedding"].float().cpu().numpy()
 
     def param_count(self) -> int:
         return int(sum(p.numel() for p in self._load().parameters()))
@@ -172,8 +171,8 @@ def _compute_missing(store: Store, audit_id: str, embedder: Embedder, missing: d
     for start in range(0, len(items), CHUNK):
         chunk = items[start:start + CHUNK]
         texts = [t for _, t in chunk]
-        encoded = embedder.encode(texts)
-        tokens += embedder.count_tokens(texts)
+        encoded, word_pieces = embedder.encode(texts)
+        tokens += word_pieces
         fresh = {h: v.tolist() for (h, _), v in zip(chunk, encoded)}
         store.cache_embeddings(embedder.name, fresh)
         vectors.update(fresh)
