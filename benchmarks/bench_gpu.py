@@ -51,6 +51,8 @@ def main() -> None:
     parser.add_argument("--judge-prompts", type=int, default=64, help="0: skip the judge part")
     parser.add_argument("--verdict-tokens", type=int, default=12)
     args = parser.parse_args()
+    if not (args.shape_from / "config.json").is_file():
+        parser.error(f"--shape-from {args.shape_from}: no config.json there (a checkpoint folder without its weights)")
 
     import torch
 
