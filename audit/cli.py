@@ -36,8 +36,11 @@ class AuditGroup(click.Group):
 @click.group(cls=AuditGroup)
 @click.version_option(__version__, prog_name="distill-audit")
 @click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
+@click.option("--threads", default=None, metavar="N",
+              help="CPU threads to compute with (default: $DISTILL_AUDIT_THREADS, else $OMP_NUM_THREADS, "
+                   "else the CPUs this process may use: affinity and cgroup quota).")
 @click.pass_context
-def cli(ctx: click.Context, debug: bool) -> None:
+def cli(ctx: click.Context, debug: bool, threads: str | None) -> None:
     """Audit a suspected LLM distillation: can a bounded adversary tell the suspect from the claimed teacher?
 
     Every claim is an (epsilon, q, t, A) bound: the distinguishing advantage
@@ -46,6 +49,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    from audit import threads as thread_policy  # before any command imports torch: OpenMP reads it once
+
+    thread_policy.apply(thread_policy.choose(threads))
 
 
 def main() -> None:

@@ -228,8 +228,11 @@ def collection_environment() -> dict:
     import sys
     from importlib import metadata
 
+    from audit import threads
+
     hardware = {"machine": platform.machine(), "cpus": os.cpu_count(),
-                "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)}
+                "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+                **threads.current().recorded()}
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available():
         hardware["gpu"] = torch.cuda.get_device_name()

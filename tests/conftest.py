@@ -10,8 +10,10 @@ import os
 
 import pytest
 
+from audit import threads
+
+threads.apply(threads.choose())  # the CLI's thread policy, before any test imports torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 SENTENCES = [
     "The teacher answers every question with care.",

@@ -18,10 +18,11 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def embedders():
+    from audit import threads
     from audit.adversaries.embeddings import Embedder
 
     one = Embedder(workers=1, batch_size=8)
-    two = Embedder(workers=2, batch_size=8)
+    two = Embedder(workers=2, batch_size=8, policy=threads.choose(2))  # two workers even where one CPU is allowed
     two._model = one._load()
     return one, two
 

@@ -20,12 +20,12 @@ about 5x faster than lbfgs, to the same accuracy.
 
 from __future__ import annotations
 
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from audit import threads as thread_policy
 from audit.adversaries.comparison import Comparison
 from audit.adversaries.outcome import Outcome
 
@@ -68,7 +68,7 @@ def _oof_scores(X: np.ndarray, y: np.ndarray, groups: np.ndarray, paired: bool) 
         train, test = fold
         return test, _model(paired).fit(X[train], y[train]).decision_function(X[test])
 
-    with ThreadPoolExecutor(max_workers=max(1, min(len(folds), os.cpu_count() or 1))) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, min(len(folds), thread_policy.current().threads))) as pool:
         for test, scores in pool.map(fit, folds):
             out[test] = scores
     return out

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from audit import threads as thread_policy
 from audit.errors import AuditError
 from audit.store import Store, sha256_text
 
@@ -52,10 +53,12 @@ class Embedder:
 
     name = EMBEDDER_NAME
 
-    def __init__(self, device: str = "auto", batch_size: int = 32, workers: int | None = None):
+    def __init__(self, device: str = "auto", batch_size: int = 32, workers: int | None = None,
+                 policy: thread_policy.ThreadPolicy | None = None):
         self.device = device
         self.batch_size = batch_size
-        self.workers = workers  # forward passes at once on a CPU; None: one per intra-op thread
+        self.workers = workers  # forward passes at once on a CPU; None: one per thread of the policy
+        self.policy = policy  # None: the process's (audit/threads.py)
         self._model = None
 
     def _load(self):
@@ -85,17 +88,22 @@ class Embedder:
         batches = [[texts[i] for i in by_length[start:start + self.batch_size]]
                    for start in range(0, len(texts), self.batch_size)]
         features = [model.preprocess(batch) for batch in batches]  # here: a fast tokenizer is not thread-safe
-        with _worker_threads(self._worker_count(model.device)) as pool:
+        with _worker_threads(*self.worker_plan(model.device.type)) as pool:
             vectors = np.concatenate(list(pool.map(self._forward, features)))[np.argsort(by_length)]
         word_pieces = sum(int(f["attention_mask"].sum()) for f in features)
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12), word_pieces
 
-    def _worker_count(self, device) -> int:
-        import torch
+    def worker_plan(self, device_type: str) -> tuple[int, int]:
+        """(workers, intra-op threads of each): never more threads in all than the thread policy's.
 
-        if device.type != "cpu":
-            return 1  # an accelerator's one stream is already the fast path
-        return max(1, self.workers or torch.get_num_threads())
+        Workers asked for beyond the policy are not started: two workers on
+        one allowed CPU would only take turns on it, beside whatever else runs.
+        """
+        budget = (self.policy or thread_policy.current()).threads
+        if device_type != "cpu":
+            return 1, budget  # an accelerator's one stream is already the fast path
+        workers = min(self.workers or budget, budget)
+        return workers, budget // workers
 
     def _forward(self, features: dict) -> np.ndarray:
         import torch
@@ -122,8 +130,8 @@ class Embedder:
 
 
 @contextmanager
-def _worker_threads(count: int):
-    """``count`` threads for the forward passes, sharing the process's intra-op threads between them.
+def _worker_threads(count: int, intra_op: int):
+    """``count`` threads for the forward passes, each computing on ``intra_op`` of torch's threads.
 
     A 384-wide model's matrix products are too small for two cores to share
     well: on a 2-core CPU two single-threaded workers embed more texts per
@@ -134,7 +142,7 @@ def _worker_threads(count: int):
     import torch
 
     threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, threads // count))
+    torch.set_num_threads(intra_op)
     try:
         with ThreadPoolExecutor(count) as pool:
             yield pool
