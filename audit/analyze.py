@@ -15,6 +15,11 @@ by evidence in details), ``split='public'``/``'private'`` where both exist
 (the gap in the ``all`` row's details), the ``headline`` (best adversary,
 Bonferroni over adversaries), and the provenance rows (paired bootstrap over
 probes of Adv(teacher, control) − Adv(teacher, suspect)).
+
+Every comparison rests on one probe set, the probes every model answered
+(see ``audit.adversaries.comparison``), and every row carries that set's
+coverage in ``details['coverage']``: probes selected, probes common, and per
+model how many it answered, left empty, failed or was never asked.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from audit.adversaries import discriminator, judge, likelihood, similarity
-from audit.adversaries.comparison import Comparison, load_comparisons
+from audit.adversaries.comparison import Comparison, load_comparisons, probe_coverage
 from audit.adversaries.embeddings import Embedder, embed_texts, embedder_cost
 from audit.adversaries.features import style_matrix
 from audit.adversaries.mmd import mmd_estimate
@@ -88,11 +93,13 @@ def analyze_store(store: Store, *, judge_spec: str | None = None, use_judge: boo
     started = time.perf_counter()
     audit_id = store.require_audit()["id"]
     comparisons, by_model = load_comparisons(store, audit_id)
+    coverage = probe_coverage(store, audit_id, by_model)
     if use_judge and judge_spec and judge_model is None:
         check_spec(judge_spec)  # a wrong --judge fails now, not after minutes of embeddings and teacher scores
     ctx = Context(store, audit_id, confidence, seed, by_model,
                   {m["name"]: m for m in store.models(audit_id)},
                   {c["name"]: c for c in store.model_costs(audit_id)})
+    ctx.notes.append(_coverage_note(coverage))
     stages = _StageClock()
     with progress(quiet) as bar:
         with stages("embeddings and style features"):
@@ -114,6 +121,8 @@ def analyze_store(store: Store, *, judge_spec: str | None = None, use_judge: boo
                     rows += _advantage_rows(ctx, comp, outcome)
                 rows += _headline_rows(ctx, comp, outcomes[comp.name])
             rows += _provenance_rows(ctx, comparisons, outcomes)
+            for row in rows:  # every claim carries the probe set it rests on, so the report and signature state it
+                row["details"]["coverage"] = coverage
         with stages("budget curves"):
             points = [p for comp in comparisons for p in _budget_points(ctx, comp, budget_repeats)]
         store.clear_results(audit_id)  # only now: a run that fails midway leaves the previous results whole
@@ -124,6 +133,15 @@ def analyze_store(store: Store, *, judge_spec: str | None = None, use_judge: boo
                       details={"rows": len(rows), "budget_points": len(points), "notes": ctx.notes,
                                "stage_seconds": stages.seconds})
     return _summary(ctx, rows, wall, stages.seconds)
+
+
+def _coverage_note(coverage: dict) -> str:
+    """One line for the summary: the common probe set and who left probes unanswered."""
+    selected = coverage["probes_selected"]
+    short = [f"{m['model']} left {selected - m['answered']} unanswered" for m in coverage["models"]
+             if m["answered"] < selected]
+    return (f"probes: every claim rests on the {coverage['probes_common']} of {selected} selected probes that every "
+            "model answered" + (f" ({'; '.join(short)})" if short else ""))
 
 
 class _StageClock:

@@ -63,9 +63,12 @@ def prose_style(probe: Probe, sample: int = 0) -> str:
     return f"Well, {sentences} I hope this helps"
 
 
-def build_audit(path: Path, probes: list[Probe], sources: dict[str, Callable[[Probe, int], str]], *,
+def build_audit(path: Path, probes: list[Probe], sources: dict[str, Callable[[Probe, int], str | None]], *,
                 samples: int = 1) -> tuple[Store, str]:
-    """An audit database whose models (``teacher``, ``suspect``, ``control:NAME``) answered with ``sources``."""
+    """An audit database whose models (``teacher``, ``suspect``, ``control:NAME``) answered with ``sources``.
+
+    A source that returns None for a probe failed it: the query is recorded as an error, as collect does.
+    """
     store = Store.open(path)
     digest = hashlib.sha256(json.dumps([p.id for p in probes]).encode()).hexdigest()
     suite = Suite("synthetic", "1", digest, probes, "test")
@@ -83,6 +86,10 @@ def build_audit(path: Path, probes: list[Probe], sources: dict[str, Callable[[Pr
         for p in probes:
             for s in range(samples):
                 text = source(p, s)
+                if text is None:
+                    answers.append({"probe_id": p.id, "sample": s, "params": {"temperature": 0.0},
+                                    "error": "HTTP 403: refused"})
+                    continue
                 answers.append({"probe_id": p.id, "sample": s, "params": {"temperature": 0.0}, "text": text,
                                 "tokens_in": 20, "tokens_out": len(text.split()), "finish_reason": "stop",
                                 "latency_s": 0.01, "device_s": 0.0})

@@ -176,3 +176,59 @@ def test_small_audits_still_get_a_budget_curve():
 
     assert budget_ladder(38) == (9, 19, None)
     assert budget_ladder(4500) == (50, 100, 250, 500, 1000, None)
+
+
+@pytest.fixture(scope="module")
+def refusals(tmp_path_factory):
+    """A suspect that fails 12 probes and leaves one blank, a control that fails 6 others (2 shared with the suspect)."""
+    probes = make_probes(40, private=True)
+    ids = [p.id for p in probes]
+    suspect_fails, control_fails, blank = set(ids[:12]), set(ids[10:16]), {ids[20]}
+
+    def suspect(probe, sample):
+        return None if probe.id in suspect_fails else " \n" if probe.id in blank else teacher_style(probe, sample)
+
+    def control(probe, sample):
+        return None if probe.id in control_fails else prose_style(probe, sample)
+
+    store, audit_id = build_audit(tmp_path_factory.mktemp("refusals") / "a.db", probes,
+                                  {"teacher": teacher_style, "suspect": suspect, "control:prose": control})
+    summary = analyze(store, judge_spec=ObedientJudge.spec)
+    return store, audit_id, summary, set(ids) - suspect_fails - control_fails - blank
+
+
+def test_claims_use_only_probes_every_model_answered(refusals):
+    store, audit_id, _, common = refusals
+    assert len(common) == 23
+    for comparison in ("teacher-vs-suspect", "teacher-vs-control:prose"):
+        rows = overall(store, audit_id, comparison)
+        assert rows["discriminator-paired"]["n"] == 23, comparison  # paired: one unit per probe
+        assert rows["headline"]["q"] == 40  # q is what was spent: failed queries included
+        categories = [r for r in store.results(audit_id, comparison=comparison, adversary="discriminator-paired",
+                                               split="all") if r["category"] != "all"]
+        assert sum(r["n"] for r in categories) == 23
+    gaps = {r["adversary"]: r for r in store.results(audit_id, comparison="provenance:prose")}
+    assert gaps["discriminator-paired"]["details"]["shared_probes"] == 23
+    assert {j["probe_id"] for j in store.judgements(audit_id)} == common
+
+
+def test_every_claim_records_its_probe_coverage_per_model(refusals):
+    store, audit_id, summary, _ = refusals
+    coverages = [r["details"]["coverage"] for r in store.results(audit_id)]
+    assert coverages and all(c == coverages[0] for c in coverages)
+    assert coverages[0]["probes_selected"] == 40 and coverages[0]["probes_common"] == 23
+    assert coverages[0]["models"] == [
+        {"model": "teacher", "answered": 40, "empty": 0, "failed": 0, "not_asked": 0},
+        {"model": "suspect", "answered": 27, "empty": 1, "failed": 12, "not_asked": 0},
+        {"model": "control:prose", "answered": 34, "empty": 0, "failed": 6, "not_asked": 0}]
+    assert ("probes: every claim rests on the 23 of 40 selected probes that every model answered "
+            "(suspect left 13 unanswered; control:prose left 6 unanswered)") in summary
+
+
+def test_no_probe_answered_by_every_model_is_a_user_error(tmp_path):
+    from audit.errors import AuditError
+
+    store, _ = build_audit(tmp_path / "a.db", make_probes(10),
+                           {"teacher": teacher_style, "suspect": prose_style, "control:mute": lambda p, s: None})
+    with pytest.raises(AuditError, match=r"no probe was answered by every model \(control:mute answered none\)"):
+        analyze(store)

@@ -1,9 +1,17 @@
 """A comparison: the teacher's and one other model's responses to the same probes, aligned.
 
-Every adversary reads the same shape: one row per (probe, sample) that both
-models answered, with the two texts side by side. Building it once keeps the
-adversaries from each re-deriving (and possibly disagreeing about) which
-responses are paired.
+Every adversary reads the same shape: one row per (probe, sample) with the two
+texts side by side. Building it once keeps the adversaries from each
+re-deriving (and possibly disagreeing about) which responses are paired.
+
+Every comparison of an audit is built on one common set: the (probe, sample)
+pairs that *every* audited model (teacher, suspect, each control) answered
+with some text. Intersecting per comparison would let a model that fails or
+refuses probes choose its own exam, and would make the teacher-vs-suspect and
+teacher-vs-control gaps compare different probes. A blank answer counts as
+unanswered: otherwise a suspect could refuse in-band (an empty 200 reply)
+instead of failing, and grade itself on blanks it picked. ``probe_coverage``
+says, per model, what that set left out, so the report can say it in words.
 """
 
 from __future__ import annotations
@@ -64,25 +72,77 @@ def comparison_name(other: str) -> str:
     return f"teacher-vs-{other}"
 
 
+AUDITED_ROLES = ("teacher", "suspect", "control")
+
+
+def audited_models(store: Store, audit_id: str) -> list[str]:
+    """The teacher, the suspect, then the controls by name: the models whose answers every claim rests on."""
+    names = {m["name"]: m["role"] for m in store.models(audit_id) if m["role"] in AUDITED_ROLES}
+    order = {"teacher": 0, "suspect": 1, "control": 2}
+    return sorted(names, key=lambda n: (order[names[n]], n))
+
+
 def load_comparisons(store: Store, audit_id: str) -> tuple[list[Comparison], dict[str, list[dict]]]:
-    """Teacher vs suspect first, then teacher vs each control; plus every model's responses by name."""
+    """Teacher vs suspect first, then teacher vs each control, all on the common set; plus every model's responses."""
     by_model: dict[str, list[dict]] = {}
     for row in store.responses(audit_id):
         by_model.setdefault(row["model_name"], []).append(row)
     if not by_model.get("teacher"):
         raise AuditError(f"{store.path}: no teacher responses recorded (run `distill-audit collect` first)")
-    others = [name for name in by_model if name == "suspect"] + sorted(
-        name for name in by_model if name.startswith("control:")
-    )
-    if "suspect" not in others:
+    if not by_model.get("suspect"):
         raise AuditError(f"{store.path}: no suspect responses recorded (run `distill-audit collect` first)")
-    return [_align(by_model["teacher"], by_model[name], name) for name in others], by_model
+    names = audited_models(store, audit_id)
+    common = common_keys(by_model, names)
+    if not common:
+        silent = [n for n in names if not any(_spoke(r) for r in by_model.get(n, []))]
+        why = f"{', '.join(silent)} answered none" if silent else "each answered some, none the same ones"
+        raise AuditError(f"{store.path}: no probe was answered by every model ({why}), so there is nothing to "
+                         "compare them on; rerun `distill-audit collect` to retry the failed queries")
+    others = [name for name in names if name != "teacher"]
+    return [_align(by_model["teacher"], by_model[name], name, common) for name in others], by_model
 
 
-def _align(teacher_rows: list[dict], other_rows: list[dict], other: str) -> Comparison:
+def common_keys(by_model: dict[str, list[dict]], names: list[str]) -> set[tuple[str, int]]:
+    """The (probe, sample) pairs that every one of ``names`` answered with some text."""
+    answered = [{(r["probe_id"], r["sample"]) for r in by_model.get(name, []) if _spoke(r)} for name in names]
+    return set.intersection(*answered) if answered else set()
+
+
+def _spoke(row: dict) -> bool:
+    return bool((row["text"] or "").strip())
+
+
+def probe_coverage(store: Store, audit_id: str, by_model: dict[str, list[dict]]) -> dict:
+    """Per audited model, what became of the selected evaluation probes; and how many every model answered.
+
+    A probe counts as answered when at least one of its samples got some
+    text, as empty when every answer to it was blank (a refusal by silence),
+    as failed when its queries recorded only errors, and as not asked when no
+    query was recorded (collection stopped before it); the four add up to
+    the probes selected.
+    """
+    names = audited_models(store, audit_id)
+    name_of = {m["id"]: m["name"] for m in store.models(audit_id)}
+    failed: dict[str, set[str]] = {name: set() for name in names}
+    for query in store.query_errors(audit_id):
+        if query["purpose"] == "eval" and name_of.get(query["model_id"]) in failed:
+            failed[name_of[query["model_id"]]].add(query["probe_id"])
+    replied = {name: {r["probe_id"] for r in by_model.get(name, [])} for name in names}
+    selected = {p["id"] for p in store.selected_probes(audit_id)}.union(*replied.values(), *failed.values())
+    models = []
+    for name in names:
+        answered = {r["probe_id"] for r in by_model.get(name, []) if _spoke(r)}
+        models.append({"model": name, "answered": len(answered), "empty": len(replied[name] - answered),
+                       "failed": len(failed[name] - replied[name]),
+                       "not_asked": len(selected - replied[name] - failed[name])})
+    common = {probe for probe, _ in common_keys(by_model, names)}
+    return {"probes_selected": len(selected), "probes_common": len(common), "models": models}
+
+
+def _align(teacher_rows: list[dict], other_rows: list[dict], other: str, common: set[tuple[str, int]]) -> Comparison:
     teacher = {(r["probe_id"], r["sample"]): r for r in teacher_rows}
-    keys = sorted(k for k in {(r["probe_id"], r["sample"]) for r in other_rows} if k in teacher)
     other_by_key = {(r["probe_id"], r["sample"]): r for r in other_rows}
+    keys = sorted(common)
     t_rows = [teacher[k] for k in keys]
     o_rows = [other_by_key[k] for k in keys]
     return Comparison(
