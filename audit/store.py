@@ -14,8 +14,11 @@ a committed row and never duplicates one.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import functools
 import hashlib
+import inspect
 import json
 import os
 import sqlite3
@@ -339,6 +342,54 @@ SCHEMA_MIGRATIONS = [m.name for m in migrations._migrations]
 # --------------------------------------------------------------------------
 
 
+def _is_wal(path: Path) -> bool:
+    """Whether the SQLite header says WAL mode (bytes 18 and 19 are 2); false for anything else."""
+    try:
+        with path.open("rb") as f:
+            header = f.read(20)
+    except OSError:
+        return False  # unreadable: connecting says so in one line
+    return header[:16] == b"SQLite format 3\x00" and header[18:20] == b"\x02\x02"
+
+
+def _store_error(path: Path, exc: sqlite3.DatabaseError) -> StoreError:
+    """One line naming the file: a damaged one says so and what to do, anything else says why it is unusable."""
+    if getattr(exc, "sqlite_errorname", "") == "SQLITE_CORRUPT":
+        return StoreError(f"{path}: the database is damaged ({exc}); restore it from a copy")
+    if getattr(exc, "sqlite_errorname", "") == "SQLITE_NOTADB":
+        return StoreError(f"{path}: not a usable audit database ({exc}): not SQLite, or its first page is damaged")
+    return StoreError(f"{path}: not a usable audit database ({exc})")
+
+
+def _database_errors_named(method):
+    """Turn an SQLite failure inside ``method`` into a ``StoreError`` naming the file (damage shows on reading).
+
+    A damaged page is found only when a query reaches it, so every public
+    method of the store says so in one line, not a traceback. Integrity and
+    programming errors stay exceptions: they are bugs, not a file's state.
+    """
+
+    @functools.wraps(method)
+    def named(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except (sqlite3.IntegrityError, sqlite3.ProgrammingError):
+            raise
+        except sqlite3.DatabaseError as exc:
+            raise _store_error(self.path, exc) from exc
+
+    return named
+
+
+def _database_errors_named_in_every_method(cls):
+    """Class decorator: ``_database_errors_named`` on every public method (classmethods handle their own)."""
+    for name, method in list(vars(cls).items()):
+        if inspect.isfunction(method) and not name.startswith("_"):
+            setattr(cls, name, _database_errors_named(method))
+    return cls
+
+
+@_database_errors_named_in_every_method
 class Store:
     """An open audit database. Use ``Store.open(path)``."""
 
@@ -367,18 +418,42 @@ class Store:
                 raise StoreError(f"{path}: folder {parent} does not exist")
             if not os.access(parent, os.W_OK):
                 raise StoreError(f"{path}: cannot create the database, folder {parent} is not writable")
-        try:
-            conn = sqlite3.connect(str(path), timeout=30, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            db = sqlite_utils.Database(conn)
-            store = cls(db, path)
+        store = cls._connect(path, str(path), timeout=30, isolation_level=None)
+        with store._closed_on_failure():
+            store._check_is_audit_database(empty_ok=True)  # before the first write: another program's file stays as it is
             store._check_not_newer()
-            migrations.apply(db)
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{path}: not a usable audit database ({exc})") from exc
+            store.db.execute("PRAGMA journal_mode=WAL")
+            store.db.execute("PRAGMA synchronous=NORMAL")
+            store.db.execute("PRAGMA foreign_keys=ON")
+            migrations.apply(store.db)
         return store
+
+    @classmethod
+    def _connect(cls, path: Path, target: str, **options: Any) -> "Store":
+        try:
+            return cls(sqlite_utils.Database(sqlite3.connect(target, **options)), path)
+        except sqlite3.DatabaseError as exc:
+            raise _store_error(path, exc) from exc
+
+    @contextlib.contextmanager
+    def _closed_on_failure(self) -> Iterator[None]:
+        """Checks right after connecting: on any failure the connection is closed, SQLite's errors named."""
+        try:
+            yield
+        except BaseException as exc:
+            self.close()
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise _store_error(self.path, exc) from exc
+            raise
+
+    def _check_is_audit_database(self, *, empty_ok: bool) -> None:
+        """Refuse an SQLite file that another program made (tables, but no distill-audit schema record)."""
+        if migrations.applied(self.db):
+            return
+        if empty_ok and not self.db.table_names():
+            return
+        raise StoreError(f"{self.path}: an SQLite file, but not an audit database (no distill-audit schema in it); "
+                         "refusing to read or change it")
 
     def _check_not_newer(self) -> None:
         applied = [m.name for m in migrations.applied(self.db)]
@@ -881,20 +956,25 @@ class Store:
 
     @classmethod
     def open_readonly(cls, path: str | os.PathLike) -> "Store":
-        """Open a database copy for reading only: no migrations, no journal, never a written byte.
+        """Open a database this command did not create for reading only: no migrations, never a written byte.
 
-        For checking a signed report's database copy, whose hash must not
-        change by being read.
+        For a signed report's database copy (whose hash must not change by
+        being read) and a ``replay:`` source. The file is read as it is,
+        ``immutable``: a journal or WAL beside it is ignored, so a crafted
+        ``-journal`` is never rolled into it. Only a WAL database with a live
+        ``-wal`` companion (an audit another process may still be writing) is
+        read through its WAL, with ``mode=ro``. A file at an older schema is
+        read as it is, never migrated.
         """
         path = Path(path)
         if not path.is_file():
             raise StoreError(f"{path}: no such audit database")
-        try:
-            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
-            conn.execute("select count(*) from sqlite_master").fetchone()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{path}: not a usable audit database ({exc})") from exc
-        return cls(sqlite_utils.Database(conn), path)
+        live = _is_wal(path) and Path(f"{path}-wal").exists()
+        store = cls._connect(path, f"{path.resolve().as_uri()}?mode=ro{'' if live else '&immutable=1'}", uri=True)
+        with store._closed_on_failure():
+            store._check_is_audit_database(empty_ok=False)
+            store._check_not_newer()
+        return store
 
     # ---- distillation runs ---------------------------------------------------
 
@@ -950,6 +1030,33 @@ class Store:
             if expected != stored:
                 bad.append(qid)
         return bad
+
+
+_COMPANIONS = ("-wal", "-shm", "-journal")  # the files SQLite keeps beside a database, named after it
+
+
+def set_aside(path: str | os.PathLike) -> Path:
+    """Rename the audit database at ``path`` to the first free ``PATH.N``, its companions with it; never deletes.
+
+    For ``--new-run``: the earlier audit stays whole under the new name. Its
+    WAL is checkpointed first, so the renamed file holds every committed row
+    by itself; companions are renamed before the file, so an interruption
+    never leaves a new database beside an old WAL.
+    """
+    path = Path(path)
+    with Store.open(path, create=False) as store:
+        store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    n = 1
+    while any(Path(f"{path}.{n}{suffix}").exists() for suffix in ("", *_COMPANIONS)):
+        n += 1
+    target = Path(f"{path}.{n}")
+    try:
+        for suffix in (*_COMPANIONS, ""):
+            if Path(f"{path}{suffix}").exists():
+                Path(f"{path}{suffix}").rename(f"{target}{suffix}")
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot move the earlier audit to {target} ({exc.strerror})") from exc
+    return target
 
 
 class _WriteGuard:

@@ -68,3 +68,48 @@ def test_bad_replay_specs(audit_db, tmp_path):
     junk.write_bytes(b"not sqlite" * 100)
     with pytest.raises(SpecError, match="junk.db"):
         load_model(f"replay:{junk}#teacher")
+
+
+def test_replay_refuses_a_file_that_is_not_an_audit_database_and_leaves_it_unchanged(tmp_path):
+    from test_store import sqlite_file_of_another_program
+
+    other = tmp_path / "other.sqlite"
+    before = sqlite_file_of_another_program(other)
+    with pytest.raises(SpecError) as refused:
+        load_model(f"replay:{other}#teacher")
+    assert "\n" not in str(refused.value) and "not an audit database" in str(refused.value)
+    assert other.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.sqlite"]
+
+
+def test_replay_reads_an_older_schema_as_it_is_never_migrating_it(audit_db):
+    import sqlite3
+
+    conn = sqlite3.connect(audit_db, isolation_level=None)  # back to the schema before m003 (no probes.pair_of)
+    conn.execute("delete from _sqlite_migrations where name = 'm003_probe_pairs'")
+    conn.execute("alter table probes drop column pair_of")
+    conn.execute("pragma journal_mode=delete")
+    conn.close()
+    before = audit_db.read_bytes()
+    assert load_model(f"replay:{audit_db}#teacher").generate(["probe 0"], GenParams())[0].text == "answer 0.0"
+    assert audit_db.read_bytes() == before
+
+
+def test_replay_reads_a_signed_report_database_without_changing_it_even_beside_a_journal(tmp_path):
+    from audit.report import render_report
+    from audit.report.signing import keygen
+    from helpers_report import build_report_db
+
+    build_report_db(tmp_path / "audit.db", n_probes=8, private=False)
+    keygen(tmp_path / "key")
+    render_report(tmp_path / "audit.db", tmp_path / "report", sign_key=tmp_path / "key", pdf=False)
+    copy = tmp_path / "report" / "audit.db"
+    # A "journal" beside the signed copy: an ordinary read-only open would try to roll it back and fail.
+    (tmp_path / "report" / "audit.db-journal").write_bytes(b"\xd9\xd5\x05\xf9\x20\xa1\x63\xd7" + b"\0" * 600)
+    before, names = hashlib.sha256(copy.read_bytes()).hexdigest(), sorted(p.name for p in copy.parent.iterdir())
+    with Store.open_readonly(copy) as store:
+        prompt = store.selected_probes(store.require_audit()["id"])[0]["text"]
+    replayed = load_model(f"replay:{copy}#teacher").generate([prompt], GenParams())[0]
+    assert replayed.error is None and replayed.text.startswith("Certainly!")
+    assert hashlib.sha256(copy.read_bytes()).hexdigest() == before
+    assert sorted(p.name for p in copy.parent.iterdir()) == names

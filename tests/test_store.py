@@ -184,3 +184,77 @@ def test_merkle_root_depends_on_every_leaf():
 def test_embedding_cache_round_trips(store):
     store.cache_embeddings("minilm", {"h1": [0.5, -1.0, 2.0]})
     assert store.cached_embeddings("minilm", ["h1", "h2"]) == {"h1": [0.5, -1.0, 2.0]}
+
+
+def damage_table(path, table: str) -> None:
+    """Overwrite the root page of ``table`` with garbage, as a bad disk sector would (the file stays SQLite)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("pragma journal_mode=delete")  # every page in the main file, none in a WAL beside it
+    page_size = conn.execute("pragma page_size").fetchone()[0]
+    root = conn.execute("select rootpage from sqlite_master where name = ?", [table]).fetchone()[0]
+    conn.close()
+    with open(path, "r+b") as f:
+        f.seek((root - 1) * page_size)
+        f.write(b"\xa5" * page_size)
+
+
+def sqlite_file_of_another_program(path):
+    conn = sqlite3.connect(path)
+    conn.execute("create table invoices (id integer primary key, total real)")
+    conn.execute("insert into invoices (total) values (12.5)")
+    conn.commit()
+    conn.close()
+    return path.read_bytes()
+
+
+def test_a_damaged_page_is_one_line_naming_the_file_on_read(tmp_path):
+    path = tmp_path / "audit.db"
+    with Store.open(path) as s:
+        aid = s.ensure_audit({"teacher": "t"}, suite_name="t", suite_version="1", suite_hash="h", seed=0)
+        s.add_suite(make_suite(40))
+        mid = s.add_model(aid, name="teacher", role="teacher", spec="t", description={})
+        s.record_answers(aid, mid, [answer(f"p{i}", text="words " * 200) for i in range(40)])
+    damage_table(path, "responses")
+    with Store.open(path) as s:  # the damage is in a data page: found only when a read reaches it
+        with pytest.raises(StoreError, match=r"audit\.db: the database is damaged \(database disk image is "
+                                             r"malformed\); restore it from a copy"):
+            s.responses(aid)
+
+
+def test_opening_refuses_an_sqlite_file_of_another_program_and_writes_nothing_into_it(tmp_path):
+    path = tmp_path / "invoices.sqlite"
+    before = sqlite_file_of_another_program(path)
+    for open_it in (Store.open, Store.open_readonly):
+        with pytest.raises(StoreError, match="invoices.sqlite: an SQLite file, but not an audit database"):
+            open_it(path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["invoices.sqlite"]
+
+
+def test_reading_only_never_changes_the_file_nor_leaves_companions(tmp_path):
+    path = tmp_path / "audit.db"
+    with Store.open(path) as s:
+        s.ensure_audit({"teacher": "t"}, suite_name="t", suite_version="1", suite_hash="h", seed=0)
+    before = path.read_bytes()
+    with Store.open_readonly(path) as s:
+        assert s.audit()["suite_name"] == "t"
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["audit.db"]
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    with pytest.raises(StoreError, match="not an audit database"):
+        Store.open_readonly(empty)
+
+
+def test_set_aside_keeps_every_earlier_audit_under_the_first_free_name(tmp_path):
+    from audit.store import set_aside
+
+    path = tmp_path / "audit.db"
+    for seed in (0, 1):
+        s = Store.open(path)  # left open: set_aside must still carry every committed row
+        s.ensure_audit({"teacher": "t"}, suite_name="t", suite_version="1", suite_hash="h", seed=seed)
+        assert set_aside(path) == tmp_path / f"audit.db.{seed + 1}"
+        s.close()
+    assert not path.exists()
+    for seed in (0, 1):
+        with Store.open(tmp_path / f"audit.db.{seed + 1}", create=False) as kept:
+            assert kept.audit()["seed"] == seed

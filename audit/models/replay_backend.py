@@ -4,6 +4,10 @@ Lets an audit be re-run against responses collected elsewhere (another
 machine, a paid API that should not be asked twice) without the model. The
 answers are looked up by probe text and sample index; a prompt the earlier
 audit never asked is an error ``Generation``, never an invented answer.
+
+The source database may come from elsewhere (a report folder, the other
+party), so it is opened read-only and as it is: a file that is not an audit
+database is refused, and a signed copy keeps its hash.
 """
 
 from __future__ import annotations
@@ -27,9 +31,9 @@ class ReplayModel:
         self.path = spec.path
         if not self.path.is_file():
             raise SpecError(f"model spec {spec.text!r}: {self.path} does not exist")
-        self.db_sha256 = sha256_file(self.path)  # before opening: opening may apply migrations
+        self.db_sha256 = sha256_file(self.path)
         try:
-            with Store.open(self.path, create=False) as store:
+            with Store.open_readonly(self.path) as store:  # a source is read as it is: never migrated, never written
                 self._recorded, self.source = _recorded_answers(store, spec)
         except StoreError as exc:
             raise SpecError(f"model spec {spec.text!r}: {exc}") from exc
