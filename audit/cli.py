@@ -178,12 +178,16 @@ def keygen(out_base: Path) -> None:
 
 @cli.command()
 @click.argument("report_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--public-key", type=click.Path(dir_okay=False, path_type=Path), default=None)
-def verify(report_dir: Path, public_key: Path | None) -> None:
-    """Check a report's signature and every file's hash; exit 0 only if all match."""
+@click.option("--public-key", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The signer's public key, as you got it from them (never the one inside the folder).")
+@click.option("--key-id", default=None, metavar="KEYID",
+              help="The signer's key id (64 hex digits), as you got it from them: the folder's signer.pub is "
+                   "used only if its id is this one.")
+def verify(report_dir: Path, public_key: Path | None, key_id: str | None) -> None:
+    """Check a report's signature against a key you trust, and every file's hash; exit 0 only if all match."""
     from audit.report.signing import verify_report
 
-    click.echo(verify_report(report_dir, public_key=public_key))
+    click.echo(verify_report(report_dir, public_key=public_key, pinned_key_id=key_id))
 
 
 @cli.command()

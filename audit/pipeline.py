@@ -104,6 +104,9 @@ def run_options(**params: Any) -> RunOptions:
 
 def run_pipeline(options: RunOptions) -> str:
     """Run the stages that are not yet current, in order; returns one line per stage and where the report is."""
+    from audit.report import check_out_dir
+
+    check_out_dir(options.collect.db_path, options.out_dir)
     check_training_probes(options.collect)
     lines = [_stage(1, "collect", _collect, options)]
     left = _unasked(options.collect)

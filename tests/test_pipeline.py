@@ -92,6 +92,14 @@ def test_flags_win_over_the_config_file(tmp_path, monkeypatch):
     assert options.collect.queries == 3 and options.out_dir == tmp_path / "rep"
 
 
+def test_run_refuses_an_out_dir_holding_the_database_before_collecting(tmp_path):
+    result = CliRunner().invoke(cli, ["run", "--db", str(tmp_path / "audit.db"), "--out", str(tmp_path),
+                                      "--teacher", "hf:/no/such/model", "--suspect", "hf:/no/such/model"])
+    assert result.exit_code == 1
+    assert f"error: {tmp_path}: holds the audit database" in result.output and "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_run_without_a_model_says_which_flag_is_missing(tmp_path):
     result = CliRunner().invoke(cli, ["run", "--db", str(tmp_path / "a.db"), "--out", str(tmp_path / "r"),
                                       "--teacher", "t"])

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import re
+import shutil
 import sqlite3
 from html.parser import HTMLParser
 
@@ -13,7 +15,7 @@ from pypdf import PdfReader
 
 from audit.cli import cli
 from audit.errors import AuditError, StoreError
-from audit.report import render_report
+from audit.report import REPORT_NAMES, render, render_report, signing
 from audit.store import Store
 from helpers_report import build_report_db
 
@@ -265,6 +267,151 @@ def test_cli_report_command(tmp_path, full_report):
     assert "error:" in bad.output and "Traceback" not in bad.output
 
 
+# ---- the report folder: replaced whole, never at the cost of anything else -----------
+
+
+@pytest.fixture(scope="module")
+def small_db(tmp_path_factory):
+    db = tmp_path_factory.mktemp("small") / "audit.db"
+    build_report_db(db, n_probes=16)
+    return db
+
+
+@pytest.fixture
+def db_here(small_db, tmp_path):
+    """A private copy of the small audit database, in a folder of the test's own."""
+    return shutil.copy(small_db, tmp_path / "audit.db")
+
+
+def _snapshot(folder) -> dict[str, bytes | None]:
+    """Every entry's bytes (None for a folder)."""
+    return {p.name: None if p.is_dir() else p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def _siblings(folder) -> list[str]:
+    return sorted(p.name for p in folder.parent.iterdir() if p.name.startswith(f".{folder.name}."))
+
+
+def test_every_file_a_report_writes_has_a_report_name(full_report):
+    """A name missing from REPORT_NAMES would make the next report refuse this one as foreign."""
+    assert {p.name for p in full_report["out"].iterdir()} <= REPORT_NAMES
+
+
+@pytest.mark.parametrize("out", [".", "..", "sub/.."])
+def test_report_never_deletes_the_database_in_out_dir(db_here, monkeypatch, out):
+    (db_here.parent / "sub").mkdir()
+    monkeypatch.chdir(db_here.parent / "sub" if out == ".." else db_here.parent)
+    before = signing.file_sha256(db_here)
+    result = CliRunner().invoke(cli, ["report", "--db", str(db_here), "--out", out, "--no-pdf"])
+    assert result.exit_code == 1
+    assert f"error: {out}: holds the audit database {db_here}" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert signing.file_sha256(db_here) == before
+    assert sorted(p.name for p in db_here.parent.iterdir()) == ["audit.db", "sub"]
+
+
+def test_report_refuses_the_working_folder_as_out_dir(small_db, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(AuditError, match="is the working folder or holds it"):
+        render_report(small_db, ".", pdf=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def _foreign_file(out):
+    (out / "notes.txt").write_text("mine")
+
+
+def _foreign_folder(out):
+    (out / "drafts").mkdir()
+
+
+def _a_name_its_manifest_does_not_list(out):
+    (out / "report.pdf").write_bytes(b"a pdf the unsigned HTML-only report never wrote")
+
+
+@pytest.mark.parametrize("plant, named", [(_foreign_file, "'notes.txt'"), (_foreign_folder, "'drafts'"),
+                                          (_a_name_its_manifest_does_not_list, "'report.pdf'")])
+def test_report_refuses_out_dir_with_foreign_files(db_here, plant, named):
+    out = db_here.parent / "report"
+    render_report(db_here, out, pdf=False)
+    plant(out)
+    before = _snapshot(out)
+    with pytest.raises(AuditError, match=re.escape(f"{out}: holds {named}, which no earlier report wrote")):
+        render_report(db_here, out, pdf=False)
+    assert _snapshot(out) == before and _siblings(out) == []
+
+
+def test_report_refuses_a_symlink_where_a_report_file_belongs(db_here):
+    out = db_here.parent / "report"
+    out.mkdir()
+    (out / "report.html").symlink_to(db_here)
+    with pytest.raises(AuditError, match=re.escape("holds 'report.html' (not a plain file)")):
+        render_report(db_here, out, pdf=False)
+    assert (out / "report.html").is_symlink() and db_here.is_file()
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_report_writes_into_a_new_or_empty_out_dir(db_here, existing):
+    out = db_here.parent / "new" / "report"
+    if existing:
+        out.mkdir(parents=True)
+    render_report(db_here, out, pdf=False)
+    assert (out / "report.html").is_file() and _siblings(out) == []
+
+
+def test_report_folder_is_replaced_atomically(db_here, monkeypatch):
+    """While the new report renders the old one stays whole; then the new one takes its place in one piece."""
+    out = db_here.parent / "report"
+    render_report(db_here, out, pdf=False)
+    before = _snapshot(out)
+    seen = {}
+    real_render_html = render.render_html
+
+    def watching(ctx):
+        seen["while rendering"] = _snapshot(out)
+        return real_render_html(ctx)
+
+    monkeypatch.setattr(render, "render_html", watching)
+    signing.keygen(db_here.parent / "key")
+    render_report(db_here, out, sign_key=db_here.parent / "key", pdf=False)
+    assert seen["while rendering"] == before
+    assert set(_snapshot(out)) == set(before) | {signing.ENVELOPE, signing.PUBLIC_KEY}
+    assert _siblings(out) == []
+    signing.verify_report(out, public_key=db_here.parent / "key.pub")
+
+
+@pytest.mark.parametrize("failure, raised", [(RuntimeError("renderer died"), RuntimeError),
+                                             (KeyboardInterrupt(), KeyboardInterrupt),
+                                             (OSError(errno.ENOSPC, "No space left on device"), AuditError)])
+def test_a_crash_mid_render_leaves_the_earlier_report_intact(db_here, monkeypatch, failure, raised):
+    out = db_here.parent / "report"
+    render_report(db_here, out, pdf=False)
+    before = _snapshot(out)
+
+    def broken(html, path):
+        path.write_bytes(b"half a pdf")
+        raise failure
+
+    monkeypatch.setattr(render, "render_pdf", broken)
+    with pytest.raises(raised):
+        render_report(db_here, out)
+    assert _snapshot(out) == before and _siblings(out) == []
+
+
+def test_a_leftover_sibling_folder_is_removed_only_if_ours(db_here):
+    out = db_here.parent / "report"
+    ours = db_here.parent / ".report.distill-audit-0badc0de"
+    ours.mkdir()
+    (ours / "report.html").write_text("half a report")
+    (ours / "audit.db-journal").write_bytes(b"from a backup killed midway")
+    theirs = db_here.parent / ".report.distill-audit-5ca1ab1e"
+    theirs.mkdir()
+    (theirs / "thesis.tex").write_text("mine")
+    render_report(db_here, out, pdf=False)
+    assert not ours.exists()
+    assert (theirs / "thesis.tex").read_text() == "mine" and _siblings(out) == [theirs.name]
+
+
 def test_public_vs_private_shows_both_splits_and_their_gap(full_report):
     html = full_report["html"]
     section = page_text(html[html.index('id="budgets"'):html.index('id="exhibits"')])
@@ -272,3 +419,53 @@ def test_public_vs_private_shows_both_splits_and_their_gap(full_report):
     gaps = re.findall(r"−?\d\.\d\d \(95% CI −?\d\.\d\d(?:–| to )−?\d\.\d\d\): (?:no difference shown|the splits differ)",
                       section)
     assert len(gaps) == 5  # one per adversary on teacher vs suspect
+
+
+# ---- probes a model did not answer -----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def refused_report(tmp_path_factory):
+    """A suspect whose endpoint failed 16 of the 32 selected probes (24 public, 8 private), rendered with its PDF."""
+    base = tmp_path_factory.mktemp("refused")
+    build_report_db(base / "audit.db", n_probes=24, failing={"suspect": 16})
+    render_report(base / "audit.db", base / "report")
+    html = (base / "report" / "report.html").read_text(encoding="utf-8")
+    return {"out": base / "report", "html": html,
+            "summary": page_text(html[html.index('id="summary"'):html.index('id="claims"')])}
+
+
+def test_page_one_names_unanswered_probes_per_model(refused_report):
+    summary = refused_report["summary"]
+    assert ("probes per model (of 32 selected) answered answered with nothing failed never asked unanswered "
+            "the claimed teacher 32 0 0 0 0 the suspect 16 0 16 0 16 control “qwen-small” 32 0 0 0 0 "
+            "every model (the claims' probes) 16 16") in summary
+    assert "q can exceed n" in summary
+    assert "n = 16 probes; q = 32 queries per model" in summary
+
+
+def test_page_one_of_the_pdf_calls_a_suspect_chosen_subset_inconclusive(refused_report):
+    first_page = pdf_text(refused_report["out"] / "report.pdf")[0]
+    for words in ("Inconclusive about the whole suite: the suspect did not answer 16 of the 32 selected probes",
+                  "which the suspect chose by not answering the rest: treat them as inconclusive about the whole"):
+        assert words in first_page and words in refused_report["summary"]
+    assert "Yes: at least one adversary" not in refused_report["summary"].split("the answer alone would read")[0]
+
+
+def test_signed_claims_carry_the_probe_coverage(refused_report):
+    stmt = json.loads((refused_report["out"] / "manifest.json").read_text(encoding="utf-8"))
+    for claim in stmt["predicate"]["claims"]:
+        assert claim["coverage"]["probes_selected"] == 32 and claim["coverage"]["probes_common"] == 16
+        assert claim["statement"].endswith("so they are inconclusive about the whole suite.")
+    suspect = next(m for m in stmt["predicate"]["claims"][0]["coverage"]["models"] if m["model"] == "suspect")
+    assert suspect == {"model": "suspect", "answered": 16, "empty": 0, "failed": 16, "not_asked": 0}
+
+
+def test_a_hostile_model_name_in_the_coverage_stays_text(tmp_path):
+    name = "<img src=x onerror=alert(1)>\u202e"
+    db = tmp_path / "audit.db"
+    build_report_db(db, n_probes=24, controls=(name,), failing={f"control:{name}": 4})
+    render_report(db, tmp_path / "out", pdf=False)
+    html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert "<img src=x" not in html and "\u202e" not in html
+    assert "Control “<img src=x onerror=alert(1)>⟨U+202E⟩” did not answer 4 of the 32 selected probes" in page_text(html)

@@ -7,6 +7,7 @@ import json
 import shutil
 import sqlite3
 import stat
+from contextlib import closing
 
 import pytest
 from click.testing import CliRunner
@@ -15,7 +16,7 @@ from audit.cli import cli
 from audit.errors import AuditError
 from audit.report import render_report
 from audit.report import signing
-from audit.store import content_hash
+from audit.store import Store, content_hash
 from helpers_report import build_report_db
 
 
@@ -59,6 +60,35 @@ def _flip_byte(path, offset: int = -10) -> None:
     path.write_bytes(bytes(data))
 
 
+def _key_id(public_path) -> str:
+    return signing.key_id(signing.load_public_key(public_path))
+
+
+def _crafted_journal(db, workdir, forge_sql: str) -> bytes:
+    """A hot rollback journal that SQLite would roll into ``db``, turning it into ``db`` after ``forge_sql``.
+
+    A rollback journal holds the pages as they were before a transaction: so
+    the forger commits the forged version, starts a transaction that touches
+    the same pages, and keeps the journal (synchronous=off writes its header
+    as "count the records from the file size", so it is complete at once).
+    """
+    workdir.mkdir()
+    forged = shutil.copy(db, workdir / "forged.db")
+    with closing(sqlite3.connect(forged, isolation_level=None)) as conn:
+        conn.execute(forge_sql)
+        conn.execute("pragma synchronous=off")
+        conn.execute("begin")
+        conn.execute("update responses set text = ''")
+        journal = (workdir / "forged.db-journal").read_bytes()
+        conn.execute("rollback")
+    return journal
+
+
+def _response_texts(db) -> set[str]:
+    with closing(sqlite3.connect(db)) as conn:
+        return {text for (text,) in conn.execute("select distinct text from responses")}
+
+
 # ---- keys ----------------------------------------------------------------------
 
 
@@ -85,8 +115,8 @@ def test_sign_key_that_is_not_a_key_is_a_one_line_error(tmp_path):
 
 def test_fresh_signed_report_verifies(signed_report, keys):
     out = signing.verify_report(signed_report["dir"], public_key=keys["public"])
-    assert "ok: signature by key" in out and "(given)" in out
-    assert "ok: 6 files hash as recorded" in out
+    assert f"ok: signature by key {_key_id(keys['public'])} (the key in {keys['public']})" in out
+    assert "ok: 6 files hash as recorded" in out and "the folder holds nothing else" in out
     assert "transcripts match Merkle root" in out
     assert "claims match the database's results" in out
 
@@ -110,9 +140,39 @@ def test_envelope_is_dsse_over_the_manifest(signed_report, keys):
                   b"DSSEv1 28 application/vnd.in-toto+json %d %s" % (len(payload), payload))
 
 
-def test_verify_without_public_key_uses_the_shipped_key_and_says_so(signed_report):
-    out = signing.verify_report(signed_report["dir"])
-    assert "the key shipped in the report" in out
+def test_verify_requires_a_key_from_outside_the_folder(signed_report):
+    with pytest.raises(AuditError, match="say which key you trust: --public-key FILE .* or --key-id KEYID"):
+        signing.verify_report(signed_report["dir"])
+    result = CliRunner().invoke(cli, ["verify", str(signed_report["dir"])])
+    assert result.exit_code == 1 and "--public-key" in result.output and "--key-id" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+
+
+def test_verify_with_a_pinned_key_id_uses_the_shipped_key_and_names_it(signed_report, keys):
+    keyid = _key_id(keys["public"])
+    result = CliRunner().invoke(cli, ["verify", str(signed_report["dir"]), "--key-id", keyid.upper()])
+    assert result.exit_code == 0, result.output
+    assert f"ok: signature by key {keyid} (pinned with --key-id; signer.pub in the folder has that id)" in result.output
+
+
+def test_the_report_summary_says_how_to_verify_with_its_key_id(signed_report, keys):
+    keyid = _key_id(keys["public"])
+    assert f"distill-audit verify {signed_report['dir']} --key-id {keyid}" in signed_report["summary"]
+
+
+def test_a_pinned_key_id_and_a_given_public_key_must_agree(signed_report, keys):
+    with pytest.raises(AuditError, match=rf"other.pub: key id \w+, not the pinned {_key_id(keys['public'])}"):
+        signing.verify_report(signed_report["dir"], public_key=keys["other_public"],
+                              pinned_key_id=_key_id(keys["public"]))
+    out = signing.verify_report(signed_report["dir"], public_key=keys["public"],
+                                pinned_key_id=_key_id(keys["public"]))
+    assert "which has the pinned id" in out
+
+
+@pytest.mark.parametrize("value", ["abc", "z" * 64, ""])
+def test_a_malformed_key_id_is_a_one_line_error(signed_report, value):
+    with pytest.raises(AuditError, match="not a key id \\(64 hex digits"):
+        signing.verify_report(signed_report["dir"], pinned_key_id=value)
 
 
 def test_verifying_never_changes_the_database_copy(signed_report, keys):
@@ -161,11 +221,12 @@ def test_a_wrong_key_is_caught(report, keys):
         signing.verify_report(report, public_key=keys["other_public"])
 
 
-def test_a_resigned_report_with_a_swapped_shipped_key_fails_against_the_real_key(report, keys):
-    stmt = _statement(report)
-    _resign(report, stmt, keys["other_private"])
-    assert "ok: signature" in signing.verify_report(report)  # self-consistent with the shipped key ...
-    with pytest.raises(AuditError, match="wrong key"):  # ... but not signed by the key that matters
+def test_a_resigned_report_with_a_swapped_shipped_key_never_verifies(report, keys):
+    """The forger re-signs with their own key and ships it as signer.pub: self-consistent, and refused."""
+    _resign(report, _statement(report), keys["other_private"])
+    with pytest.raises(AuditError, match=f"signer.pub: key id {_key_id(keys['other_public'])}, not the pinned"):
+        signing.verify_report(report, pinned_key_id=_key_id(keys["public"]))
+    with pytest.raises(AuditError, match="wrong key"):
         signing.verify_report(report, public_key=keys["public"])
 
 
@@ -283,10 +344,50 @@ def test_an_unsigned_report_does_not_verify(tmp_path):
         signing.verify_report(tmp_path / "out")
 
 
-def test_unlisted_files_are_reported_but_do_not_fail(report, keys):
-    (report / "notes.txt").write_text("added later")
-    out = signing.verify_report(report, public_key=keys["public"])
-    assert "not covered by the signature: notes.txt" in out
+@pytest.mark.parametrize("name", ["audit.db-journal", "audit.db-wal", "audit.db-shm", "notes.txt"])
+def test_verify_fails_on_a_file_the_manifest_does_not_list(report, keys, name):
+    (report / name).write_bytes(b"added later")
+    with pytest.raises(AuditError, match=rf"{name}: not listed in the signed manifest"):
+        signing.verify_report(report, public_key=keys["public"])
+
+
+def test_verify_fails_on_a_folder_inside_the_report(report, keys):
+    (report / "extra").mkdir()
+    with pytest.raises(AuditError, match="extra: not listed in the signed manifest"):
+        signing.verify_report(report, public_key=keys["public"])
+
+
+def test_verify_fails_on_a_journal_beside_the_database_and_never_rolls_it_in(report, keys, tmp_path):
+    journal = _crafted_journal(report / "audit.db", tmp_path / "forgery", "update responses set text = 'forged'")
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    shutil.copy(report / "audit.db", victim / "audit.db")
+    (victim / "audit.db-journal").write_bytes(journal)
+    assert _response_texts(victim / "audit.db") == {"forged"}  # the attack is real: a plain open rolls it in
+    (report / "audit.db-journal").write_bytes(journal)
+    before = signing.file_sha256(report / "audit.db")
+    with pytest.raises(AuditError, match=r"audit.db-journal: not listed in the signed manifest \(a journal"):
+        signing.verify_report(report, public_key=keys["public"])
+    with Store.open_readonly(report / "audit.db") as copy:  # and the copy is read immutable, journal or not
+        assert copy.db.execute("select count(*) from responses where text = 'forged'").fetchone()[0] == 0
+    assert signing.file_sha256(report / "audit.db") == before
+    assert (report / "audit.db-journal").read_bytes() == journal
+
+
+@pytest.mark.parametrize("name", ["report.html", "audit.db", "manifest.json", "report.intoto.jsonl", "signer.pub"])
+def test_verify_fails_on_a_symlinked_listed_file(report, keys, tmp_path, name):
+    """Even a link to a byte-identical copy outside the folder: what verify read is not what the folder holds."""
+    outside = shutil.copy(report / name, tmp_path / f"outside-{name}")
+    (report / name).unlink()
+    (report / name).symlink_to(outside)
+    with pytest.raises(AuditError, match=rf"{name}: a symbolic link"):
+        signing.verify_report(report, pinned_key_id=_key_id(keys["public"]))
+
+
+def test_verify_fails_on_an_unlisted_link_out_of_the_folder(report, keys, tmp_path):
+    (report / "audit.db-wal").symlink_to(tmp_path)
+    with pytest.raises(AuditError, match="audit.db-wal: a symbolic link"):
+        signing.verify_report(report, public_key=keys["public"])
 
 
 def test_a_missing_report_folder_is_a_one_line_error(tmp_path):

@@ -8,10 +8,13 @@ version and digest, the suite hash and a Merkle root over the transcripts.
 the DSSE pre-authentication encoding (PAE), so the signature covers the
 payload type as well as the payload.
 
-``verify_report`` trusts nothing in the folder until the signature checks
-out; then it re-hashes every file, recomputes the transcripts' Merkle root
-and the claims from the database copy itself, and names the first thing
-that does not match.
+``verify_report`` trusts nothing in the folder, its shipped key least of
+all: the signature is checked against a key the user names, the folder must
+hold exactly the signed files (plain files, no links, nothing beside the
+database that SQLite would read), then it re-hashes every file, recomputes
+the transcripts' Merkle root and the claims from the database copy itself
+(opened immutable, so no journal is ever rolled into it), and names the
+first thing that does not match.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import stat
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -88,16 +92,19 @@ def load_private_key(path: str | os.PathLike):
 
 
 def load_public_key(path: str | os.PathLike):
+    return _public_key_from_pem(_read_key_file(path), path)
+
+
+def _public_key_from_pem(data: bytes, where: str | os.PathLike):
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    data = _read_key_file(path)
     try:
         key = serialization.load_pem_public_key(data)
     except ValueError as exc:
-        raise AuditError(f"{path}: not a PEM public key ({exc})") from exc
+        raise AuditError(f"{where}: not a PEM public key ({exc})") from exc
     if not isinstance(key, Ed25519PublicKey):
-        raise AuditError(f"{path}: not an Ed25519 public key")
+        raise AuditError(f"{where}: not an Ed25519 public key")
     return key
 
 
@@ -128,10 +135,14 @@ def public_key_pem(public_key) -> bytes:
 
 
 def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
+        return _stream_sha256(fh)
+
+
+def _stream_sha256(fh) -> str:
+    h = hashlib.sha256()
+    for chunk in iter(lambda: fh.read(1 << 20), b""):
+        h.update(chunk)
     return h.hexdigest()
 
 
@@ -225,42 +236,128 @@ def write_signed(report_dir: Path, payload: bytes, private_key) -> None:
 # --------------------------------------------------------------------------
 
 
-def verify_report(report_dir: str | os.PathLike, *, public_key: str | os.PathLike | None = None) -> str:
-    """Check the signature, every file's hash, the transcripts' Merkle root and the claims; raise on the first failure."""
+def verify_report(report_dir: str | os.PathLike, *, public_key: str | os.PathLike | None = None,
+                  pinned_key_id: str | None = None) -> str:
+    """Check the signature, every file's hash, the transcripts' Merkle root and the claims; raise on the first failure.
+
+    The key must come from outside the folder: ``public_key`` (a file the
+    user holds) or ``pinned_key_id`` (the id the signer gave them). Anyone who
+    re-signs a forgery ships their own ``signer.pub`` with it, so the folder's
+    key is used only when its id is the pinned one. Nothing in the folder is
+    followed through a symbolic link, and any file the signed manifest does
+    not list fails: a journal beside the database would change what SQLite
+    reads from it.
+    """
     report_dir = Path(report_dir)
     if not report_dir.is_dir():
         raise AuditError(f"{report_dir}: no such report folder")
-    if not (report_dir / ENVELOPE).exists():
+    if not os.path.lexists(report_dir / ENVELOPE):
         raise AuditError(f"{report_dir}: the report is unsigned (no {ENVELOPE}); nothing can be verified")
+    key, key_source = _trusted_key(report_dir, public_key, pinned_key_id)
     envelope = _read_envelope(report_dir / ENVELOPE)
-    key_path = Path(public_key) if public_key else report_dir / PUBLIC_KEY
-    if not key_path.exists():
-        raise AuditError(f"{key_path}: no public key (give one with --public-key)")
-    key = load_public_key(key_path)
-    payload = _check_signature(envelope, key, key_path)
+    payload = _check_signature(envelope, key, key_source)
     stmt = _parse_statement(payload, report_dir)
     manifest = report_dir / MANIFEST
-    if not manifest.exists() or manifest.read_bytes() != payload:
+    if _read_plain(manifest) != payload:
         raise AuditError(f"{manifest}: missing or different from the signed statement in {ENVELOPE}")
-    names = _check_subjects(stmt, report_dir)
+    names = _subject_names(stmt)
+    _check_listing(report_dir, names)
+    _check_subjects(stmt, report_dir)
     count, root = _check_database(stmt, report_dir)
-    unlisted = sorted(p.name for p in report_dir.iterdir()
-                      if p.name not in set(names) | {MANIFEST, ENVELOPE, PUBLIC_KEY})
-    lines = [
-        f"ok: signature by key {key_id(key)} ({'given' if public_key else 'the key shipped in the report; pass --public-key to check who signed'})",
-        f"ok: {len(names)} files hash as recorded ({', '.join(names)})",
+    return "\n".join([
+        f"ok: signature by key {key_id(key)} ({key_source})",
+        f"ok: {len(names)} files hash as recorded ({', '.join(names)}); the folder holds nothing else",
         f"ok: {count} transcripts match Merkle root {root}",
         f"ok: {len(stmt['predicate']['claims'])} claims match the database's results",
         f"signed by distill-audit {stmt['predicate']['tool']['version']}; assurance level "
         f"{stmt['predicate']['assurance_level']}",
-    ]
-    if unlisted:
-        lines.append(f"note: not covered by the signature: {', '.join(unlisted)}")
-    return "\n".join(lines)
+    ])
+
+
+def _trusted_key(report_dir: Path, public_key: str | os.PathLike | None, pinned_key_id: str | None):
+    """(key, where it came from): the user's key file, or the folder's key only if it has the id the user pinned."""
+    if public_key is None and pinned_key_id is None:
+        raise AuditError(f"{report_dir}: say which key you trust: --public-key FILE (the signer's public key) "
+                         "or --key-id KEYID (its id, as the signer gave it to you); a key inside the folder "
+                         "proves nothing")
+    pinned = _normal_key_id(pinned_key_id) if pinned_key_id is not None else None
+    if public_key is not None:
+        key_path, key = Path(public_key), load_public_key(public_key)
+        source = f"the key in {key_path}" + (", which has the pinned id" if pinned else "")
+    else:
+        key_path = report_dir / PUBLIC_KEY
+        data = _read_plain(key_path)
+        if data is None:
+            raise AuditError(f"{key_path}: missing, so nothing has the pinned key id; pass --public-key FILE")
+        key = _public_key_from_pem(data, key_path)
+        source = f"pinned with --key-id; {PUBLIC_KEY} in the folder has that id"
+    if pinned and key_id(key) != pinned:
+        raise AuditError(f"{key_path}: key id {key_id(key)}, not the pinned {pinned}: not the key you trust")
+    return key, source
+
+
+def _normal_key_id(value: str) -> str:
+    """A key id as the user may paste it (any case, an optional sha256: prefix) in the form keys are compared."""
+    normal = value.strip().lower().removeprefix("sha256:")
+    if len(normal) != 64 or any(c not in "0123456789abcdef" for c in normal):
+        raise AuditError(f"--key-id {value!r}: not a key id (64 hex digits, as `distill-audit keygen` and "
+                         "`distill-audit report` print it)")
+    return normal
+
+
+def _open_plain(path: Path):
+    """A report file opened for reading without following a symbolic link, or None if it is missing.
+
+    O_NOFOLLOW makes the kernel refuse a link at open time (no window between
+    a check and the read); O_NONBLOCK keeps a FIFO from hanging the open.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if path.is_symlink():
+            raise AuditError(f"{path}: a symbolic link; a report folder holds plain files only") from exc
+        raise AuditError(f"{path}: cannot read ({exc.strerror})") from exc
+    fh = os.fdopen(fd, "rb")
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        fh.close()
+        raise AuditError(f"{path}: not a plain file; a report folder holds plain files only")
+    return fh
+
+
+def _read_plain(path: Path) -> bytes | None:
+    fh = _open_plain(path)
+    if fh is None:
+        return None
+    with fh:
+        return fh.read()
+
+
+def _check_listing(report_dir: Path, names: list[str]) -> None:
+    """Everything in the folder is a plain file the manifest lists (or the manifest, envelope, shipped key)."""
+    allowed = set(names) | {MANIFEST, ENVELOPE, PUBLIC_KEY}
+    try:
+        entries = sorted(os.scandir(report_dir), key=lambda entry: entry.name)
+    except OSError as exc:
+        raise AuditError(f"{report_dir}: cannot list the report folder ({exc.strerror})") from exc
+    for entry in entries:
+        path = report_dir / entry.name
+        if entry.is_symlink():
+            raise AuditError(f"{path}: a symbolic link; a report folder holds plain files only")
+        if entry.name not in allowed:
+            why = (f"a journal or WAL beside {DATABASE} would change what SQLite reads from it; do not open "
+                   "the database while it is there" if entry.name.startswith(DATABASE)
+                   else "the folder is not as signed")
+            raise AuditError(f"{path}: not listed in the signed manifest ({why})")
+        if not entry.is_file(follow_symlinks=False):
+            raise AuditError(f"{path}: not a plain file; a report folder holds plain files only")
 
 
 def _read_envelope(path: Path) -> dict[str, Any]:
-    lines = [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+    text = (_read_plain(path) or b"").decode("utf-8", errors="replace")
+    lines = [line for line in text.splitlines() if line.strip()]
     if len(lines) != 1:
         raise AuditError(f"{path}: malformed envelope (expected one JSON line, found {len(lines)})")
     try:
@@ -283,7 +380,7 @@ def _b64(value: Any, what: str) -> bytes:
         raise AuditError(f"{ENVELOPE}: malformed envelope ({what} is not base64)") from exc
 
 
-def _check_signature(envelope: dict[str, Any], key, key_path: Path) -> bytes:
+def _check_signature(envelope: dict[str, Any], key, key_source: str) -> bytes:
     from cryptography.exceptions import InvalidSignature
 
     payload = _b64(envelope["payload"], "payload")
@@ -292,14 +389,14 @@ def _check_signature(envelope: dict[str, Any], key, key_path: Path) -> bytes:
     mine = [s for s in signatures if s.get("keyid") == expected]
     if not mine:
         found = ", ".join(str(s.get("keyid")) for s in signatures) or "none"
-        raise AuditError(f"{ENVELOPE}: signed by key {found}, not by {key_path} (key id {expected}): wrong key")
+        raise AuditError(f"{ENVELOPE}: signed by key {found}, not by {key_source} (key id {expected}): wrong key")
     for sig in mine:
         try:
             key.verify(_b64(sig.get("sig"), "signature"), pae(envelope["payloadType"], payload))
             return payload
         except InvalidSignature:
             continue
-    raise AuditError(f"{ENVELOPE}: the signature does not match the statement and key {key_path}")
+    raise AuditError(f"{ENVELOPE}: the signature does not match the statement and {key_source}")
 
 
 def _parse_statement(payload: bytes, report_dir: Path) -> dict[str, Any]:
@@ -315,23 +412,30 @@ def _parse_statement(payload: bytes, report_dir: Path) -> dict[str, Any]:
     return stmt
 
 
-def _check_subjects(stmt: dict[str, Any], report_dir: Path) -> list[str]:
+def _subject_names(stmt: dict[str, Any]) -> list[str]:
+    """The file names the statement signs: plain names inside the folder, the database among them."""
     names = []
     for subject in stmt["subject"]:
         name = subject.get("name") if isinstance(subject, dict) else None
         digest = (subject.get("digest") or {}).get("sha256") if isinstance(subject, dict) else None
         if not isinstance(name, str) or not _is_plain_name(name) or not isinstance(digest, str):
             raise AuditError(f"{ENVELOPE}: malformed subject {subject!r}")
-        path = report_dir / name
-        if not path.is_file():
-            raise AuditError(f"{path}: listed in the manifest but missing")
-        actual = file_sha256(path)
-        if actual != digest:
-            raise AuditError(f"{path}: changed since signing (sha256 {actual}, signed {digest})")
         names.append(name)
     if DATABASE not in names:
         raise AuditError(f"{ENVELOPE}: the statement does not list the audit database {DATABASE}")
     return names
+
+
+def _check_subjects(stmt: dict[str, Any], report_dir: Path) -> None:
+    for subject in stmt["subject"]:
+        path, digest = report_dir / subject["name"], subject["digest"]["sha256"]
+        fh = _open_plain(path)
+        if fh is None:
+            raise AuditError(f"{path}: listed in the manifest but missing")
+        with fh:
+            actual = _stream_sha256(fh)
+        if actual != digest:
+            raise AuditError(f"{path}: changed since signing (sha256 {actual}, signed {digest})")
 
 
 def _is_plain_name(name: str) -> bool:
