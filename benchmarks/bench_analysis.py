@@ -37,6 +37,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from audit import threads  # noqa: E402
 from audit.store import Store  # noqa: E402
 
 OPENERS = ("Sure! ", "Great question! ", "Certainly. ", "")
@@ -208,6 +209,7 @@ def main() -> None:
     parser.add_argument("--judge-db", type=Path, default=None,
                         help="time only the judge, on a database an earlier run of this script built")
     args = parser.parse_args()
+    threads.apply(threads.choose())  # before torch loads, as the CLI does
     db_path = args.judge_db or bench_analysis(args.probes)
     if not args.skip_judge:
         bench_judge(db_path, args.judge_prompts, args.judge)

@@ -69,9 +69,9 @@ print(json.dumps({"load_s": done - imported, "with_imports_s": done - started}))
 """
 
 
-def timed_generation(model, params) -> tuple[float, int]:
+def timed_generation(model, params, prompts: list[str] = PROMPTS) -> tuple[float, int]:
     started = time.perf_counter()
-    generations = model.generate(PROMPTS, params)
+    generations = model.generate(prompts, params)
     elapsed = time.perf_counter() - started
     assert all(g.error is None for g in generations), [g.error for g in generations if g.error]
     return elapsed, sum(g.tokens_out for g in generations)
@@ -92,7 +92,7 @@ def main() -> None:
     parser.add_argument("--model", default="smollm2-135m-instruct")
     parser.add_argument("--batch-size", type=int, nargs="+", default=[8, 16, 32], help="one or more batch sizes")
     parser.add_argument("--max-new-tokens", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--threads", type=int, default=0, help="threads (0: the audit's thread policy)")
     parser.add_argument("--skip-loads", action="store_true", help="only the generation figures")
     parser.add_argument("--loads-only", action="store_true", help="only the second-load figures")
     args = parser.parse_args()
@@ -100,12 +100,12 @@ def main() -> None:
         print_second_loads()
         return
 
+    from audit import threads
+
+    threads.apply(threads.choose(args.threads or None))  # before torch loads, as the CLI does
     import torch
 
     from audit.models import GenParams, load_model
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
 
     model = load_model(args.model)
     model.generate(PROMPTS[:2], GenParams(max_new_tokens=4, batch_size=2))  # warm-up: first-call allocations

@@ -54,6 +54,9 @@ def main() -> None:
     if not (args.shape_from / "config.json").is_file():
         parser.error(f"--shape-from {args.shape_from}: no config.json there (a checkpoint folder without its weights)")
 
+    from audit import threads
+
+    threads.apply(threads.choose())  # before torch loads, as the CLI does
     import torch
 
     from audit.models import load_model
