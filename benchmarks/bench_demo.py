@@ -1,12 +1,14 @@
 """Time `distill-audit demo` as a user meets it, and print the table it measures.
 
-    .venv/bin/python benchmarks/bench_demo.py [--keep DIR]
+    .venv/bin/python benchmarks/bench_demo.py [--keep DIR] [--beside-load]
 
 Three runs of the real command, each in a fresh process:
 
 1. first run: an empty model cache (GGUF de-quantisation and conversion included) and a new output folder;
 2. second run: the cache now warm, a new output folder, so every stage does its work again;
-3. rerun: the second run's folder again, so every stage finds its output current and is skipped.
+3. rerun: the second run's folder again, so every stage finds its output current and is skipped;
+4. with --beside-load: (2) again into another new folder, beside a competing CPU-bound process that
+   bench_load.py's Competitor starts and kills (issue 15's target: within 2x of (2)).
 
 Then the demo's evidence from the second run's database, teacher vs distilled student and teacher vs the
 base model it was distilled into: the similarity baseline and each adversary's advantage, with intervals.
@@ -74,6 +76,8 @@ def _cell(row: dict | None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, default=None, help="Work in this folder and keep it.")
+    parser.add_argument("--beside-load", action="store_true",
+                        help="Then a warm run into a new folder beside a competing CPU-bound process (bench_load's).")
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench-demo-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -84,6 +88,13 @@ def main() -> None:
     print(f"first run (empty model cache): {first:6.1f} s   (budget 480 s)")
     print(f"second run (warm cache):       {second:6.1f} s   (budget 240 s)")
     print(f"rerun (every stage current):   {rerun:6.1f} s")
+    if args.beside_load:
+        from bench_load import Competitor
+
+        with Competitor():
+            loaded = timed_demo(work / "beside-load", cache)
+        print(f"warm run beside a competitor:  {loaded:6.1f} s   ({loaded / second:.2f}x the quiet warm run; "
+              f"target <= 2x)")
     print()
     print(evidence_table(work / "second" / "audit.db"))
 
