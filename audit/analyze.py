@@ -6,8 +6,10 @@ vs suspect and teacher vs each control, and writes the ``results`` and
 written, so a rerun never mixes stale rows with new ones, and a run that
 fails midway leaves the previous results whole). It touches no model except
 the embedder, the judge and the teacher (to score responses for the
-teacher-likelihood adversary); embeddings, judge verdicts and teacher scores
-are cached in the database, so a rerun costs only the statistics.
+teacher-likelihood adversary), and those only from specs the user named: a
+spec stored in the database is shown, never run. Embeddings, judge verdicts
+and teacher scores are cached in the database, so a rerun costs only the
+statistics.
 
 Rows, per comparison and adversary: ``category='all'`` and one per category
 (p-values corrected over categories with Holm and Benjamini–Hochberg, ranked
@@ -48,6 +50,7 @@ BUDGET_QS = (50, 100, 250, 500, 1000, None)
 MIN_BUDGET_Q = 8  # a paired discriminator needs a few probes per fold
 BUDGET_REPEATS = 10
 PILOT_SHARE = 0.1  # probes set aside as the guided strategy's pilot
+NEVER_RUN = "the database's spec is never run"  # specs read from a database are shown, never executed
 
 
 @dataclass
@@ -64,8 +67,13 @@ class Context:
     notes: list[str] = field(default_factory=list)
     loaded: dict[str, object] = field(default_factory=dict)
     per_probe: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # model -> probe -> compute  # spec -> model: a teacher that also judges loads once
+    named: frozenset[str] = frozenset()  # the specs the user gave (command line, config): the only ones ever loaded
+    unnamed: list[str] = field(default_factory=list)  # adversaries skipped because the user named no model for them
 
     def load(self, spec: str):
+        """The model ``spec`` names, loaded once; never a spec the user did not name (one read from the database)."""
+        if spec not in self.named:
+            raise AuditError(f"model spec {spec!r}: not named on the command line; {NEVER_RUN}")
         if spec not in self.loaded:
             from audit.models import load_model
 
@@ -73,21 +81,31 @@ class Context:
         return self.loaded[spec]
 
 
-def run_analysis(db_path: Path, *, judge_spec: str | None = None, use_judge: bool = True,
-                 confidence: float = 0.95, seed: int = 0, quiet: bool = False) -> str:
+def run_analysis(db_path: Path, *, teacher_spec: str | None = None, judge_spec: str | None = None,
+                 named_specs: tuple[str, ...] = (), use_judge: bool = True, confidence: float = 0.95, seed: int = 0,
+                 quiet: bool = False) -> str:
     """The `analyze` command: returns a short summary of the claims written."""
     store = Store.open(db_path, create=False)
     try:
-        return analyze_store(store, judge_spec=judge_spec, use_judge=use_judge, confidence=confidence,
-                             seed=seed, quiet=quiet)
+        return analyze_store(store, teacher_spec=teacher_spec, judge_spec=judge_spec, named_specs=named_specs,
+                             use_judge=use_judge, confidence=confidence, seed=seed, quiet=quiet)
     finally:
         store.close()
 
 
-def analyze_store(store: Store, *, judge_spec: str | None = None, use_judge: bool = True,
+def analyze_store(store: Store, *, teacher_spec: str | None = None, judge_spec: str | None = None,
+                  named_specs: tuple[str, ...] = (), use_judge: bool = True,
                   confidence: float = 0.95, seed: int = 0, quiet: bool = False, embedder=None,
                   judge_model=None, teacher_model=None, budget_repeats: int = BUDGET_REPEATS) -> str:
-    """Analyze an open store. ``embedder``, ``judge_model`` and ``teacher_model`` replace the loaded ones (tests)."""
+    """Analyze an open store. ``embedder``, ``judge_model`` and ``teacher_model`` replace the loaded ones (tests).
+
+    Models are loaded only from specs the user named: ``teacher_spec`` (the
+    teacher-likelihood adversary; it must be the model that answered),
+    ``judge_spec``, and ``named_specs`` (`run`'s suspect and controls), among
+    which a default judge may be chosen. A spec read from the database is
+    shown, never run: without a named teacher or judge, those adversaries are
+    skipped and the notes say so.
+    """
     from audit.progress import progress
 
     started = time.perf_counter()
@@ -98,8 +116,10 @@ def analyze_store(store: Store, *, judge_spec: str | None = None, use_judge: boo
         check_spec(judge_spec)  # a wrong --judge fails now, not after minutes of embeddings and teacher scores
     ctx = Context(store, audit_id, confidence, seed, by_model,
                   {m["name"]: m for m in store.models(audit_id)},
-                  {c["name"]: c for c in store.model_costs(audit_id)})
+                  {c["name"]: c for c in store.model_costs(audit_id)},
+                  named=frozenset(s for s in (teacher_spec, judge_spec, *named_specs) if s))
     ctx.notes.append(_coverage_note(coverage))
+    teacher_model = teacher_model or _named_teacher(ctx, teacher_spec)  # a wrong --teacher fails before the stages
     stages = _StageClock()
     with progress(quiet) as bar:
         with stages("embeddings and style features"):
@@ -131,7 +151,7 @@ def analyze_store(store: Store, *, judge_spec: str | None = None, use_judge: boo
     wall = time.perf_counter() - started
     store.record_cost(audit_id, subject="analysis", stage="analyze", wall_s=wall,
                       details={"rows": len(rows), "budget_points": len(points), "notes": ctx.notes,
-                               "stage_seconds": stages.seconds})
+                               "unnamed": ctx.unnamed, "stage_seconds": stages.seconds})
     return _summary(ctx, rows, wall, stages.seconds)
 
 
@@ -183,14 +203,29 @@ def _discriminators(comp: Comparison, seed: int) -> dict[str, Outcome]:
     return outcomes
 
 
-def _add_likelihood(ctx: Context, comparisons: list[Comparison], outcomes: dict, teacher_model, bar) -> None:
-    """The teacher-likelihood adversary, where the teacher can be reloaded and scores text."""
+def _named_teacher(ctx: Context, teacher_spec: str | None):
+    """The teacher the user named, loaded and checked to be the model that answered; None (and a note) if none."""
+    if teacher_spec is None:
+        ctx.notes.append(f"teacher-likelihood: skipped (no --teacher given; {NEVER_RUN})")
+        ctx.unnamed.append("teacher-likelihood")
+        return None
+    model = ctx.load(teacher_spec)
+    recorded = ctx.model_rows["teacher"]
+    fingerprint = model.describe().fingerprint
+    same = fingerprint == recorded["fingerprint"] if recorded["fingerprint"] else teacher_spec == recorded["spec"]
+    if not same:
+        raise AuditError(f"--teacher {teacher_spec!r} is not the teacher that answered in {ctx.store.path} "
+                         f"(fingerprint {fingerprint!r}; recorded {recorded['fingerprint']!r}, spec "
+                         f"{recorded['spec']!r}): the likelihood test must score under the model that answered")
+    return model
+
+
+def _add_likelihood(ctx: Context, comparisons: list[Comparison], outcomes: dict, model, bar) -> None:
+    """The teacher-likelihood adversary, where the named teacher scores text."""
+    if model is None:
+        return
     teacher_row = ctx.model_rows["teacher"]
     try:
-        model = teacher_model or ctx.load(teacher_row["spec"])
-        if teacher_model is None and model.describe().fingerprint != teacher_row["fingerprint"]:
-            raise AuditError(f"teacher spec {teacher_row['spec']!r} no longer resolves to the weights recorded "
-                             "at collection")
         scorer = likelihood.TeacherScorer(ctx.store, ctx.audit_id, model, teacher_row["fingerprint"] or "unknown",
                                           teacher_row["param_count"])
         for comp in comparisons:
@@ -202,8 +237,6 @@ def _add_likelihood(ctx: Context, comparisons: list[Comparison], outcomes: dict,
         scorer.record_cost()
     except ScoringUnsupported as exc:
         ctx.notes.append(f"teacher-likelihood: skipped, the teacher's backend gives no log-probabilities ({exc})")
-    except AuditError as exc:
-        ctx.notes.append(f"teacher-likelihood: skipped ({exc})")
 
 
 def _add_judge(ctx: Context, comparisons: list[Comparison], outcomes: dict, judge_spec: str | None,
@@ -215,6 +248,11 @@ def _add_judge(ctx: Context, comparisons: list[Comparison], outcomes: dict, judg
         spec, why = judge.default_judge(list(ctx.model_rows.values()))
         if spec is None:
             ctx.notes.append(f"judge: skipped, {why}")
+            return
+        if spec not in ctx.named:
+            ctx.notes.append(f"judge: skipped (no --judge given; {NEVER_RUN}: the default choice would be "
+                             f"{spec!r}, {why})")
+            ctx.unnamed.append("judge")
             return
     try:
         model = judge_model or ctx.load(spec)

@@ -9,7 +9,8 @@ alone, never from a side file:
 - collect: the audit is marked ``collected`` with the same settings that
   decide what is asked (models, suite, queries, samples, decoding, seed);
 - analyze: results exist, were written after the last answer was recorded,
-  at the same confidence level and with the judge as asked;
+  at the same confidence level, with the judge as asked and no adversary
+  skipped for want of a model this run names;
 - report: the report folder holds every file the database lists as
   rendered, with the same sha256, rendered after the analysis, signed (and
   with a PDF) as asked.
@@ -165,9 +166,10 @@ def _analyze(options: RunOptions) -> str:
 
     if _analysis_current(options):
         return "results are current (skipped)"
-    return run_analysis(options.collect.db_path, judge_spec=options.judge, use_judge=options.use_judge,
-                        confidence=options.confidence, seed=options.collect.seed,
-                        quiet=options.collect.quiet).splitlines()[0]
+    collect = options.collect  # the specs this run's user gave: the only ones analysis may load
+    return run_analysis(collect.db_path, teacher_spec=collect.teacher, judge_spec=options.judge,
+                        named_specs=(collect.suspect, *collect.controls), use_judge=options.use_judge,
+                        confidence=options.confidence, seed=collect.seed, quiet=collect.quiet).splitlines()[0]
 
 
 def _report(options: RunOptions) -> str:
@@ -242,7 +244,15 @@ def _analysis_current(options: RunOptions) -> bool:
             return False
         if any(r["confidence"] is not None and r["confidence"] != options.confidence for r in results):
             return False
-        return _judge_as_asked(store, audit["id"], options)
+        return _every_named_adversary_ran(store, audit["id"]) and _judge_as_asked(store, audit["id"], options)
+
+
+def _every_named_adversary_ran(store, audit_id: str) -> bool:
+    """False after an `analyze` that skipped the teacher-likelihood or the judge for want of a named model.
+
+    `run` names the teacher and its own models, so its analysis runs them.
+    """
+    return not any(c["details"].get("unnamed") for c in store.costs(audit_id) if c["subject"] == "analysis")
 
 
 def _judge_as_asked(store, audit_id: str, options: RunOptions) -> bool:

@@ -96,8 +96,8 @@ def _cgroup_dirs(root: Path, proc_cgroup: Path) -> list[Path]:
         lines = proc_cgroup.read_text().splitlines()
     except OSError:
         lines = []
-    for line in lines:
-        _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+    for line in lines:  # "ID:CONTROLLERS:PATH"; v2's line has no controllers
+        controllers, _, path = line.partition(":")[2].partition(":")
         if controllers == "":
             bases.append((root, path))
         elif "cpu" in controllers.split(","):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import random
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -16,6 +19,8 @@ ADVANTAGE_ADVERSARIES = {"discriminator-single", "discriminator-paired", "judge"
 
 
 def analyze(store, **kw):
+    """Analyze as `run` would: every model of the audit named by the user, so the default judge may be chosen."""
+    kw.setdefault("named_specs", tuple(m["spec"] for m in store.models(store.require_audit()["id"])))
     kw.setdefault("embedder", HashingEmbedder())
     kw.setdefault("judge_model", ObedientJudge())
     kw.setdefault("teacher_model", LengthTeacher(TEACHER_WORDS))
@@ -232,3 +237,112 @@ def test_no_probe_answered_by_every_model_is_a_user_error(tmp_path):
                            {"teacher": teacher_style, "suspect": prose_style, "control:mute": lambda p, s: None})
     with pytest.raises(AuditError, match=r"no probe was answered by every model \(control:mute answered none\)"):
         analyze(store)
+
+
+@pytest.fixture
+def recording_endpoint():
+    """A loopback OpenAI-compatible endpoint that records every request: (method, path, Authorization header)."""
+    seen = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append((self.command, self.path, self.headers.get("Authorization")))
+            body = json.dumps({"data": [{"id": "teacher"}, {"id": "control:prose"}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_POST = do_GET
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1", seen
+    server.shutdown()
+    server.server_close()
+
+
+def hostile_database(path, url):
+    """An audit whose teacher and control specs, as a crafted database would, send a secret variable to ``url``."""
+    store, audit_id = build_audit(path, make_probes(20), {"teacher": teacher_style, "suspect": prose_style,
+                                                          "control:prose": prose_style})
+    for name in ("teacher", "control:prose"):
+        spec = f"openai:{url}#{name}?key_env=AWS_SECRET_ACCESS_KEY"
+        store.db["models"].update(f"{audit_id}:{name}", {"spec": spec, "fingerprint": f"{url}#{name}"})
+    store.close()
+    return path
+
+
+@pytest.mark.parametrize("flags", [[], ["--no-judge"]])
+def test_analyze_never_runs_a_spec_read_from_the_database(tmp_path, recording_endpoint, monkeypatch, flags):
+    from click.testing import CliRunner
+
+    from audit import analyze as stage
+    from audit.cli import cli
+
+    url, seen = recording_endpoint
+    monkeypatch.setattr(stage, "Embedder", HashingEmbedder)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "the-secret")
+    db = hostile_database(tmp_path / "a.db", url)
+    result = CliRunner().invoke(cli, ["analyze", "--db", str(db), "--quiet", *flags])
+    assert result.exit_code == 0, result.output
+    assert seen == []
+    assert "teacher-likelihood: skipped (no --teacher given; the database's spec is never run)" in result.output
+    if not flags:
+        assert "judge: skipped (no --judge given; the database's spec is never run: the default choice would be " \
+               f"'openai:{url}#control:prose?key_env=AWS_SECRET_ACCESS_KEY'" in result.output
+
+
+def test_analyze_runs_a_teacher_the_user_names_and_only_that(tmp_path, recording_endpoint, monkeypatch):
+    from click.testing import CliRunner
+
+    from audit import analyze as stage
+    from audit.cli import cli
+
+    url, seen = recording_endpoint
+    monkeypatch.setattr(stage, "Embedder", HashingEmbedder)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "the-secret")
+    db = hostile_database(tmp_path / "a.db", url)
+    teacher = f"openai:{url}#teacher?key_env=AWS_SECRET_ACCESS_KEY"
+    result = CliRunner().invoke(cli, ["analyze", "--db", str(db), "--quiet", "--teacher", teacher])
+    assert result.exit_code == 0, result.output
+    assert seen == [("GET", "/v1/models", "Bearer the-secret")]  # the named teacher only; no default judge
+    assert "teacher-likelihood: skipped, the teacher's backend gives no log-probabilities" in result.output
+
+
+def test_analyze_refuses_a_teacher_other_than_the_one_that_answered(tmp_path, tiny_llama_dir):
+    from audit.errors import AuditError
+
+    class NoEmbedder(HashingEmbedder):
+        def encode(self, texts):
+            raise AssertionError("embedded before the teacher was checked")
+
+    store, _ = build_audit(tmp_path / "a.db", make_probes(20), {"teacher": teacher_style, "suspect": prose_style})
+    with pytest.raises(AuditError, match="is not the teacher that answered .* must score under the model that answered"):
+        analyze_store(store, quiet=True, teacher_spec=f"hf:{tiny_llama_dir}", embedder=NoEmbedder())
+
+
+def test_a_named_teacher_is_recognised_by_its_weights_not_its_spec_text(tmp_path, tiny_llama_dir):
+    from audit.models import load_model
+
+    spec = f"hf:{tiny_llama_dir}"
+    store, audit_id = build_audit(tmp_path / "a.db", make_probes(20), {"teacher": teacher_style,
+                                                                        "suspect": prose_style})
+    weights = load_model(spec, device="cpu").describe().fingerprint
+    store.db["models"].update(f"{audit_id}:teacher", {"spec": "hf:./moved-since", "fingerprint": weights})
+    analyze(store, use_judge=False, teacher_spec=spec, teacher_model=None)
+    assert overall(store, audit_id, "teacher-vs-suspect")["teacher-likelihood"]["n"] == 2 * 20  # both sides scored
+
+
+def test_analysis_loads_no_model_the_user_did_not_name(tmp_path):
+    from audit.analyze import Context
+    from audit.errors import AuditError
+
+    store, audit_id = build_audit(tmp_path / "a.db", make_probes(4), {"teacher": teacher_style})
+    ctx = Context(store, audit_id, 0.95, 0, {}, {}, {}, named=frozenset({"hf:/mine"}))
+    with pytest.raises(AuditError, match="never run"):
+        ctx.load("openai:http://127.0.0.1:9/v1#m?key_env=AWS_SECRET_ACCESS_KEY")
