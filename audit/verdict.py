@@ -12,7 +12,11 @@ one to say. The rules are few and strict:
   result does give is an upper bound on this adversary's advantage;
 - the provenance finding compares the suspect with controls (models known
   not to descend from the teacher) and is worded as consistent or not with
-  imitation, never as proof of descent.
+  imitation, never as proof of descent;
+- every claim rests on the probes every model answered; when the models
+  left more than ``MATERIAL_UNANSWERED_SHARE`` of the selected probes out of
+  that set, every claim and the answer say they are inconclusive about the
+  whole suite (a model that fails or refuses probes chooses its own exam).
 
 The same ``Claim`` objects feed the HTML report and the signed in-toto
 predicate, so the words and the attestation cannot drift apart.
@@ -23,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 ADVERSARY_CLASSES = {
@@ -44,6 +49,28 @@ METRIC_NAMES = {
 
 HEADLINE = "headline"
 MAIN_COMPARISON = "teacher-vs-suspect"
+
+MATERIAL_UNANSWERED_SHARE = 0.05
+"""Above this share of the selected probes missing from the common set, the claims are about a subset, not the suite.
+
+A probe leaves the common set when any model failed it, answered it with
+nothing, or was never asked it; which probes those are is up to the models
+(a suspect's endpoint can fail exactly the probes where it resembles the
+teacher most), so ε measured on what is left may say little about the suite.
+Retried transient errors leave a percent or two; beyond 1 in 20 the subset is
+large enough to move ε, so the report calls every claim inconclusive.
+"""
+
+
+def model_words(name: str) -> str:
+    """An audited model by its role: the claimed teacher, the suspect, control “x”."""
+    if name == "teacher":
+        return "the claimed teacher"
+    if name == "suspect":
+        return "the suspect"
+    if name.startswith("control:"):
+        return f"control “{name.split(':', 1)[1]}”"
+    return f"model “{name}”"
 
 
 def adversary_class(name: str) -> str:
@@ -127,6 +154,92 @@ def fmt_t(t: dict[str, Any] | None) -> str:
 # --------------------------------------------------------------------------
 
 
+_COUNTS = ("answered", "empty", "failed", "not_asked")
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """The probes the claims rest on (those every audited model answered) and, per model, what became of the rest."""
+
+    selected: int
+    common: int
+    models: tuple[dict[str, Any], ...]  # {"model": name, "answered", "empty", "failed", "not_asked"}
+
+    @classmethod
+    def from_details(cls, details: dict[str, Any]) -> "Coverage | None":
+        """Read from a results row's details (hostile data: anything malformed is no coverage, never a crash)."""
+        raw = details.get("coverage")
+        try:
+            models = tuple({"model": str(m["model"]), **{k: int(m.get(k) or 0) for k in _COUNTS}}
+                           for m in raw["models"])
+            return cls(int(raw["probes_selected"]), int(raw["probes_common"]), models)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return None
+
+    def unanswered(self, model: dict[str, Any]) -> int:
+        return max(self.selected - model["answered"], 0)
+
+    @property
+    def left_out(self) -> int:
+        """Selected probes outside the common set."""
+        return max(self.selected - self.common, 0)
+
+    @property
+    def material(self) -> bool:
+        """Whether so many probes are left out that the claims are inconclusive about the whole suite."""
+        return self.left_out > MATERIAL_UNANSWERED_SHARE * self.selected
+
+    @property
+    def suspect_chose(self) -> bool:
+        """Whether the suspect alone left a material share unanswered: then the subset is of its choosing."""
+        return any(m["model"] == "suspect" and self.unanswered(m) > MATERIAL_UNANSWERED_SHARE * self.selected
+                   for m in self.models)
+
+    def shortfalls(self) -> str:
+        """Who did not answer how many, with why: 'the suspect did not answer 16 of the 24 selected probes (…)'."""
+        parts = []
+        for m in self.models:
+            if self.unanswered(m):
+                why = [f"{m[k]:,} {label}" for k, label in (("failed", "failed"), ("empty", "answered with nothing"),
+                                                           ("not_asked", "never asked")) if m[k]]
+                parts.append(f"{model_words(m['model'])} did not answer {self.unanswered(m):,} of the "
+                             f"{self.selected:,} selected probes" + (f" ({', '.join(why)})" if why else ""))
+        return "; ".join(parts) or "every model answered some samples of a probe that another did not"
+
+    def finding(self) -> str:
+        """What page 1 says next to the answer: which probes the claims cover, and what that allows."""
+        if self.material:
+            chosen = ("which the suspect chose by not answering the rest" if self.suspect_chose
+                      else "a subset left by those failures, not one the audit chose")
+            return (f"{_capital(self.shortfalls())}. The claims below cover only the {self.common:,} probes every "
+                    f"model answered, {chosen}: treat them as inconclusive about the whole suite.")
+        if not self.left_out:
+            return f"Every model answered all {self.selected:,} selected probes; every claim rests on all of them."
+        return (f"{_capital(self.shortfalls())}. Every claim rests on the {self.common:,} probes every model "
+                f"answered; the {self.left_out:,} left out are within the "
+                f"{MATERIAL_UNANSWERED_SHARE:.0%} of the suite above which this report calls the claims inconclusive.")
+
+    def scope(self) -> str | None:
+        """The claim's probe set, for its scope, when it is not the whole selection."""
+        if not self.left_out:
+            return None
+        return f"on the {self.common:,} of {self.selected:,} selected probes every model answered"
+
+    def caveat(self) -> str:
+        """Appended to every claim on a material subset: what the subset leaves out, and what that allows."""
+        return (f"That probe set leaves out {self.left_out:,} of the {self.selected:,} selected, so these numbers "
+                "are inconclusive about the whole suite.")
+
+    def predicate(self) -> dict[str, Any]:
+        """The signed form: counts only, so it is recomputable from the database whatever the wording."""
+        return {"probes_selected": self.selected, "probes_common": self.common,
+                "models": [dict(m) for m in self.models]}
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 @dataclass(frozen=True)
 class Claim:
     """One results row read as a claim: the estimate with its interval, n, q, t and A."""
@@ -162,6 +275,16 @@ class Claim:
 
     # ---- what the numbers allow one to say --------------------------------
 
+    @cached_property
+    def coverage(self) -> Coverage | None:
+        """The probe set the claim rests on, as the analysis recorded it (None for older analyses)."""
+        return Coverage.from_details(self.details)
+
+    @property
+    def inconclusive(self) -> bool:
+        """Whether the claim rests on a subset the models chose, too far from the suite to speak for it."""
+        return self.coverage is not None and self.coverage.material
+
     @property
     def selected_adversary(self) -> str:
         """For the headline row, the adversary it picked; otherwise the row's own adversary."""
@@ -187,6 +310,11 @@ class Claim:
     @property
     def outcome(self) -> str:
         """The short verdict shown in tables."""
+        if self.inconclusive and self.metric != "cosine":
+            return f"inconclusive: {self._outcome()} on the {self.coverage.common:,} common probes only"
+        return self._outcome()
+
+    def _outcome(self) -> str:
         if self.metric == "advantage":
             return {"above-zero": "distinguished", "includes-zero": "not shown distinguishable at this budget",
                     "below-zero": "distinguished (inverted)", "no-interval": "no interval: no claim"}[self.finding]
@@ -211,7 +339,8 @@ class Claim:
         parts = [f"n = {self.n:,} probes" if self.n is not None else "n not recorded"]
         parts.append(f"q = {self.q:,} queries per model" if self.q is not None else "q not recorded")
         parts.append(f"t = {fmt_t(self.t)}")
-        return "; ".join(parts)
+        probes = self.coverage.scope() if self.coverage else None
+        return "; ".join(parts + ([probes] if probes else []))
 
     def interval_text(self) -> str:
         if self.ci_low is None or self.ci_high is None:
@@ -220,7 +349,11 @@ class Claim:
         return f"{self.level} CI {fmt_interval(self.ci_low, self.ci_high)}{method}"
 
     def sentence(self, threshold: float | None = None) -> str:
-        """The claim in one or two sentences that can be quoted on their own."""
+        """The claim in one or two sentences that can be quoted on their own, with the coverage caveat if due."""
+        text = self._sentence(threshold)
+        return f"{text} {self.coverage.caveat()}" if self.inconclusive else text
+
+    def _sentence(self, threshold: float | None) -> str:
         if self.metric == "advantage":
             return self._advantage_sentence(threshold)
         if self.metric == "advantage-gap":
@@ -318,6 +451,7 @@ class Claim:
             "t": self.t,
             "p_value": self.p_value,
             "p_holm": self.p_holm,
+            "coverage": self.coverage.predicate() if self.coverage else None,
             "comparator": "<=" if (is_advantage and threshold is not None) else None,
             "threshold": threshold if is_advantage else None,
             "finding": self.finding,
@@ -326,7 +460,8 @@ class Claim:
 
 
 # The fields that identify a signed claim and its numbers; wording may change between versions, these may not.
-PREDICATE_KEY_FIELDS = ("adversary", "comparison", "category", "split", "metric", "value", "interval", "n", "q")
+PREDICATE_KEY_FIELDS = ("adversary", "comparison", "category", "split", "metric", "value", "interval", "n", "q",
+                        "coverage")
 
 
 def predicate_key(entry: dict[str, Any]) -> str:
@@ -352,6 +487,7 @@ class Findings:
     by_split: list[Claim]  # category 'all', public / private
     by_category: list[Claim]
     threshold: float | None = None
+    coverage: Coverage | None = None  # the probe set every claim rests on (the headline's, else any claim's)
 
     def summary_provenance(self) -> list[Claim]:
         """The provenance rows of the headline's adversary (one per control) for page 1; all rows otherwise."""
@@ -380,11 +516,21 @@ def findings(rows: list[dict], *, threshold: float | None = None) -> Findings:
         by_split=[c for c in claims if c.category == "all" and c.split != "all"],
         by_category=[c for c in claims if c.category != "all"],
         threshold=threshold,
+        coverage=next((c.coverage for c in ([headline] if headline else []) + claims if c.coverage), None),
     )
 
 
 def answer(found: Findings) -> str:
-    """The one-line answer to the audit's question, for the top of page 1."""
+    """The one-line answer to the audit's question, for the top of page 1; inconclusive on a chosen subset."""
+    plain = _plain_answer(found)
+    cover = found.coverage
+    if cover is None or not cover.material or found.headline is None:
+        return plain
+    return (f"Inconclusive about the whole suite: {cover.shortfalls()}. On the {cover.common:,} probes every "
+            f"model answered, the answer alone would read: “{plain}”")
+
+
+def _plain_answer(found: Findings) -> str:
     h = found.headline
     if h is None:
         return "No headline claim has been computed for this audit, so the question is not answered here."

@@ -17,6 +17,7 @@ import math
 import random
 from pathlib import Path
 
+from audit.adversaries.comparison import load_comparisons, probe_coverage
 from audit.probes.types import Probe, Suite
 from audit.store import Store
 
@@ -88,12 +89,16 @@ def _response_text(model: str, probe: Probe, hostile: bool, i: int) -> str:
 def build_report_db(path: str | Path, *, n_probes: int = 48, categories: list[str] | None = None,
                     controls: tuple[str, ...] = ("qwen-small",), judge: bool = True, private: bool = True,
                     results: bool = True, budget: bool = True, hostile: bool = False,
-                    distinguishable: bool = True, threshold: float | None = None, seed: int = 0) -> str:
+                    distinguishable: bool = True, threshold: float | None = None, seed: int = 0,
+                    failing: dict[str, int] | None = None) -> str:
     """Write an analysed audit database at ``path``; returns its audit id.
 
     ``distinguishable`` shapes the numbers: true gives a suspect that the
     adversaries tell apart (intervals above 0), false one they do not.
+    ``failing`` maps a model name to how many probes (the first ones) its
+    endpoint failed: recorded as errors, left out of the claims' probe set.
     """
+    failing = failing or {}
     rng = random.Random(seed)
     categories = list(categories or CATEGORIES)
     if hostile:
@@ -137,11 +142,16 @@ def build_report_db(path: str | Path, *, n_probes: int = 48, categories: list[st
         answers = [{"probe_id": p.id, "sample": 0, "params": params, "text": _response_text(name.split(":")[0], p, hostile, i),
                     "tokens_in": 40 + i % 17, "tokens_out": 80 + i % 33, "finish_reason": "stop",
                     "latency_s": 0.3 + (i % 5) / 10, "device_s": 0.0} for i, p in enumerate(probes)]
+        for answer in answers[:failing.get(name, 0)]:
+            answer.update(error="HTTP 403: refused", text=None)
         store.record_answers(audit_id, model_ids[name], answers)
+    common = probes[max(failing.values(), default=0):]
     if judge:
-        _judgements(store, audit_id, probes, model_ids, hostile, distinguishable, rng)
+        _judgements(store, audit_id, common, model_ids, hostile, distinguishable, rng)
     if results:
-        _results(store, audit_id, probes, categories, controls, judge, private, distinguishable, rng)
+        coverage = probe_coverage(store, audit_id, load_comparisons(store, audit_id)[1])
+        _results(store, audit_id, len(common), len(probes), categories, controls, judge, private, distinguishable,
+                 rng, coverage)
     if budget:
         _budget(store, audit_id, len(probes), distinguishable, rng)
     if judge:
@@ -177,9 +187,8 @@ def _judgements(store: Store, audit_id: str, probes: list[Probe], model_ids: dic
     store.record_judgements(audit_id, rows)
 
 
-def _results(store: Store, audit_id: str, probes: list[Probe], categories: list[str], controls: tuple[str, ...],
-             judge: bool, private: bool, distinguishable: bool, rng: random.Random) -> None:
-    n, q = len(probes), len(probes)
+def _results(store: Store, audit_id: str, n: int, q: int, categories: list[str], controls: tuple[str, ...],
+             judge: bool, private: bool, distinguishable: bool, rng: random.Random, coverage: dict) -> None:
     adversaries = [a for a in ADVERSARIES if judge or not a.startswith("judge")]
     base = 0.45 if distinguishable else 0.02
     rows = []
@@ -228,6 +237,8 @@ def _results(store: Store, audit_id: str, probes: list[Probe], categories: list[
                          "metric": "advantage-gap", "n": n, "advantage": gap, "ci_low": gap - 0.12,
                          "ci_high": gap + 0.12, "confidence": 0.95, "ci_method": "paired bootstrap", "q": q,
                          "t": {"wall_s": 4.0}, "details": {"resamples": 2000}})
+    for row in rows:  # as the analysis does: every claim carries the probe set it rests on
+        row["details"] = {**row.get("details", {}), "coverage": coverage}
     store.record_results(audit_id, rows)
 
 

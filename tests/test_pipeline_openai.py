@@ -46,6 +46,7 @@ class FakeServer(ThreadingHTTPServer):
         self.in_flight: dict[str, int] = defaultdict(int)
         self.peak: dict[str, int] = defaultdict(int)
         self.requests: dict[str, int] = defaultdict(int)
+        self.refused = lambda model, prompt: False  # which requests a model's endpoint turns down with HTTP 400
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -76,6 +77,13 @@ class Handler(BaseHTTPRequestHandler):
         text = answer(model, prompt)
         with self.server.lock:
             self.server.in_flight[model] -= 1
+        if self.server.refused(model, prompt):
+            body = b'{"error": {"message": "this request violates our content policy"}}'
+            self.send_response(400)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         self._send({"id": "x", "object": "chat.completion", "model": model,
                     "choices": [{"index": 0, "finish_reason": "stop",
                                  "message": {"role": "assistant", "content": text}}],
@@ -118,3 +126,27 @@ def test_run_audits_endpoints_end_to_end_with_bounded_concurrency(tmp_path, serv
     again = CliRunner().invoke(cli, args)
     assert again.exit_code == 0 and again.output.count("(skipped)") == 3
     assert server.requests["teacher"] == 24
+
+
+def test_a_suspect_endpoint_that_refuses_probes_cannot_choose_its_exam(tmp_path, server, monkeypatch):
+    """The suspect turns down every odd-numbered question: the claims rest on the rest, and page 1 says so."""
+    monkeypatch.setattr(analyze, "Embedder", HashingEmbedder)
+    server.refused = lambda model, prompt: model == "suspect" and int(prompt.split()[1]) % 2 == 1
+    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    args = ["run", "--db", str(tmp_path / "audit.db"), "--out", str(tmp_path / "report"),
+            "--teacher", f"openai:{url}#teacher", "--suspect", f"openai:{url}#suspect",
+            "--control", f"openai:{url}#control", "--judge", f"openai:{url}#judge",
+            "--suite", str(write_suite(tmp_path / "suite.jsonl", per_category=8)), "--queries", "24", "--quiet",
+            "--no-pdf"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    with Store.open(tmp_path / "audit.db") as store:
+        audit_id = store.audit()["id"]
+        refused = len(store.query_errors(audit_id))
+        rows = store.results(audit_id, category="all", split="all")
+    assert 0 < refused < 24
+    assert {r["details"]["coverage"]["probes_common"] for r in rows} == {24 - refused}
+    assert all(r["n"] <= 24 - refused for r in rows if r["adversary"] == "discriminator-paired")
+    html = (tmp_path / "report" / "report.html").read_text(encoding="utf-8")
+    assert (f"Inconclusive about the whole suite: the suspect did not answer {refused} of the 24 selected probes "
+            f"({refused} failed)") in html

@@ -456,7 +456,8 @@ def test_signed_claims_carry_the_probe_coverage(refused_report):
     stmt = json.loads((refused_report["out"] / "manifest.json").read_text(encoding="utf-8"))
     for claim in stmt["predicate"]["claims"]:
         assert claim["coverage"]["probes_selected"] == 32 and claim["coverage"]["probes_common"] == 16
-        assert claim["statement"].endswith("so they are inconclusive about the whole suite.")
+        assert claim["statement"].endswith("leaves out 16 of the 32 selected, so these numbers are inconclusive "
+                                           "about the whole suite.")
     suspect = next(m for m in stmt["predicate"]["claims"][0]["coverage"]["models"] if m["model"] == "suspect")
     assert suspect == {"model": "suspect", "answered": 16, "empty": 0, "failed": 16, "not_asked": 0}
 

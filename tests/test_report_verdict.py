@@ -160,3 +160,74 @@ def test_page_one_provenance_is_the_headline_adversarys():
 
 def test_missing_interval_text_has_no_dangling_level():
     assert claim(metric="mmd", ci_low=None, ci_high=None).interval_text() == "no interval recorded"
+
+
+def coverage(selected: int, common: int, *, suspect_failed: int = 0, control_failed: int = 0) -> dict:
+    """A results row's details as the analysis records them: the claims' probe set and what each model answered."""
+    def model(name: str, failed: int) -> dict:
+        return {"model": name, "answered": selected - failed, "empty": 0, "failed": failed, "not_asked": 0}
+
+    return {"coverage": {"probes_selected": selected, "probes_common": common,
+                         "models": [model("teacher", 0), model("suspect", suspect_failed),
+                                    model("control:qwen", control_failed)]}}
+
+
+def test_a_suspect_that_refuses_probes_gets_an_inconclusive_headline():
+    details = coverage(24, 8, suspect_failed=16)
+    rows = [row(adversary="headline", n=8, q=24, details={"adversary": "judge", **details}),
+            row(comparison="provenance:qwen", metric="advantage-gap", n=8, q=24, details=details)]
+    found = V.findings(rows)
+    caveat = "That probe set leaves out 16 of the 24 selected, so these numbers are inconclusive about the whole suite."
+    assert V.answer(found) == (
+        "Inconclusive about the whole suite: the suspect did not answer 16 of the 24 selected probes (16 failed). "
+        "On the 8 probes every model answered, the answer alone would read: “Yes: at least one adversary told the "
+        "suspect from the claimed teacher (ε = 0.31, 95% CI 0.22–0.40).”")
+    assert found.coverage.finding() == (
+        "The suspect did not answer 16 of the 24 selected probes (16 failed). The claims below cover only the 8 "
+        "probes every model answered, which the suspect chose by not answering the rest: treat them as "
+        "inconclusive about the whole suite.")
+    headline = found.headline.sentence()
+    assert "n = 8 probes; q = 24 queries per model; t = " in headline
+    assert "on the 8 of 24 selected probes every model answered)" in headline and headline.endswith(caveat)
+    gap = found.provenance[0]
+    assert "consistent with the suspect imitating the teacher" in gap.sentence() and gap.sentence().endswith(caveat)
+    assert gap.outcome == ("inconclusive: suspect closer to teacher than control on the 8 common probes only")
+    entry = found.headline.predicate()
+    assert entry["coverage"]["probes_selected"] == 24 and entry["coverage"]["probes_common"] == 8
+    assert entry["statement"].endswith(caveat)
+
+
+def test_a_few_failed_probes_are_named_without_calling_the_claims_inconclusive():
+    found = V.findings([row(adversary="headline", details=coverage(40, 38, suspect_failed=2))])
+    assert V.answer(found).startswith("Yes: at least one adversary")
+    assert found.coverage.finding() == (
+        "The suspect did not answer 2 of the 40 selected probes (2 failed). Every claim rests on the 38 probes every "
+        "model answered; the 2 left out are within the 5% of the suite above which this report calls the claims "
+        "inconclusive.")
+    assert found.headline.outcome == "distinguished"
+    assert not found.headline.sentence().endswith("inconclusive about the whole suite.")
+
+
+def test_a_control_that_fails_probes_makes_the_claims_inconclusive_without_blaming_the_suspect():
+    found = V.findings([row(adversary="headline", details=coverage(24, 20, control_failed=4))])
+    assert found.coverage.finding().startswith("Control “qwen” did not answer 4 of the 24 selected probes (4 failed).")
+    assert "a subset left by those failures, not one the audit chose" in found.coverage.finding()
+    assert V.answer(found).startswith("Inconclusive about the whole suite: control “qwen” did not answer 4")
+
+
+def test_full_coverage_says_every_model_answered_every_probe():
+    found = V.findings([row(adversary="headline", details=coverage(24, 24))])
+    assert found.coverage.finding() == "Every model answered all 24 selected probes; every claim rests on all of them."
+    assert found.headline.scope().endswith("t = 68,000 tokens, 812 s wall, 3.7 × 10¹³ FLOP")
+
+
+def test_probe_coverage_is_part_of_a_signed_claims_identity():
+    assert V.predicate_key(claim(details=coverage(24, 8, suspect_failed=16)).predicate()) != \
+        V.predicate_key(claim(details=coverage(24, 9, suspect_failed=15)).predicate())
+
+
+@pytest.mark.parametrize("details", [{"coverage": "24 of 24"}, {"coverage": {"probes_selected": "many"}},
+                                     {"coverage": {"probes_selected": 3, "probes_common": 3, "models": [7]}}])
+def test_malformed_coverage_from_a_database_is_no_coverage(details):
+    c = claim(details=details)
+    assert c.coverage is None and not c.inconclusive and c.predicate()["coverage"] is None

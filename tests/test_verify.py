@@ -393,3 +393,14 @@ def test_verify_fails_on_an_unlisted_link_out_of_the_folder(report, keys, tmp_pa
 def test_a_missing_report_folder_is_a_one_line_error(tmp_path):
     with pytest.raises(AuditError, match="no such report folder"):
         signing.verify_report(tmp_path / "nope")
+
+
+def test_a_changed_probe_coverage_is_caught_even_when_validly_signed(report, keys):
+    """A signer who claims every model answered more probes than the database shows is caught."""
+    stmt = _statement(report)
+    headline = next(c for c in stmt["predicate"]["claims"] if c["adversary"] == "headline")
+    assert headline["coverage"]["probes_common"] == headline["coverage"]["probes_selected"]
+    headline["coverage"]["probes_selected"] += 10
+    _resign(report, stmt, keys["private"])
+    with pytest.raises(AuditError, match="unexpected claim \\('headline'\\)"):
+        signing.verify_report(report, public_key=keys["public"])

@@ -288,6 +288,10 @@ def _missing_notes(ctx: ReportContext) -> list[str]:
         notes.append("No results are recorded: run `distill-audit analyze` on this database before reporting.")
     elif ctx.found.headline is None:
         notes.append("The analysis recorded no headline claim, so no single (ε, q, t, A) statement is made.")
+    if ctx.found.overall and ctx.found.coverage is None:
+        notes.append("The analysis did not record which probes its claims rest on (it predates that record), "
+                     "so this report cannot show that every model was graded on the same probes: run "
+                     "`distill-audit analyze` again before reporting.")
     if "control" not in roles:
         notes.append("No control models were audited, so there is no provenance finding: without a control there "
                      "is no yardstick for how distinguishable an unrelated model would be.")
