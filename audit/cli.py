@@ -140,17 +140,23 @@ cli.add_command(probes)
 
 @cli.command()
 @click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--judge", default=None, help="Spec of the judge model (default: a model of another family among those given).")
+@click.option("--teacher", default=None,
+              help="Spec of the teacher that answered (the same weights): adds the teacher-likelihood adversary. "
+                   "Without it that adversary is skipped; a spec stored in the database is never run.")
+@click.option("--judge", default=None,
+              help="Spec of the judge model. Without it the judge runs only if the default choice (a model of "
+                   "another family, else the teacher) is the --teacher given here.")
 @click.option("--no-judge", is_flag=True, help="Skip the pairwise LLM judge.")
 @click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--quiet", is_flag=True)
-def analyze(db_path: Path, judge: str | None, no_judge: bool, confidence: float, seed: int, quiet: bool) -> None:
+def analyze(db_path: Path, teacher: str | None, judge: str | None, no_judge: bool, confidence: float, seed: int,
+            quiet: bool) -> None:
     """Run the adversaries and statistics over the recorded transcripts; writes the results table."""
     from audit.analyze import run_analysis
 
-    click.echo(run_analysis(db_path, judge_spec=judge, use_judge=not no_judge, confidence=confidence,
-                            seed=seed, quiet=quiet))
+    click.echo(run_analysis(db_path, teacher_spec=teacher, judge_spec=judge, use_judge=not no_judge,
+                            confidence=confidence, seed=seed, quiet=quiet))
 
 
 @cli.command()
