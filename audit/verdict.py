@@ -168,12 +168,12 @@ class Coverage:
     @classmethod
     def from_details(cls, details: dict[str, Any]) -> "Coverage | None":
         """Read from a results row's details (hostile data: anything malformed is no coverage, never a crash)."""
-        raw = details.get("coverage")
         try:
+            raw = details.get("coverage")
             models = tuple({"model": str(m["model"]), **{k: int(m.get(k) or 0) for k in _COUNTS}}
                            for m in raw["models"])
             return cls(int(raw["probes_selected"]), int(raw["probes_common"]), models)
-        except (KeyError, TypeError, ValueError, AttributeError):
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
             return None
 
     def unanswered(self, model: dict[str, Any]) -> int:

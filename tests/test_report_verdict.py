@@ -227,7 +227,9 @@ def test_probe_coverage_is_part_of_a_signed_claims_identity():
 
 
 @pytest.mark.parametrize("details", [{"coverage": "24 of 24"}, {"coverage": {"probes_selected": "many"}},
-                                     {"coverage": {"probes_selected": 3, "probes_common": 3, "models": [7]}}])
+                                     {"coverage": {"probes_selected": 3, "probes_common": 3, "models": [7]}},
+                                     {"coverage": {"probes_selected": float("inf"), "probes_common": 3,
+                                                   "models": []}}])
 def test_malformed_coverage_from_a_database_is_no_coverage(details):
     c = claim(details=details)
     assert c.coverage is None and not c.inconclusive and c.predicate()["coverage"] is None
