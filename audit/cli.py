@@ -94,6 +94,9 @@ def collect_options(fn):
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N."),
         click.option("--dtype", default="auto", show_default=True, help="auto, float32, bfloat16, float16."),
         click.option("--quiet", is_flag=True, help="No progress bars."),
+        click.option("--new-run", is_flag=True,
+                     help="--db holds an audit: keep it as DB.1 (the first free number) and start a new one; "
+                          "nothing is deleted. Without it, a resume must use the same settings."),
     ]
     for option in reversed(options):
         fn = option(fn)

@@ -4,22 +4,32 @@ Resumable by construction: each batch of answers is committed in one
 transaction keyed by (audit, model, probe, sample, purpose), and a rerun asks
 only what is not yet answered. A run killed at any point (even ``kill -9``)
 loses at most the batch in flight and never duplicates a row. Failed queries
-are recorded as error rows and asked again on the next run.
+are recorded as error rows and asked again on the next run. A resume must
+ask what the first run asked (``ASKED``): other settings are refused, and
+``--new-run`` sets the earlier audit aside instead of mixing into it.
 """
 
 from __future__ import annotations
 
 import gc
+import json
 import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import NoReturn
 
 from audit.errors import AuditError
 from audit.models.base import GenParams, Model
 from audit.probes.types import Probe
-from audit.store import Store
+from audit.store import Store, set_aside
+
+
+# The settings that decide what is asked: a resume must repeat them. The others (speed, device, display, the
+# time budget) may change between runs.
+ASKED = ("teacher", "suspect", "controls", "suite", "private_seed_env", "queries", "samples", "max_new_tokens",
+         "temperature", "seed")
 
 
 @dataclass
@@ -43,6 +53,7 @@ class CollectOptions:
     device: str = "auto"
     dtype: str = "auto"
     quiet: bool = False
+    new_run: bool = False  # set an audit already in db_path aside (db_path.N) and start over
 
     def gen_params(self) -> GenParams:
         return GenParams(max_new_tokens=self.max_new_tokens, temperature=self.temperature,
@@ -53,6 +64,7 @@ class CollectOptions:
         d = asdict(self)
         d.pop("db_path")
         d.pop("quiet")
+        d.pop("new_run")
         d["controls"] = list(self.controls)
         return d
 
@@ -146,8 +158,15 @@ def run_collect(options: CollectOptions) -> str:
     audit = store.audit()
     training = {p["id"] for p in store.selected_probes(audit["id"], "train")} if audit else set()
     suites, probes, seed_hash = choose_probes(options, training)
+    if audit is not None and not options.new_run:
+        check_resumable(store, audit, options, probes)
     named = model_names(options.teacher, options.suspect, options.controls)
     check_specs(named)
+    started_over = None
+    if audit is not None and options.new_run:
+        store.close()
+        started_over = f"started over: the earlier audit is kept as {set_aside(options.db_path)}"
+        store = Store.open(options.db_path)
     audit_id = store.ensure_audit(
         options.recorded(), suite_name=suites[0].name, suite_version=suites[0].version,
         suite_hash=suites[0].hash, seed=options.seed, private_seed_hash=seed_hash,
@@ -174,7 +193,50 @@ def run_collect(options: CollectOptions) -> str:
     complete = len(tallies) == len(named) and all(not t.stopped and t.errors == 0 for t in tallies)
     store.update_audit(audit_id, status="collected" if complete else "collecting",
                        config={**options.recorded(), **collection_environment()})
-    return summarize(options.db_path, tallies, complete)
+    summary = summarize(options.db_path, tallies, complete)
+    return summary if started_over is None else f"{started_over}\n{summary}"
+
+
+def check_resumable(store: Store, audit: dict, options: CollectOptions, probes: list[Probe]) -> None:
+    """A resume asks what the first run asked: other settings are refused with one line naming the first one.
+
+    Otherwise a second run's answers would merge silently into the first's,
+    and the report would describe one run's settings over both. A database
+    that holds no evaluation selection yet (only ``distill``'s training
+    answers) may start an audit with any settings.
+    """
+    asked = {row["id"] for row in store.selected_probes(audit["id"], "eval")}
+    if not asked:
+        return
+    try:
+        recorded = json.loads(audit["config_json"] or "")
+    except ValueError:
+        recorded = None
+    if not isinstance(recorded, dict):
+        raise AuditError(f"{options.db_path}: the recorded settings of its audit are unreadable; "
+                         "--new-run starts over in this file, or use another --db")
+    wanted = options.recorded()
+    for key in ASKED:
+        if recorded.get(key) != wanted.get(key):
+            flag = "control" if key == "controls" else key.replace("_", "-")
+            _refuse_resume(options, f"--{flag} {_shown(recorded.get(key))}, not {_shown(wanted.get(key))}")
+    if asked != {p.id for p in probes}:
+        _refuse_resume(options, f"other probes of --suite {_shown(options.suite)} (its file or the "
+                                "--private-seed-env secret has changed since)")
+
+
+def _refuse_resume(options: CollectOptions, difference: str) -> NoReturn:
+    raise AuditError(f"{options.db_path} was collected with {difference}: use the same settings to resume, "
+                     "--new-run to start over in this file, or another --db")
+
+
+def _shown(value) -> str:
+    """A recorded setting for a one-line message; text read from a database is shown escaped, never raw."""
+    if value is None or value == []:
+        return "(not given)"
+    if isinstance(value, list):
+        return ", ".join(_shown(v) for v in value)
+    return value if isinstance(value, str) and value.isprintable() else repr(value)
 
 
 def collect_role(store: Store, audit_id: str, model_id: str, name: str, model: Model, probes: list[Probe],

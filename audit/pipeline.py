@@ -45,9 +45,6 @@ CONFIG_KEYS = {
     "dtype": "dtype", "quiet": "quiet", "judge": "judge", "no_judge": "no_judge", "confidence": "confidence",
     "sign_key": "sign_key", "no_pdf": "no_pdf",
 }
-# Collection settings that change what is asked; the others (speed, budget, display) do not.
-ASKED = ("teacher", "suspect", "controls", "suite", "private_seed_env", "queries", "samples", "max_new_tokens",
-         "temperature", "seed")
 STAGES = ("collect", "analyze", "report")  # each prints "[n/3] stage" and shows its own progress bars
 RUN_KEYS = ("out_dir", "judge", "no_judge", "confidence", "sign_key", "no_pdf")
 
@@ -156,9 +153,11 @@ def check_training_probes(collect_options) -> None:
 def _collect(options: RunOptions) -> str:
     from audit.collect import run_collect
 
-    if _collection_complete(options.collect):
+    if not options.collect.new_run and _collection_complete(options.collect):
         return "already complete for these settings (skipped)"
-    return run_collect(options.collect).splitlines()[-1]
+    lines = run_collect(options.collect).splitlines()
+    started_over = [line for line in lines if line.startswith("started over:")]  # where --new-run put the old audit
+    return "; ".join(started_over + lines[-1:])
 
 
 def _analyze(options: RunOptions) -> str:
@@ -221,6 +220,8 @@ def _unasked(collect_options) -> int:
 
 
 def _collection_complete(collect_options) -> bool:
+    from audit.collect import ASKED
+
     store, audit = _open_audit(collect_options.db_path)
     if store is None:
         return False

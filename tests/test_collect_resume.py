@@ -96,3 +96,84 @@ def test_max_seconds_stops_and_says_how_to_resume(tmp_path, tiny_llama_dir, budg
     assert result.returncode == 0, result.stderr
     assert "run the same command again to resume" in result.stdout
     assert count(db, "select status from audits") == "collecting"
+
+
+def with_option(cmd, flag, value):
+    """``cmd`` with ``flag`` set to ``value`` (replaced where it is given, else added)."""
+    cmd = list(cmd)
+    if flag in cmd:
+        cmd[cmd.index(flag) + 1] = value
+    else:
+        cmd += [flag, value]
+    return cmd
+
+
+@pytest.fixture
+def started(tmp_path, tiny_llama_dir):
+    """A collection that selected its probes and stopped at once (--max-seconds 0): the CLI arguments that made it."""
+    from click.testing import CliRunner
+
+    from audit.cli import cli
+
+    db, suite = tmp_path / "audit.db", tmp_path / "suite.jsonl"
+    write_suite(suite)
+    args = with_option(collect_cmd(db, suite, tiny_llama_dir)[3:], "--max-seconds", "0")
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+
+    def again(*args_now):
+        return CliRunner().invoke(cli, list(args_now))
+
+    return db, args, again
+
+
+@pytest.mark.parametrize("flag, value, difference", [
+    ("--seed", "1", "--seed 0, not 1"),
+    ("--temperature", "0.7", "--temperature 0.0, not 0.7"),
+    ("--samples", "2", "--samples 1, not 2"),
+    ("--max-new-tokens", "32", "--max-new-tokens 24, not 32"),
+    ("--queries", "12", "--queries (not given), not 12"),
+    ("--control", "gemma3-270m", None),
+    ("--suite", "other.jsonl", None),
+])
+def test_a_resume_with_other_settings_is_refused_naming_the_first_difference(started, tiny_llama_dir, flag, value,
+                                                                               difference):
+    db, args, again = started
+    if flag == "--suite":
+        value = str(db.parent / value)
+        write_suite(db.parent / value)
+    difference = difference or f"{flag} {args[args.index(flag) + 1]}, not {value}"
+    before = db.read_bytes()
+    result = again(*with_option(args, flag, value))
+    assert result.exit_code == 1
+    assert result.output.strip() == (f"error: {db} was collected with {difference}: use the same settings to resume, "
+                                     "--new-run to start over in this file, or another --db")
+    assert db.read_bytes() == before
+
+
+def test_a_resume_refuses_a_suite_file_whose_probes_changed(started):
+    db, args, again = started
+    suite = args[args.index("--suite") + 1]
+    with open(suite, "a") as f:
+        f.write(json.dumps({"text": "A probe added since.", "category": "code"}) + "\n")
+    result = again(*args)
+    assert result.exit_code == 1 and f"was collected with other probes of --suite {suite}" in result.output
+
+
+def test_speed_and_display_settings_may_change_on_resume(started):
+    db, args, again = started
+    changed = with_option(with_option(with_option(args, "--batch-size", "4"), "--concurrency", "2"), "--dtype",
+                          "float32")
+    result = again(*[a for a in changed if a != "--quiet"])
+    assert result.exit_code == 0, result.output
+
+
+def test_new_run_keeps_the_earlier_audit_aside_and_starts_over(started):
+    db, args, again = started
+    for n in (1, 2):
+        result = again(*with_option(args, "--seed", str(n)), "--new-run")
+        assert result.exit_code == 0, result.output
+        assert result.output.splitlines()[0] == f"started over: the earlier audit is kept as {db}.{n}"
+    seeds = {path.name: count(path, "select seed from audits") for path in (db, db.parent / "audit.db.1",
+                                                                            db.parent / "audit.db.2")}
+    assert seeds == {"audit.db": 2, "audit.db.1": 0, "audit.db.2": 1}

@@ -159,10 +159,39 @@ def test_a_second_run_skips_every_stage_and_redoes_only_what_changed(rerun):
     assert not stricter["analyze"].endswith("(skipped)") and not stricter["report"].endswith("(skipped)")
 
 
+def test_run_names_its_teacher_and_judge_so_every_adversary_runs(finished):
+    folder, _ = finished
+    with Store.open(folder / "audit.db") as store:
+        adversaries = {r["adversary"] for r in store.results(store.audit()["id"], comparison="teacher-vs-suspect")}
+    assert {"teacher-likelihood", "judge", "judge-unfiltered", "discriminator-paired"} <= adversaries
+
+
+def test_an_analysis_without_the_models_run_names_is_redone_by_run(rerun):
+    from audit.analyze import run_analysis
+
+    folder, again = rerun
+    summary = run_analysis(folder / "audit.db", quiet=True)  # `analyze` with neither --teacher nor --judge
+    assert "teacher-likelihood: skipped (no --teacher given" in summary and "judge: skipped (no --judge" in summary
+    redone = again()
+    assert redone["collect"].endswith("(skipped)") and not redone["analyze"].endswith("(skipped)")
+    assert again()["analyze"].endswith("(skipped)")
+
+
+def test_run_refuses_to_resume_with_other_settings(rerun):
+    folder, again = rerun
+    with pytest.raises(AuditError, match=f"^{folder / 'audit.db'} was collected with --seed 0, not 1: use the same "
+                                         "settings to resume, --new-run to start over in this file, or another --db$"):
+        again(seed=1)
+    assert again(batch_size=2, max_seconds=600)["collect"].endswith("(skipped)")  # speed settings may change
+
+
 def test_a_collection_stopped_by_its_time_budget_stops_the_run(rerun):
     folder, again = rerun
-    stopped = again(queries=15, max_seconds=0)
-    assert stopped["stopped"] == "9 queries are not asked yet; run the same command again to resume"
+    stopped = again(queries=15, max_seconds=0, new_run=True)
+    assert stopped["collect"].startswith(f"started over: the earlier audit is kept as {folder / 'audit.db.1'}; ")
+    assert stopped["stopped"] == "45 queries are not asked yet; run the same command again to resume"
+    with Store.open(folder / "audit.db.1", create=False) as kept:
+        assert kept.results(kept.audit()["id"])  # the finished audit, whole under its new name
     assert "analyze" not in stopped
 
 
