@@ -48,7 +48,9 @@ def canonical_json(value: Any) -> str:
 
 
 def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """sha256 of the UTF-8 bytes; a lone surrogate (which valid text never holds, and which collection replaces
+    where text enters) is hashed as its own bytes ("surrogatepass"), so hashing any str never fails."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def content_hash(value: Any) -> str:

@@ -76,6 +76,14 @@ def test_the_same_probes_hash_the_same_from_jsonl_and_csv(tmp_path):
     ("extra.csv", "text,category\nhello,x,surplus\n", ":2: more fields than the header"),
     ("csvref.csv", "text,category,reference\nhello,x,{not json}\n", ":2: the 'reference' column must hold JSON"),
     ("csvmissing.csv", "text,category\nhello,\n", ":2: missing field 'category'"),
+    ("surrogate.jsonl", jsonl({"text": "a", "category": "c"}) + '{"text": "half \\ud800 a pair", "category": "c"}\n',
+     ":2: a lone surrogate escape"),
+    ("csvsurrogate.csv", 'text,category,reference\nhello,x,"{""type"": ""contains"", ""any"": [""\\udfff""]}"\n',
+     ":2: a lone surrogate escape"),
+    ("deeper.jsonl", '{"text": "a", "category": "c", "reference": ' + "[" * 100_000 + "]" * 100_000 + "}\n",
+     ":1: JSON nested deeper than 32 levels"),
+    ("deep.jsonl", '{"text": "a", "category": "c", "reference": {"type": "number", "value": 4, "note": '
+     + "[" * 900 + "]" * 900 + "}}\n", ":1: JSON nested deeper than 32 levels"),
     ("empty.csv", "", "no probes"),
     ("suite.txt", "text\n", "unsupported suite format .txt"),
 ])
@@ -112,6 +120,22 @@ def test_the_cli_reports_a_bad_suite_in_one_line(tmp_path):
     result = CliRunner().invoke(cli, ["probes", "stats", path])
     assert result.exit_code == 1
     assert result.output.strip() == f"error: {path}:1: missing field 'category'"
+
+
+def test_a_suite_line_too_deep_for_json_is_one_line_at_the_cli(tmp_path):
+    from click.testing import CliRunner
+
+    from audit.cli import cli
+
+    path = write(tmp_path / "deep.jsonl", '{"text": "a", "category": "c", "reference": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
+    result = CliRunner().invoke(cli, ["probes", "stats", path])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.strip() == f"error: {path}:1: JSON nested deeper than 32 levels"
+
+
+def test_a_paired_surrogate_escape_is_the_character_it_spells(tmp_path):
+    path = write(tmp_path / "emoji.jsonl", '{"text": "smile \\ud83d\\ude00", "category": "c"}\n')
+    assert load_suite(path).probes[0].text == "smile \U0001F600"
 
 
 def test_a_tampered_shipped_suite_is_refused(tmp_path, monkeypatch):

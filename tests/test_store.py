@@ -172,6 +172,14 @@ def test_content_hash_catches_a_changed_transcript(store, audit_id):
     assert root != merkle_root(["00" * 32])
 
 
+def test_content_hash_never_fails_on_a_string_and_keeps_the_hash_of_valid_text():
+    import hashlib
+
+    assert content_hash("caf\u00e9 \U0001F600") == hashlib.sha256('"caf\u00e9 \U0001F600"'.encode()).hexdigest()
+    lone = content_hash({"text": "a\ud800b"})
+    assert len(lone) == 64 and lone not in (content_hash({"text": "a\ufffdb"}), content_hash({"text": "a\udfffb"}))
+
+
 def test_merkle_root_depends_on_every_leaf():
     leaves = [content_hash(i) for i in range(5)]
     root = merkle_root(leaves)

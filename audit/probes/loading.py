@@ -3,7 +3,9 @@
 A user file is read in bounded chunks (one line at most ``MAX_LINE_BYTES``),
 so a 100 MB single-line file is rejected after reading one megabyte, never
 parsed. Every problem is one ``SuiteError`` line naming the file, the line
-and what is wrong; nothing is written while reading.
+and what is wrong; nothing is written while reading. JSON nested deeper than
+``MAX_JSON_DEPTH`` and lone surrogate escapes (``"\ud800"``, not a character:
+no UTF-8 file, database or hash can hold one) are refused like bad syntax.
 """
 
 from __future__ import annotations
@@ -20,8 +22,11 @@ from audit.probes.checkers import validate_reference
 from audit.probes.generate import SUITE_NAME, SUITE_VERSION, canonical_jsonl, probe_id
 from audit.probes.neardup import normalize
 from audit.probes.types import Probe, Suite
+from audit.text import nesting_depth, valid_unicode
 
 MAX_LINE_BYTES = 1 << 20
+MAX_JSON_DEPTH = 32  # a probe with its reference nests 4 deep; far deeper would exhaust the stack later on
+_TOO_DEEP = f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
 SPLITS = ("public", "private")
 OPTIONAL_TEXT_FIELDS = ("subcategory", "id", "split", "pair_of")
 _BOMS = {b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16", b"\x00\x00\xfe\xff": "UTF-32"}
@@ -99,10 +104,7 @@ def _jsonl_records(path, lines) -> Iterator[tuple[int, dict]]:
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise SuiteError(f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+        record = _json_value(path, number, line, "not valid JSON")
         if not isinstance(record, dict):
             raise SuiteError(f"{path}:{number}: expected a JSON object with 'text' and 'category', got {type(record).__name__}")
         yield number, record
@@ -129,10 +131,31 @@ def _csv_records(path: Path, lines: Iterator[str]) -> Iterator[tuple[int, dict]]
 
 
 def _csv_reference(path: Path, line: int, cell: str) -> Any:
+    return _json_value(path, line, cell, "the 'reference' column must hold JSON")
+
+
+def _json_value(path, number: int, text: str, invalid: str) -> Any:
+    """``text`` parsed, or one SuiteError line: bad syntax (``invalid``, where), too deep, or a lone surrogate."""
     try:
-        return json.loads(cell)
+        value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SuiteError(f"{path}:{line}: the 'reference' column must hold JSON ({exc.msg})") from None
+        raise SuiteError(f"{path}:{number}: {invalid} ({exc.msg} at column {exc.colno})") from None
+    except RecursionError:
+        raise SuiteError(f"{path}:{number}: {_TOO_DEEP}") from None
+    problem = _unreadable(value)
+    if problem:
+        raise SuiteError(f"{path}:{number}: {problem}")
+    return value
+
+
+def _unreadable(value: Any) -> str | None:
+    """Why decoded JSON cannot be a probe's, or None: nested too deeply, or text with a lone surrogate."""
+    if nesting_depth(value) > MAX_JSON_DEPTH:
+        return _TOO_DEEP
+    dumped = json.dumps(value, ensure_ascii=False)
+    if valid_unicode(dumped) != dumped:
+        return "a lone surrogate escape (\\uD800-\\uDFFF without its pair) is not a character; write the character itself"
+    return None
 
 
 def _text_field(path, number: int, record: dict, field: str, required: bool) -> str | None:
