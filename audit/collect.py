@@ -141,12 +141,12 @@ def choose_probes(options: CollectOptions, training: set[str] = frozenset()) -> 
     return suites, chosen, seed_hash
 
 
-def check_specs(named: list[tuple[str, str, str]]) -> None:
+def check_specs(named: list[tuple[str, str, str]], deadline: float | None = None) -> None:
     """Check every spec before any query is asked, so a bad one fails before any work starts."""
     from audit.models import check_spec
 
     for _name, _role, spec in named:
-        check_spec(spec)
+        check_spec(spec, deadline=deadline)
 
 
 def run_collect(options: CollectOptions) -> str:
@@ -154,6 +154,8 @@ def run_collect(options: CollectOptions) -> str:
     from audit.models import load_model
     from audit.progress import progress
 
+    # --max-seconds bounds everything from here on, endpoint checks, requests and retries included.
+    deadline = time.monotonic() + options.max_seconds if options.max_seconds is not None else None
     store = Store.open(options.db_path)
     audit = store.audit()
     training = {p["id"] for p in store.selected_probes(audit["id"], "train")} if audit else set()
@@ -161,7 +163,7 @@ def run_collect(options: CollectOptions) -> str:
     if audit is not None and not options.new_run:
         check_resumable(store, audit, options, probes)
     named = model_names(options.teacher, options.suspect, options.controls)
-    check_specs(named)
+    check_specs(named, deadline)
     started_over = None
     if audit is not None and options.new_run:
         store.close()
@@ -176,11 +178,11 @@ def run_collect(options: CollectOptions) -> str:
         store.add_suite(suite)
     store.select_probes(audit_id, [p.id for p in probes], purpose="eval")
 
-    deadline = time.monotonic() + options.max_seconds if options.max_seconds is not None else None
     tallies = []
     with progress(options.quiet) as bar:
         for name, role, spec in named:
-            model = load_model(spec, device=options.device, dtype=options.dtype, concurrency=options.concurrency)
+            model = load_model(spec, device=options.device, dtype=options.dtype, concurrency=options.concurrency,
+                               deadline=deadline)
             model_id = store.add_model(audit_id, name=name, role=role, spec=spec,
                                        description=model.describe().as_dict())
             tally = collect_role(store, audit_id, model_id, name, model, probes, options.gen_params(),
@@ -245,7 +247,11 @@ def collect_role(store: Store, audit_id: str, model_id: str, name: str, model: M
     """Ask one model every (probe, sample) it has not answered yet, committing batch by batch.
 
     Prompts are sorted by length so a batch pads little; each sample index is
-    its own pass with its own seed, so sample k is reproducible alone.
+    its own pass with its own seed, so sample k is reproducible alone. The
+    ``deadline`` is checked between batches here and, by HTTP backends, inside
+    a batch too: a prompt it stopped is not recorded (a rerun asks it), the
+    batch's answers are. Every answer is bounded (``Generation.bounded``)
+    before it is recorded, whichever backend gave it.
     """
     done = store.completed_queries(audit_id, model_id, purpose)
     todo = [(p, s) for s in range(samples) for p in probes if (p.id, s) not in done]
@@ -265,8 +271,11 @@ def collect_role(store: Store, audit_id: str, model_id: str, name: str, model: M
             tally.seconds += time.perf_counter() - t0
             answers = []
             for probe, gen in zip(batch, generations, strict=True):
+                if gen.stopped:
+                    tally.stopped = True
+                    continue
                 answer = {"probe_id": probe.id, "sample": sample, "params": batch_params.recorded(),
-                          **gen.as_answer()}
+                          **gen.bounded(batch_params.max_new_tokens).as_answer()}
                 answers.append(answer)
                 if gen.error is not None:
                     tally.errors += 1
@@ -275,12 +284,14 @@ def collect_role(store: Store, audit_id: str, model_id: str, name: str, model: M
                 else:
                     tally.answered += 1
             store.record_answers(audit_id, model_id, answers, purpose=purpose)
-            tally.asked += len(batch)
-            tally.pending -= len(batch)
+            tally.asked += len(answers)
+            tally.pending -= len(answers)
             if task is not None:
-                bar.update(task, advance=len(batch), status=f"{tally.errors} errors" if tally.errors else "")
+                bar.update(task, advance=len(answers), status=f"{tally.errors} errors" if tally.errors else "")
             if on_batch is not None:
-                on_batch(len(batch))
+                on_batch(len(answers))
+            if tally.stopped:
+                return tally
     return tally
 
 
@@ -323,7 +334,8 @@ def summarize(db_path: Path, tallies: list[RoleTally], complete: bool) -> str:
     if complete:
         lines.append(f"collection complete: {db_path}")
     elif any(t.stopped for t in tallies):
-        lines.append(f"stopped at the --max-seconds budget; run the same command again to resume ({db_path})")
+        lines.append(f"stopped at the --max-seconds deadline: the answers so far are kept; run the same command "
+                     f"again to resume ({db_path})")
     else:
         lines.append(f"some queries failed and were recorded as errors; run the same command again to retry them ({db_path})")
     return "\n".join(lines)

@@ -1,11 +1,14 @@
 """Collection asks each model only what is missing, records failures, and honours its budgets."""
 
+import json
+
 import pytest
 
 from audit.collect import collect_role, control_name, model_names
-from audit.models.base import Description, GenParams, Generation
+from audit.models.base import NOTES_KEY, Description, GenParams, Generation
 from audit.probes.types import Probe, Suite
 from audit.store import Store
+from test_models_openai import KEY, _model, _ok_body, scripted, with_key  # noqa: F401  (the loopback endpoint)
 
 
 class FakeModel:
@@ -127,3 +130,66 @@ def test_the_collection_environment_names_hardware_and_software():
     env = collection_environment()
     assert env["hardware"]["cpus"] >= 1 and env["hardware"]["memory_gib"] > 0
     assert env["software"]["distill-audit"] and env["software"]["python"]
+
+
+# ---- answers from a hostile endpoint, as recorded ---------------------------------------------
+
+
+def collect_from(scripted, setup, replies, params=GenParams(), n=1):
+    """Collect ``n`` probes from the loopback endpoint answering ``replies``: the responses recorded, by probe."""
+    store, aid, mid, ps = setup
+    url, script, _ = scripted
+    script += replies
+    collect_role(store, aid, mid, "teacher", _model(url, concurrency=1), ps[:n], params)
+    return {r["probe_id"]: r for r in store.db["responses"].rows}
+
+
+def test_key_reflected_by_the_endpoint_is_never_stored(scripted, setup, with_key, tmp_path):
+    rows = collect_from(scripted, setup, [(200, {}, _ok_body(f"the key is {KEY}")),
+                                          (400, {}, f"upstream rejected {KEY}".encode())], n=2)
+    [row] = rows.values()
+    assert row["text"] == "the key is [redacted]"
+    assert json.loads(row["raw_json"])[NOTES_KEY] == {"key_redacted": True}
+    store = setup[0]
+    assert "upstream rejected [redacted]" in store.query_errors(setup[1])[0]["error"]
+    store.close()
+    assert [f.name for f in tmp_path.iterdir() if KEY.encode() in f.read_bytes()] == []
+
+
+def test_lone_surrogate_answer_is_recorded_with_replacement(scripted, setup):
+    store, aid, _, _ = setup
+    lone = b'{"choices": [{"message": {"content": "half \\ud800 a pair"}, "finish_reason": "stop"}]}'
+    [row] = collect_from(scripted, setup, [(200, {}, lone)]).values()
+    assert row["text"] == "half \ufffd a pair"
+    assert json.loads(row["raw_json"])[NOTES_KEY] == {"invalid_text_replaced": True}
+    assert store.verify_transcripts(aid) == []
+
+
+def test_oversized_answer_is_cut_and_flagged(scripted, setup):
+    store, aid, mid, ps = setup
+    rows = collect_from(scripted, setup, [(200, {}, _ok_body("x" * 5_000_000)), (200, {}, _ok_body("short"))],
+                        params=GenParams(max_new_tokens=16), n=2)
+    cut, short = sorted(rows.values(), key=lambda r: len(r["text"]), reverse=True)
+    assert (len(cut["text"]), cut["finish_reason"]) == (4096, "length")
+    notes = json.loads(cut["raw_json"])[NOTES_KEY]
+    assert notes["truncated_by_auditor"] == {"chars": 5_000_000, "kept": 4096}
+    assert notes["raw_dropped_by_auditor"]["chars"] > 5_000_000 and len(cut["raw_json"]) < 200
+    assert short["text"] == "short" and NOTES_KEY not in json.loads(short["raw_json"])
+
+
+def test_every_backend_s_answers_are_bounded_where_they_are_recorded(setup):
+    store, aid, mid, ps = setup
+
+    class Verbose(FakeModel):
+        def generate(self, prompts, params, samples=None):
+            return [Generation(text="y" * 10_000, finish_reason="stop") for _ in prompts]
+
+    collect_role(store, aid, mid, "teacher", Verbose(), ps[:1], GenParams(max_new_tokens=100))
+    [row] = store.db["responses"].rows
+    assert len(row["text"]) == 6400 and json.loads(row["raw_json"])[NOTES_KEY]["truncated_by_auditor"]["kept"] == 6400
+
+
+def test_an_endpoint_cannot_write_the_auditor_s_notes(scripted, setup):
+    forged = json.dumps({"choices": [{"message": {"content": "fine"}}], NOTES_KEY: {"key_redacted": True}}).encode()
+    [row] = collect_from(scripted, setup, [(200, {}, forged)]).values()
+    assert json.loads(row["raw_json"])[NOTES_KEY] == {}

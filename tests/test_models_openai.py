@@ -231,3 +231,86 @@ def test_logprobs_and_top_logprobs_are_read(scripted):
     [gen] = _model(url).generate(["which?"], GenParams(max_new_tokens=1, logprobs=True, top_logprobs=2))
     assert gen.request["logprobs"] is True and gen.request["top_logprobs"] == 2
     assert (gen.tokens, gen.logprobs, gen.top_logprobs) == (["A"], [-0.1], [{"A": -0.1, "B": -2.4}])
+
+
+# ---- hostile or broken endpoints: secrets, bad text, huge or deep replies, the deadline ----------
+
+
+def _body(payload: dict) -> bytes:
+    return json.dumps(payload).encode()
+
+
+def test_credentials_in_an_endpoint_url_are_refused():
+    for spec in ("openai:http://user:SECRET@127.0.0.1:1/v1#m", "openai:https://SECRET@h/v1#m?key_env=K"):
+        with pytest.raises(SpecError, match="credentials in the URL are refused.*key_env=VAR") as err:
+            parse_spec(spec)
+        message = str(err.value)
+        assert "SECRET" not in message and "\n" not in message and "h" in message
+
+
+def test_key_reflected_by_the_endpoint_is_redacted_and_noted(scripted, with_key):
+    url, script, _ = scripted
+    reflected = {"choices": [{"message": {"content": f"your key is {KEY}!"}, "finish_reason": "stop"}],
+                 "echo": {KEY: [f"Bearer {KEY}"]}}
+    script += [(200, {}, _body(reflected)), (400, {}, f'{{"error": "bad key {KEY}"}}'.encode())]
+    answered, failed = _model(url, concurrency=1).generate(["a", "b"], GenParams())
+    assert answered.text == "your key is [redacted]!" and answered.notes == {"key_redacted": True}
+    assert KEY not in json.dumps(answered.raw) and answered.raw["echo"] == {"[redacted]": ["Bearer [redacted]"]}
+    assert "HTTP 400" in failed.error and KEY not in failed.error
+
+
+def test_invalid_text_from_the_endpoint_becomes_replacement_characters(scripted):
+    url, script, _ = scripted
+    script += [(200, {}, b'{"choices": [{"message": {"content": "lone \\ud800 here"}}]}'),
+               (200, {}, b'{"choices": [{"message": {"content": "bad \xff byte"}}]}')]
+    surrogate, byte = _model(url, concurrency=1).generate(["a", "b"], GenParams())
+    assert surrogate.text == "lone \ufffd here" and byte.text == "bad \ufffd byte"
+    assert surrogate.notes == byte.notes == {"invalid_text_replaced": True}
+    assert "\ud800" not in json.dumps(surrogate.raw, ensure_ascii=False)
+
+
+def test_deep_huge_or_odd_replies_are_error_generations_not_crashes(scripted, monkeypatch):
+    from audit.models import openai_backend
+
+    monkeypatch.setattr(openai_backend, "MAX_REPLY_BYTES", 300_000)
+    url, script, _ = scripted
+    script += [(200, {}, b'{"choices": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+               (200, {}, b'{"choices": ' + b"[" * 200 + b"]" * 200 + b"}"),
+               (200, {}, _body({"choices": [{"message": {"content": "x" * 400_000}}]})),
+               (200, {}, _body({"choices": [{"message": {"content": ["not", "text"]}}]})),
+               (200, {}, _body({"choices": [{"message": {"content": "ok"}}], "usage": {"prompt_tokens": "many"}}))]
+    gens = _model(url, concurrency=1).generate(list("abcde"), GenParams())
+    assert gens[0].error.startswith("malformed JSON from the endpoint")
+    assert gens[1].error == "malformed reply from the endpoint: JSON nested deeper than 64 levels"
+    assert gens[2].error == "reply larger than 300,000 bytes from the endpoint"
+    assert gens[3].error.startswith("malformed reply from the endpoint: no choices[0].message")
+    assert gens[4].error.startswith("malformed reply from the endpoint: unreadable usage or logprobs")
+
+
+def test_logprobs_nobody_asked_for_are_not_kept(scripted):
+    url, script, _ = scripted
+    content = [{"token": "A", "logprob": -0.1}] * 50
+    script += [(200, {}, _ok_body("A", {"content": content})), (200, {}, _ok_body("A", {"content": content}))]
+    model = _model(url, concurrency=1)
+    [unasked] = model.generate(["a"], GenParams(max_new_tokens=4))
+    [asked] = model.generate(["a"], GenParams(max_new_tokens=4, logprobs=True))
+    assert unasked.logprobs is None and asked.logprobs == [-0.1] * 4
+
+
+def test_a_retry_wait_past_the_deadline_stops_at_once(scripted):
+    url, script, seen = scripted
+    script += [(503, {"Retry-After": "30"}, b"{}")]
+    started = time.monotonic()
+    model = OpenAIModel(parse_spec(f"openai:{url}#m"), deadline=started + 2)
+    [gen] = model.generate(["a"], GenParams())
+    assert gen.stopped and gen.error and len(seen) == 1 and time.monotonic() - started < 1
+
+
+def test_a_hung_request_is_cut_at_the_deadline_and_the_next_prompts_are_not_sent(scripted):
+    url, script, seen = scripted
+    script += [(200, {}, _ok_body("quick")), (200, {"X-Sleep": "5"}, _ok_body("never read"))]
+    started = time.monotonic()
+    model = OpenAIModel(parse_spec(f"openai:{url}#m"), concurrency=1, deadline=started + 1)
+    gens = model.generate(["a", "b", "c"], GenParams())
+    assert [g.text for g in gens[:1]] == ["quick"] and [g.stopped for g in gens] == [False, True, True]
+    assert len(seen) == 2 and 0.9 < time.monotonic() - started < 2

@@ -13,13 +13,18 @@ __all__ = ["BUNDLED", "Description", "GenParams", "Generation", "Model", "ModelS
            "check_spec", "describe_spec", "load_hf", "load_model", "parse_spec"]
 
 
-def load_model(spec: str, *, device: str = "auto", dtype: str = "auto", concurrency: int = 8) -> Model:
-    """The model ``spec`` names, ready to answer; raises ``SpecError``/``BackendError`` (one line) if it cannot be."""
+def load_model(spec: str, *, device: str = "auto", dtype: str = "auto", concurrency: int = 8,
+               deadline: float | None = None) -> Model:
+    """The model ``spec`` names, ready to answer; raises ``SpecError``/``BackendError`` (one line) if it cannot be.
+
+    ``deadline`` (a ``time.monotonic()`` value) bounds an HTTP endpoint's
+    requests and retries; a local model is stopped between batches instead.
+    """
     parsed = parse_spec(spec)
     if parsed.kind == "openai":
         from audit.models.openai_backend import OpenAIModel
 
-        return OpenAIModel(parsed, concurrency=concurrency)
+        return OpenAIModel(parsed, concurrency=concurrency, deadline=deadline)
     if parsed.kind == "replay":
         from audit.models.replay_backend import ReplayModel
 
@@ -30,7 +35,7 @@ def load_model(spec: str, *, device: str = "auto", dtype: str = "auto", concurre
     return TransformersModel(parsed, resolve_checkpoint(parsed), device=device, dtype=dtype)
 
 
-def check_spec(spec: str) -> None:
+def check_spec(spec: str, deadline: float | None = None) -> None:
     """Every check ``load_model`` makes before it reads weights; a local GGUF is converted here once.
 
     Collection checks all its specs first and loads one model at a time
@@ -39,7 +44,7 @@ def check_spec(spec: str) -> None:
     """
     parsed = parse_spec(spec)
     if parsed.kind in ("openai", "replay"):
-        load_model(spec)  # cheap: a connection check, or opening a database
+        load_model(spec, deadline=deadline)  # cheap: a connection check, or opening a database
         return
     from audit.models.checkpoints import resolve_checkpoint
 

@@ -8,8 +8,27 @@ because hosted APIs rarely give it), and say exactly what they are
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import json
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
+
+NOTES_KEY = "distill_audit"  # the key of a recorded raw body that says what the auditor changed in the answer
+STOPPED_AT_DEADLINE = "deadline"  # finish_reason of a prompt the --max-seconds deadline stopped unanswered
+RAW_SLACK_CHARS = 65536  # what a raw body may hold beside the answer text (ids, usage, finish reasons)
+
+
+def answer_char_limit(max_new_tokens: int) -> int:
+    """The most characters of one answer an audit records: max(4096, 64 x max_new_tokens).
+
+    Tokens average about four characters, and the longest in common
+    vocabularies (runs of spaces, dashes or indentation) stay under 64, so
+    no model that honours the length limit comes near this bound; an answer
+    past it comes from an endpoint that ignores ``max_tokens``, and is cut so
+    that it cannot choose what storing and featurising the audit costs (two
+    5 MB answers to 16 tokens made an analysis 121 s instead of 22 s). The
+    4096 floor leaves room for endpoints that count tokens their own way.
+    """
+    return max(4096, 64 * max_new_tokens)
 
 
 @dataclass(frozen=True)
@@ -47,6 +66,31 @@ class Generation:
     request: dict[str, Any] | None = None  # the raw request (HTTP backends), never with secrets
     raw: dict[str, Any] | None = None  # the raw response body (HTTP backends)
     error: str | None = None
+    notes: dict[str, Any] = field(default_factory=dict)  # what the auditor changed (redacted, replaced, truncated)
+
+    @property
+    def stopped(self) -> bool:
+        """The deadline stopped this prompt before an answer came: nothing is recorded for it, a rerun asks it."""
+        return self.error is not None and self.finish_reason == STOPPED_AT_DEADLINE
+
+    def bounded(self, max_new_tokens: int) -> "Generation":
+        """This answer as an audit records it, whatever the backend: text cut at ``answer_char_limit``, and the
+        raw body kept only while it is of a like size (else dropped); each cut is noted.
+
+        A cut answer ends with ``finish_reason`` "length": the length limit
+        stopped it, as ``max_tokens`` should have.
+        """
+        if self.error is not None:
+            return self
+        limit = answer_char_limit(max_new_tokens)
+        notes, text, finish, raw = dict(self.notes), self.text, self.finish_reason, self.raw
+        if len(text) > limit:
+            notes["truncated_by_auditor"] = {"chars": len(text), "kept": limit}
+            text, finish = text[:limit], "length"
+        if raw is not None and (size := len(json.dumps(raw, ensure_ascii=False))) > 2 * limit + RAW_SLACK_CHARS:
+            notes["raw_dropped_by_auditor"] = {"chars": size}
+            raw = None
+        return replace(self, text=text, finish_reason=finish, raw=raw, notes=notes)
 
     def as_answer(self) -> dict[str, Any]:
         """The fields ``Store.record_answers`` takes."""
@@ -61,8 +105,15 @@ class Generation:
             "device_s": self.device_s,
             "logprobs": self._logprobs_record(),
             "request": self.request,
-            "raw": self.raw,
+            "raw": self._raw_record(),
         }
+
+    def _raw_record(self) -> dict[str, Any] | None:
+        """The raw body with the auditor's notes under ``NOTES_KEY``; an endpoint's own key of that name is
+        replaced, so what the key says was written by the auditor."""
+        if not self.notes and (self.raw is None or NOTES_KEY not in self.raw):
+            return self.raw
+        return {**(self.raw or {}), NOTES_KEY: self.notes}
 
     def _logprobs_record(self) -> dict[str, Any] | None:
         if self.logprobs is None:

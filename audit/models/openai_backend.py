@@ -10,7 +10,16 @@ start, 401/403) stop the run with a ``BackendError``.
 The API key comes from an environment variable and goes only into the
 ``Authorization`` header: never into ``describe()``, the recorded request,
 an error message or a log line (every text that leaves this module passes
-through ``_redact``).
+through ``_redact``). An endpoint may reflect the key in its answer, so every
+string of a reply is redacted too, and the answer notes that it was.
+
+An endpoint is run by the party under audit, so its replies are hostile
+input: a body is read up to ``MAX_REPLY_BYTES`` and refused if nested
+deeper than ``MAX_JSON_DEPTH``; invalid UTF-8 and lone surrogates become
+U+FFFD (noted); a malformed field is an error ``Generation``, never a crash.
+With a ``deadline`` (collection's ``--max-seconds``), every request timeout
+and retry wait is capped by the time left, and a prompt the deadline stops
+comes back as ``Generation.stopped``, to be asked again by a later run.
 """
 
 from __future__ import annotations
@@ -25,28 +34,40 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from audit.errors import BackendError, ScoringUnsupported, SpecError
-from audit.models.base import Description, Generation, GenParams
+from audit.models.base import STOPPED_AT_DEADLINE, Description, Generation, GenParams
 from audit.models.spec import ModelSpec
+from audit.text import map_strings, nesting_depth, valid_unicode
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 MAX_RETRY_AFTER_S = 300.0  # a server asking for longer than this is down, not busy
+# 4096 tokens with 20 top log-probabilities each take about 4 MB of JSON: a body past 32 MiB is not an answer.
+MAX_REPLY_BYTES = 32 << 20
+MAX_JSON_DEPTH = 64  # a chat completion nests about 6 deep; deeper is refused before any recursive step
+DEADLINE_SLACK_S = 0.01  # less time left than this is none: a request cannot finish in it
+REDACTED = "[redacted]"
 
 
 class _PromptFailed(Exception):
     """One prompt failed for good; becomes ``Generation(error=...)``."""
 
 
+class _Stopped(Exception):
+    """The deadline passed before the prompt was answered; becomes ``Generation.stopped``."""
+
+
 class OpenAIModel:
     """Chat completions over httpx, ``concurrency`` requests in flight at most."""
 
     def __init__(self, spec: ModelSpec, *, concurrency: int = 8, timeout_s: float = 120.0, max_retries: int = 6,
-                 backoff_s: float = 0.5, max_backoff_s: float = 30.0):
+                 backoff_s: float = 0.5, max_backoff_s: float = 30.0, deadline: float | None = None):
+        """``deadline`` is a ``time.monotonic()`` value past which no request is sent, waited for or retried."""
         import httpx
 
         self.spec = spec.text
         self.url, self.model_id, self.key_env = spec.url, spec.model, spec.key_env
         self.concurrency = max(1, concurrency)
         self.max_retries, self.backoff_s, self.max_backoff_s = max_retries, backoff_s, max_backoff_s
+        self.timeout_s, self.deadline = timeout_s, deadline
         self._key = os.environ.get(spec.key_env) or None
         headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
         self._client = httpx.Client(base_url=self.url, headers=headers, timeout=timeout_s,
@@ -82,25 +103,33 @@ class OpenAIModel:
         import httpx
 
         try:
-            response = self._client.get("/models")
+            status, _, content = self._send("GET", "/models")
+        except (_Stopped, _PromptFailed):
+            return  # the deadline came first, or an oversized list: the requests themselves will tell
         except httpx.HTTPError as exc:
+            if self._deadline_passed():
+                return
             raise BackendError(f"{self.spec}: cannot reach {self.url} ({type(exc).__name__}: {self._redact(str(exc))})") from exc
-        self._raise_if_refused(response)
-        if response.status_code != 200:
+        self._raise_if_refused(status, content)
+        if status != 200:
             return  # no /models route, or a transient failure: the requests themselves will tell
         try:
-            served = [m["id"] for m in response.json().get("data", [])]
-        except (ValueError, KeyError, TypeError, AttributeError):
+            served = [str(m["id"]) for m in json.loads(content).get("data", [])]
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
             return
         if served and self.model_id not in served:
-            raise SpecError(f"{self.spec}: the endpoint serves {', '.join(served[:10])}, not {self.model_id!r}")
+            listed = self._redact(valid_unicode(_snippet(", ".join(served[:10]))))
+            raise SpecError(f"{self.spec}: the endpoint serves {listed}, not {self.model_id!r}")
 
     def _answer(self, prompt: str, params: GenParams) -> Generation:
         body = self._request_body(prompt, params)
         started = time.perf_counter()
         try:
-            data = self._post_with_retries(body)
-            return self._generation(body, data, time.perf_counter() - started, params)
+            data, replaced = self._post_with_retries(body)
+            return self._generation(body, data, time.perf_counter() - started, params, replaced=replaced)
+        except _Stopped:
+            return Generation(finish_reason=STOPPED_AT_DEADLINE, latency_s=time.perf_counter() - started,
+                              request=body, error="not answered before the --max-seconds deadline")
         except _PromptFailed as failure:
             return Generation(finish_reason="error", latency_s=time.perf_counter() - started, request=body,
                               error=self._redact(str(failure)))
@@ -120,7 +149,8 @@ class OpenAIModel:
                 body["top_logprobs"] = params.top_logprobs
         return body
 
-    def _post_with_retries(self, body: dict[str, Any]) -> dict[str, Any]:
+    def _post_with_retries(self, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """The reply's JSON object, and whether invalid UTF-8 in it was replaced."""
         import httpx
 
         reason = ""
@@ -129,22 +159,54 @@ class OpenAIModel:
                 raise _PromptFailed("not sent: the endpoint refused an earlier request")
             retry_after = None
             try:
-                response = self._client.post("/chat/completions", json=body)
+                status, headers, content = self._send("POST", "/chat/completions", json=body)
             except httpx.TimeoutException:
+                if self._deadline_passed():
+                    raise _Stopped from None
                 reason = "timed out"
-            except httpx.TransportError as exc:
-                reason = f"connection failed ({type(exc).__name__})"
+            except httpx.RequestError as exc:  # a dropped connection, a protocol error, an undecodable body
+                reason = f"request failed ({type(exc).__name__})"
             else:
-                self._raise_if_refused(response)
-                if response.status_code == 200:
-                    return _json_body(response)
-                reason = f"HTTP {response.status_code}: {_snippet(response.text)}"
-                if response.status_code not in RETRYABLE_STATUS:
+                self._raise_if_refused(status, content)
+                if status == 200:
+                    return _json_body(content)
+                reason = f"HTTP {status}: {_snippet(_decoded(content))}"
+                if status not in RETRYABLE_STATUS:
                     raise _PromptFailed(reason)
-                retry_after = _retry_after_s(response)
+                retry_after = _retry_after_s(headers)
             if attempt < self.max_retries:
-                time.sleep(self._wait_s(attempt, retry_after))
+                self._sleep(self._wait_s(attempt, retry_after))
         raise _PromptFailed(f"gave up after {self.max_retries + 1} attempts: {reason}")
+
+    def _send(self, method: str, path: str, **kwargs) -> tuple[int, Any, bytes]:
+        """(status, headers, body) of one request: the body read up to ``MAX_REPLY_BYTES``, the wait up to the
+        deadline (httpx's timeouts bound each read, so a server trickling bytes is stopped between reads)."""
+        with self._client.stream(method, path, timeout=self._request_timeout_s(), **kwargs) as response:
+            content = bytearray()
+            for chunk in response.iter_bytes():
+                content += chunk
+                if len(content) > MAX_REPLY_BYTES:
+                    raise _PromptFailed(f"reply larger than {MAX_REPLY_BYTES:,} bytes from the endpoint")
+                if self._deadline_passed():
+                    raise _Stopped
+            return response.status_code, response.headers, bytes(content)
+
+    def _request_timeout_s(self) -> float:
+        """The usual timeout, or the time left before the deadline when that is shorter."""
+        if self.deadline is None:
+            return self.timeout_s
+        if self._deadline_passed():
+            raise _Stopped
+        return min(self.timeout_s, self.deadline - time.monotonic())
+
+    def _deadline_passed(self) -> bool:
+        return self.deadline is not None and self.deadline - time.monotonic() <= DEADLINE_SLACK_S
+
+    def _sleep(self, seconds: float) -> None:
+        """Wait before a retry, unless the deadline comes first: then stop now rather than wait for nothing."""
+        if self.deadline is not None and time.monotonic() + seconds >= self.deadline:
+            raise _Stopped
+        time.sleep(seconds)
 
     def _wait_s(self, attempt: int, retry_after: float | None) -> float:
         """The server's Retry-After when it gives one, else exponential backoff with equal jitter."""
@@ -153,62 +215,101 @@ class OpenAIModel:
         ceiling = min(self.max_backoff_s, self.backoff_s * 2 ** attempt)
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
-    def _raise_if_refused(self, response) -> None:
-        if response.status_code in (401, 403):
+    def _raise_if_refused(self, status: int, content: bytes) -> None:
+        if status in (401, 403):
             self._fatal.set()
             hint = f"set {self.key_env}" if self._key is None else f"check the key in {self.key_env}"
-            raise BackendError(f"{self.spec}: the endpoint refused the request (HTTP {response.status_code}: "
-                               f"{self._redact(_snippet(response.text))}); {hint}")
+            raise BackendError(f"{self.spec}: the endpoint refused the request (HTTP {status}: "
+                               f"{self._redact(_snippet(_decoded(content)))}); {hint}")
 
-    def _generation(self, body: dict, data: dict, latency: float, params: GenParams) -> Generation:
+    def _generation(self, body: dict, data: dict, latency: float, params: GenParams, *, replaced: bool) -> Generation:
+        data, notes = self._cleaned(data)
+        if replaced:
+            notes["invalid_text_replaced"] = True
         try:
             choice = data["choices"][0]
             text = choice["message"].get("content") or ""
+            if not isinstance(text, str):
+                raise TypeError("content is not text")
         except (KeyError, IndexError, TypeError, AttributeError) as exc:
             raise _PromptFailed(f"malformed reply from the endpoint: no choices[0].message ({_snippet(json.dumps(data))})") from exc
-        usage = data.get("usage") or {}
-        generation = Generation(
-            text=text,
-            tokens_in=int(usage.get("prompt_tokens") or 0),
-            tokens_out=int(usage.get("completion_tokens") or 0),
-            finish_reason=choice.get("finish_reason") or "stop",
-            latency_s=latency,
-            request=body,
-            raw=json.loads(self._redact(json.dumps(data))),
-        )
-        _attach_logprobs(generation, choice.get("logprobs"), params)
+        try:
+            usage = data.get("usage") or {}
+            generation = Generation(
+                text=text,
+                tokens_in=int(usage.get("prompt_tokens") or 0),
+                tokens_out=int(usage.get("completion_tokens") or 0),
+                finish_reason=_snippet(str(choice.get("finish_reason") or "stop"), 40),
+                latency_s=latency,
+                request=body,
+                raw=data,
+                notes=notes,
+            )
+            _attach_logprobs(generation, choice.get("logprobs"), params)
+        except (KeyError, TypeError, AttributeError, ValueError, OverflowError) as exc:
+            raise _PromptFailed(f"malformed reply from the endpoint: unreadable usage or logprobs "
+                                f"({_snippet(json.dumps(data))})") from exc
         return generation
 
+    def _cleaned(self, data: dict) -> tuple[dict, dict[str, bool]]:
+        """The reply with every string valid Unicode and the key redacted, and notes of what that changed."""
+        notes: dict[str, bool] = {}
+
+        def clean(text: str) -> str:
+            valid = valid_unicode(text)
+            redacted = self._redact(valid)
+            if valid != text:
+                notes["invalid_text_replaced"] = True
+            if redacted != valid:
+                notes["key_redacted"] = True
+            return redacted
+
+        return map_strings(data, clean), notes
+
     def _redact(self, text: str) -> str:
-        return text.replace(self._key, "***") if self._key else text
+        return text.replace(self._key, REDACTED) if self._key else text
 
 
 def _attach_logprobs(generation: Generation, logprobs: Any, params: GenParams) -> None:
-    """OpenAI's ``choices[0].logprobs.content``: one entry per token with its top alternatives."""
+    """OpenAI's ``choices[0].logprobs.content``, when asked for: one entry per token with its top alternatives,
+    at most ``max_new_tokens`` of them (an endpoint sending more is cut)."""
     content = (logprobs or {}).get("content") if isinstance(logprobs, dict) else None
-    if not content:
+    if not content or not (params.logprobs or params.top_logprobs):
         return
-    generation.tokens = [entry.get("token", "") for entry in content]
+    content = content[:params.max_new_tokens]
+    generation.tokens = [str(entry.get("token", "")) for entry in content]
     generation.logprobs = [float(entry.get("logprob", 0.0)) for entry in content]
     if params.top_logprobs:
         generation.top_logprobs = [
-            {alt["token"]: float(alt["logprob"]) for alt in entry.get("top_logprobs") or []} for entry in content
+            {str(alt["token"]): float(alt["logprob"]) for alt in (entry.get("top_logprobs") or [])[:params.top_logprobs]}
+            for entry in content
         ]
 
 
-def _json_body(response) -> dict[str, Any]:
+def _decoded(content: bytes) -> str:
+    return content.decode("utf-8", errors="replace")
+
+
+def _json_body(content: bytes) -> tuple[dict[str, Any], bool]:
+    """The reply's JSON object, decoded leniently: (object, whether invalid UTF-8 was replaced)."""
     try:
-        data = response.json()
-    except ValueError as exc:
-        raise _PromptFailed(f"malformed JSON from the endpoint: {_snippet(response.text)!r}") from exc
+        text, replaced = content.decode("utf-8"), False
+    except UnicodeDecodeError:
+        text, replaced = _decoded(content), True
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise _PromptFailed(f"malformed JSON from the endpoint: {_snippet(text)!r}") from exc
     if not isinstance(data, dict):
-        raise _PromptFailed(f"malformed reply from the endpoint: expected a JSON object, got {_snippet(response.text)!r}")
-    return data
+        raise _PromptFailed(f"malformed reply from the endpoint: expected a JSON object, got {_snippet(text)!r}")
+    if nesting_depth(data) > MAX_JSON_DEPTH:
+        raise _PromptFailed(f"malformed reply from the endpoint: JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    return data, replaced
 
 
-def _retry_after_s(response) -> float | None:
+def _retry_after_s(headers) -> float | None:
     """Retry-After as seconds or an HTTP date; None when absent or unreadable."""
-    value = response.headers.get("retry-after")
+    value = headers.get("retry-after")
     if not value:
         return None
     try:

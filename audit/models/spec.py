@@ -87,10 +87,20 @@ def _parse_peft(text: str, rest: str) -> ModelSpec:
 
 
 def _parse_openai(text: str, rest: str) -> ModelSpec:
-    """``openai:URL#model``; ``?key_env=VAR`` may sit before or after the fragment."""
+    """``openai:URL#model``; ``?key_env=VAR`` may sit before or after the fragment.
+
+    A spec is recorded in the database, the signed manifest and the report,
+    so it must never hold a secret: credentials in the URL are refused, by a
+    message that shows the URL without them.
+    """
     url, _, fragment = rest.partition("#")
     model, _, fragment_query = fragment.partition("?")
     parts = urlsplit(url)
+    if "@" in parts.netloc:
+        shown = f"openai:{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}#{model}"
+        raise SpecError(f"model spec {shown!r}: credentials in the URL are refused (the spec is recorded in the "
+                        f"database and the report); put the key in an environment variable and name it with "
+                        f"?key_env=VAR (default DISTILL_AUDIT_API_KEY)")
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise SpecError(f"model spec {text!r}: expected openai:http(s)://host:port/v1#model")
     if not model:
