@@ -15,6 +15,14 @@ import click
 
 from audit import __version__
 from audit.errors import AuditError
+from audit.text import for_terminal
+
+
+def echo(text: str, err: bool = False) -> None:
+    """Print for a person: what a command prints can quote an endpoint, a model or a received database, so
+    escape sequences and control characters are removed first (an error body could retitle the terminal
+    or write its clipboard)."""
+    click.echo(for_terminal(str(text)), err=err)
 
 
 class AuditGroup(click.Group):
@@ -26,10 +34,10 @@ class AuditGroup(click.Group):
         except AuditError as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            click.echo(f"error: {exc}", err=True)
+            echo(f"error: {exc}", err=True)
             ctx.exit(1)
         except KeyboardInterrupt:
-            click.echo("interrupted: work recorded so far is kept; run the same command again to resume", err=True)
+            echo("interrupted: work recorded so far is kept; run the same command again to resume", err=True)
             ctx.exit(130)
 
 
@@ -115,7 +123,7 @@ def collect(**options) -> None:
     from audit.collect import CollectOptions, run_collect
 
     summary = run_collect(CollectOptions(**options))
-    click.echo(summary)
+    echo(summary)
 
 
 @cli.command()
@@ -128,10 +136,10 @@ def models(specs: tuple[str, ...], device: str) -> None:
     failed = False
     for spec in specs:
         try:
-            click.echo(describe_spec(spec, device=device))
+            echo(describe_spec(spec, device=device))
         except AuditError as exc:
             failed = True
-            click.echo(f"{spec}: cannot load: {exc}", err=True)
+            echo(f"{spec}: cannot load: {exc}", err=True)
     if failed:
         sys.exit(1)
 
@@ -158,8 +166,8 @@ def analyze(db_path: Path, teacher: str | None, judge: str | None, no_judge: boo
     """Run the adversaries and statistics over the recorded transcripts; writes the results table."""
     from audit.analyze import run_analysis
 
-    click.echo(run_analysis(db_path, teacher_spec=teacher, judge_spec=judge, use_judge=not no_judge,
-                            confidence=confidence, seed=seed, quiet=quiet))
+    echo(run_analysis(db_path, teacher_spec=teacher, judge_spec=judge, use_judge=not no_judge,
+                      confidence=confidence, seed=seed, quiet=quiet))
 
 
 @cli.command()
@@ -172,7 +180,7 @@ def report(db_path: Path, out_dir: Path, sign_key: Path | None, no_pdf: bool) ->
     """Render the HTML/PDF report from the database alone, with its manifest, and sign it."""
     from audit.report import render_report
 
-    click.echo(render_report(db_path, out_dir, sign_key=sign_key, pdf=not no_pdf))
+    echo(render_report(db_path, out_dir, sign_key=sign_key, pdf=not no_pdf))
 
 
 @cli.command()
@@ -182,7 +190,7 @@ def keygen(out_base: Path) -> None:
     """Make an Ed25519 key pair for signing reports."""
     from audit.report.signing import keygen as make_keys
 
-    click.echo(make_keys(out_base))
+    echo(make_keys(out_base))
 
 
 @cli.command()
@@ -196,7 +204,7 @@ def verify(report_dir: Path, public_key: Path | None, key_id: str | None) -> Non
     """Check a report's signature against a key you trust, and every file's hash; exit 0 only if all match."""
     from audit.report.signing import verify_report
 
-    click.echo(verify_report(report_dir, public_key=public_key, pinned_key_id=key_id))
+    echo(verify_report(report_dir, public_key=public_key, pinned_key_id=key_id))
 
 
 @cli.command()
@@ -243,7 +251,7 @@ def distill(target_modules: str, **options) -> None:
 
     modules = tuple(m.strip() for m in target_modules.split(",") if m.strip())
     command = shlex.join(["distill-audit", *sys.argv[1:]])
-    click.echo(run_distill(DistillOptions(target_modules=modules, command=command, **options)))
+    echo(run_distill(DistillOptions(target_modules=modules, command=command, **options)))
 
 
 def _read_config(ctx: click.Context, _param: click.Parameter, path: Path | None) -> None:
@@ -271,7 +279,7 @@ def run(**options) -> None:
     """The whole audit: collect, analyze, report and sign, each stage skipped when already done; resumable."""
     from audit.pipeline import run_options, run_pipeline
 
-    click.echo(run_pipeline(run_options(**options)))
+    echo(run_pipeline(run_options(**options)))
 
 
 @cli.command()
@@ -282,4 +290,4 @@ def demo(out_dir: Path, quiet: bool) -> None:
     """Audit the bundled distilled student (gemma3-270m + LoRA on smollm2-135m-instruct's answers) end to end."""
     from audit.pipeline import run_demo
 
-    click.echo(run_demo(out_dir, quiet=quiet))
+    echo(run_demo(out_dir, quiet=quiet))

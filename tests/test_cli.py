@@ -2,12 +2,18 @@
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import click
+import pytest
 from click.testing import CliRunner
 
 from audit.cli import cli
+from audit.store import Store
+from audit.text import for_terminal
+from test_models_openai import _ok_body, scripted  # noqa: F401  (the loopback endpoint)
+from test_pipeline import CATEGORIES, write_suite
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -64,6 +70,77 @@ def test_debug_shows_the_traceback(tmp_path):
 def test_python_dash_m_works():
     out = subprocess.run([sys.executable, "-m", "audit", "--version"], capture_output=True, text=True, check=True)
     assert "distill-audit" in out.stdout
+
+
+# ---- what reaches the terminal, from a hostile or hung endpoint ---------------------------------
+
+HOSTILE = "denied \x1b]52;c;ZXZpbA==\x07\x1b]0;owned\x1b\\\x1b[2J\x1b[31m\u009b1m\u009d0;t\u009c\u202e\x1bc\r!"
+
+
+@pytest.mark.parametrize("text,shown", [
+    ("a\x1b]52;c;ZXZpbA==\x07b", "ab"),  # OSC 52: a clipboard write, BEL-terminated
+    ("a\x1b]0;title\x1b\\b", "ab"),  # OSC 0: a window title, ST-terminated
+    ("a\x1b[2J\x1b[1;31mb", "ab"),  # CSI: clear screen, colours
+    ("a\u009b31m\u009d0;t\u009cb", "ab"),  # the same as 8-bit C1 controls
+    ("a\x1bc\x1b(Bb\x1b", "ab"),  # other ESC sequences: reset, charset; a lone ESC
+    ("a\x1b]0;never ended", "a0;never ended"),  # an unterminated string: its introducer goes, the rest is shown
+    ("one\ttab\r\ntwo\x00\x07\x7f\u202e", "one\ttab\ntwo"),  # controls (but tab, newline) and a bidi override
+])
+def test_for_terminal_removes_escape_sequences_and_control_characters(text, shown):
+    assert for_terminal(text) == shown
+
+
+def _endpoint_audit(tmp_path, url, *extra):
+    suite = write_suite(tmp_path / "suite.jsonl", per_category=1)
+    return ["collect", "--db", str(tmp_path / "audit.db"), "--teacher", f"openai:{url}#t",
+            "--suspect", f"openai:{url}#s", "--suite", str(suite), "--concurrency", "1", "--quiet", *extra]
+
+
+def test_escape_sequences_from_an_endpoint_never_reach_the_terminal(tmp_path, scripted):
+    url, script, _ = scripted
+    script += [(401, {}, HOSTILE.encode())]
+    result = CliRunner().invoke(cli, _endpoint_audit(tmp_path, url))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    [line] = result.output.splitlines()
+    assert line.startswith("error: openai:") and "denied" in line and "!" in line
+    assert not set(line) & {"\x1b", "\x07", "\r", "\u009b", "\u009c", "\u009d", "\u202e"}
+
+
+def test_progress_bars_show_hostile_names_as_plain_text():
+    from audit.progress import progress
+
+    with progress(quiet=True) as bar:
+        task = bar.add_task(f"[bold red]control:{HOSTILE}", total=1, status="\x1b]0;x\x07ok")
+        description, _, _, status, _, _ = (column.render(bar.tasks[task]) for column in bar.columns)
+    assert description.plain.startswith("[bold red]control:denied") and not description.spans
+    assert status.plain == "ok" and not set(description.plain) & {"\x1b", "\x07", "\u009b"}
+
+
+def test_max_seconds_is_a_deadline_including_retries(tmp_path, scripted):
+    url, script, seen = scripted
+    script += [(200, {}, _ok_body("quick"))] + [(200, {"X-Sleep": "10"}, _ok_body("too late"))] * 3
+    started = time.monotonic()
+    result = CliRunner().invoke(cli, _endpoint_audit(tmp_path, url, "--max-seconds", "1.5"))
+    took = time.monotonic() - started
+    assert result.exit_code == 0, result.output
+    assert took < 4 and len(seen) == 2  # one answer, one hung request cut at the deadline, nothing retried
+    assert "teacher: 1 answered, 0 failed" in result.output and "stopped at the --max-seconds deadline" in result.output
+    with Store.open(tmp_path / "audit.db") as store:
+        assert store.db["queries"].count == store.db["responses"].count == 1  # the cut prompt is not an error
+
+    script.clear()
+    again = CliRunner().invoke(cli, _endpoint_audit(tmp_path, url))
+    assert again.exit_code == 0 and "collection complete" in again.output
+    assert f"teacher: {len(CATEGORIES) - 1} answered, 0 failed this run (1 already recorded)" in again.output
+
+
+def test_credentials_in_an_endpoint_url_never_reach_the_terminal_or_the_database(tmp_path, scripted):
+    url, _, _ = scripted
+    with_credentials = url.replace("http://", "http://auditor:SECRET@")
+    result = CliRunner().invoke(cli, _endpoint_audit(tmp_path, with_credentials))
+    assert result.exit_code == 1 and "credentials in the URL are refused" in result.output
+    assert "SECRET" not in result.output
+    assert [f.name for f in tmp_path.iterdir() if b"SECRET" in f.read_bytes()] == []
 
 
 @pytest.mark.parametrize("command, options", [("analyze", ["--no-judge", "--quiet"]), ("report", ["--no-pdf"])])
