@@ -104,7 +104,8 @@ def collect_options(fn):
         click.option("--quiet", is_flag=True, help="No progress bars."),
         click.option("--new-run", is_flag=True,
                      help="--db holds an audit: keep it as DB.1 (the first free number) and start a new one; "
-                          "nothing is deleted. Without it, a resume must use the same settings."),
+                          "nothing is deleted. Without it, a resume must use the same settings (resume the new "
+                          "audit without --new-run)."),
     ]
     for option in reversed(options):
         fn = option(fn)
