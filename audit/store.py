@@ -403,11 +403,13 @@ class Store:
 
     @classmethod
     def open(cls, path: str | os.PathLike, *, create: bool = True) -> "Store":
-        """Open (or create) the database at ``path`` and apply pending migrations.
+        """Open (or create) the database at ``path`` and apply pending migrations: for a database of this audit.
 
         Raises ``StoreError`` for a missing file when ``create`` is false, a
-        path that cannot be written, a file that is not SQLite, or a database
-        written by a newer distill-audit.
+        path that cannot be written, a file that is not SQLite, an SQLite file
+        of another program (refused before anything is written to it), or a
+        database written by a newer distill-audit. A database from elsewhere
+        is opened with ``open_readonly``.
         """
         path = Path(path)
         if not create and not path.exists():
