@@ -23,7 +23,7 @@ from typing import NoReturn
 from audit.errors import AuditError
 from audit.models.base import GenParams, Model
 from audit.probes.types import Probe
-from audit.store import Store, set_aside
+from audit.store import Store, content_hash, set_aside
 
 
 # The settings that decide what is asked: a resume must repeat them. The others (speed, device, display, the
@@ -246,8 +246,9 @@ def collect_role(store: Store, audit_id: str, model_id: str, name: str, model: M
                  bar=None, on_batch: Callable[[int], None] | None = None) -> RoleTally:
     """Ask one model every (probe, sample) it has not answered yet, committing batch by batch.
 
-    Prompts are sorted by length so a batch pads little; each sample index is
-    its own pass with its own seed, so sample k is reproducible alone. The
+    Prompts are sorted by length so a batch pads little; each (probe, sample)
+    is asked with its own seed (``query_seed``), recorded in its params, so
+    any answer is reproduced by asking its probe alone with them. The
     ``deadline`` is checked between batches here and, by HTTP backends, inside
     a batch too: a prompt it stopped is not recorded (a rerun asks it), the
     batch's answers are. Every answer is bounded (``Generation.bounded``)
@@ -259,23 +260,23 @@ def collect_role(store: Store, audit_id: str, model_id: str, name: str, model: M
     task = bar.add_task(f"{name:<18}", total=len(probes) * samples, completed=tally.already,
                         status="") if bar is not None else None
     for sample in range(samples):
-        batch_params = sample_params(params, sample)
         pending = sorted((p for p, s in todo if s == sample), key=lambda p: len(p.text))
         for start in range(0, len(pending), params.batch_size):
             if deadline is not None and time.monotonic() >= deadline:
                 tally.stopped = True
                 return tally
             batch = pending[start:start + params.batch_size]
+            seeds = [query_seed(params.seed, name, probe.id, sample) for probe in batch]
             t0 = time.perf_counter()
-            generations = model.generate([p.text for p in batch], batch_params, samples=[sample] * len(batch))
+            generations = model.generate([p.text for p in batch], params, seeds=seeds, samples=[sample] * len(batch))
             tally.seconds += time.perf_counter() - t0
             answers = []
-            for probe, gen in zip(batch, generations, strict=True):
+            for probe, seed, gen in zip(batch, seeds, generations, strict=True):
                 if gen.stopped:
                     tally.stopped = True
                     continue
-                answer = {"probe_id": probe.id, "sample": sample, "params": batch_params.recorded(),
-                          **gen.bounded(batch_params.max_new_tokens).as_answer()}
+                answer = {"probe_id": probe.id, "sample": sample, "params": replace(params, seed=seed).recorded(),
+                          **gen.bounded(params.max_new_tokens).as_answer()}
                 answers.append(answer)
                 if gen.error is not None:
                     tally.errors += 1
@@ -318,9 +319,18 @@ def collection_environment() -> dict:
     return {"hardware": hardware, "software": software}
 
 
-def sample_params(params: GenParams, sample: int) -> GenParams:
-    """Sample k's parameters: the same settings with a seed of its own (greedy decoding ignores it)."""
-    return replace(params, seed=params.seed * 1000 + sample)
+def query_seed(audit_seed: int, model_name: str, probe_id: str, sample: int) -> int:
+    """The sampling seed of one query: the first 63 bits of the content hash (sha256 of canonical JSON) of
+    [audit seed, model name, probe id, sample].
+
+    Each model of an audit (teacher, suspect, every control) draws its own
+    random numbers for each probe and sample: with one stream shared by
+    every role, two models with a tokenizer in common agreed more than they
+    should (the same spec as teacher and suspect gave 16 of 16 identical
+    answers at temperature 0.8). It depends on nothing else (not the batch,
+    nor the other probes), so any sample can be asked again alone.
+    """
+    return int(content_hash([audit_seed, model_name, probe_id, sample])[:16], 16) >> 1
 
 
 def summarize(db_path: Path, tallies: list[RoleTally], complete: bool) -> str:

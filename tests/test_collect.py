@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from audit.collect import collect_role, control_name, model_names
+from audit.collect import collect_role, control_name, model_names, query_seed
 from audit.models.base import NOTES_KEY, Description, GenParams, Generation
 from audit.probes.types import Probe, Suite
 from audit.store import Store
@@ -20,7 +20,7 @@ class FakeModel:
         self.batches = []
         self.fail_on = fail_on
 
-    def generate(self, prompts, params, samples=None):
+    def generate(self, prompts, params, seeds=None, samples=None):
         self.batches.append(list(prompts))
         self.samples = samples
         out = []
@@ -98,12 +98,56 @@ def test_the_time_budget_stops_between_batches_and_keeps_the_work(setup):
     assert sum(calls) == 20
 
 
-def test_each_sample_has_its_own_recorded_seed(setup):
+def test_each_query_records_the_seed_of_its_audit_seed_model_probe_and_sample(setup):
     store, aid, mid, ps = setup
-    collect_role(store, aid, mid, "teacher", FakeModel(fail_on=None), ps[:2], GenParams(seed=7, temperature=0.8),
+    collect_role(store, aid, mid, "teacher", FakeModel(fail_on=None), ps[:3], GenParams(seed=7, temperature=0.8),
                  samples=2)
-    seeds = {r["sample"]: r["params_json"] for r in store.db["queries"].rows}
-    assert '"seed":7000' in seeds[0] and '"seed":7001' in seeds[1]
+    recorded = {(r["probe_id"], r["sample"]): json.loads(r["params_json"])["seed"] for r in store.db["queries"].rows}
+    assert recorded == {(p.id, s): query_seed(7, "teacher", p.id, s) for p in ps[:3] for s in range(2)}
+    assert len(set(recorded.values())) == 6
+
+
+def test_query_seeds_differ_by_audit_seed_model_probe_and_sample_and_are_fixed():
+    seeds = {query_seed(0, "teacher", "p000", 0), query_seed(1, "teacher", "p000", 0),
+             query_seed(0, "suspect", "p000", 0), query_seed(0, "teacher", "p001", 0),
+             query_seed(0, "teacher", "p000", 1), query_seed(0, "teacher|p000", "", 0)}
+    assert len(seeds) == 6 and all(0 <= s < 2**63 for s in seeds)
+    assert query_seed(0, "teacher", "p000", 0) == 2946330497262320807  # the documented derivation: never change it
+
+
+# ---- sampling through the real transformers path ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def llama(tiny_llama_dir):
+    from audit.models import load_model
+
+    return load_model(f"hf:{tiny_llama_dir}", device="cpu")
+
+
+def test_teacher_and_suspect_of_one_spec_draw_their_own_samples(setup, llama):
+    """Sampled at 0.8, the same model as teacher and as suspect agreed on 16 of 16 probes when every role drew
+    from one stream of random numbers."""
+    store, aid, teacher_id, ps = setup
+    suspect_id = store.add_model(aid, name="suspect", role="suspect", spec="same", description={})
+    params = GenParams(max_new_tokens=8, temperature=0.8, seed=3, batch_size=8)
+    for name, model_id in (("teacher", teacher_id), ("suspect", suspect_id)):
+        collect_role(store, aid, model_id, name, llama, ps[:16], params)
+    teacher, suspect = ({r["probe_id"]: r["text"] for r in store.responses(aid, m)} for m in (teacher_id, suspect_id))
+    assert len(teacher) == len(suspect) == 16
+    assert sum(teacher[probe] == suspect[probe] for probe in teacher) <= 1
+
+
+def test_a_recorded_sample_is_reproduced_alone_from_its_recorded_params(setup, llama):
+    store, aid, mid, ps = setup
+    collect_role(store, aid, mid, "teacher", llama, ps[:6], GenParams(max_new_tokens=8, temperature=1.0,
+                                                                       batch_size=4), samples=2)
+    params = {q["id"]: GenParams(**json.loads(q["params_json"])) for q in store.db["queries"].rows}
+    rows = store.responses(aid, mid)
+    assert len(rows) == 12 and len({r["text"] for r in rows}) > 6
+    for row in rows:
+        [again] = llama.generate([row["probe_text"]], params[row["query_id"]])
+        assert again.text == row["text"]
 
 
 def test_controls_get_short_unique_names():
@@ -181,7 +225,7 @@ def test_every_backend_s_answers_are_bounded_where_they_are_recorded(setup):
     store, aid, mid, ps = setup
 
     class Verbose(FakeModel):
-        def generate(self, prompts, params, samples=None):
+        def generate(self, prompts, params, seeds=None, samples=None):
             return [Generation(text="y" * 10_000, finish_reason="stop") for _ in prompts]
 
     collect_role(store, aid, mid, "teacher", Verbose(), ps[:1], GenParams(max_new_tokens=100))

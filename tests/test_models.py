@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 
 import pytest
 
@@ -139,13 +140,68 @@ def test_stop_on_eos_per_sequence(tiny_llama_dir):
     assert gens[2].text == "" and gens[0].text
 
 
-def test_seeded_sampling_is_deterministic_and_samples_differ(llama):
-    params = GenParams(max_new_tokens=12, temperature=1.0, seed=7, batch_size=2)
-    first = [g.text for g in llama.generate(PROMPTS, params, samples=[0] * 5)]
-    again = [g.text for g in llama.generate(PROMPTS, params, samples=[0] * 5)]
-    other = [g.text for g in llama.generate(PROMPTS, params, samples=[1] * 5)]
-    assert first == again
-    assert first != other
+SEEDS = [11, 2**62 + 3, 12, 7, 99]
+
+
+@pytest.mark.parametrize("top_p", [1.0, 0.9])
+def test_a_sample_drawn_in_a_mixed_batch_equals_the_same_prompt_and_seed_drawn_alone(llama, top_p):
+    """Left padding, batch-mates and position in the batch change nothing: the draw is the prompt's and its seed's."""
+    params = GenParams(max_new_tokens=12, temperature=1.0, top_p=top_p, batch_size=len(PROMPTS))
+    batched = llama.generate(PROMPTS, params, seeds=SEEDS)
+    reordered = llama.generate(PROMPTS[::-1], replace(params, batch_size=2), seeds=SEEDS[::-1])[::-1]
+    alone = [llama.generate([p], params, seeds=[s])[0] for p, s in zip(PROMPTS, SEEDS)]
+    assert [g.text for g in batched] == [g.text for g in reordered] == [g.text for g in alone]
+    assert [g.tokens_out for g in batched] == [g.tokens_out for g in alone]
+    greedy = llama.generate(PROMPTS, GenParams(max_new_tokens=12, batch_size=len(PROMPTS)))
+    assert [g.text for g in batched] != [g.text for g in greedy]
+
+
+def test_one_prompt_with_two_seeds_gives_two_draws_and_each_seed_gives_the_same_draw_again(llama):
+    params = GenParams(max_new_tokens=12, temperature=1.0, seed=5, batch_size=4)
+    first, second, default = llama.generate([PROMPTS[1]] * 3, params, seeds=[1, 2, 5])
+    assert first.text != second.text
+    assert llama.generate([PROMPTS[1]], params)[0].text == default.text  # no seeds: params.seed for each prompt
+    assert llama.generate([PROMPTS[1]], params, seeds=[2])[0].text == second.text
+
+
+def test_sampled_logprobs_are_the_model_s_own_not_the_sampler_s(llama):
+    """The sampler hands generate scores of 0 and -inf; what is recorded is log p of the drawn token under the model."""
+    import torch
+
+    params = GenParams(max_new_tokens=4, temperature=1.0, logprobs=True, top_logprobs=3)
+    [g] = llama.generate([PROMPTS[1]], params, seeds=[3])
+    with torch.no_grad():
+        logits = llama.model(input_ids=torch.tensor([llama.prompt_ids(PROMPTS[1])])).logits[0, -1]
+    model_logprobs = torch.log_softmax(logits, -1)
+    assert g.logprobs[0] < -0.01 and (model_logprobs - g.logprobs[0]).abs().min().item() < 1e-4
+    assert max(g.top_logprobs[0].values()) == pytest.approx(model_logprobs.max().item(), abs=1e-4)
+
+
+def test_the_row_sampler_draws_each_token_as_often_as_its_tempered_probability():
+    import torch
+
+    from audit.models.transformers_backend import RowSampler
+
+    probs = torch.tensor([0.6, 0.3, 0.1, 0.0])
+    rows = 4000
+    sampler = RowSampler(list(range(rows)), GenParams(temperature=0.5))
+    scores = sampler(None, probs.log().expand(rows, -1).contiguous())
+    drawn = scores.argmax(dim=-1)
+    counts = torch.bincount(drawn, minlength=4)
+    assert torch.isinf(scores).sum().item() == rows * 3 and counts[3] == 0  # one token per row, never a p = 0 one
+    tempered = probs**2 / (probs**2).sum()  # temperature 0.5 squares the probabilities
+    assert counts.float().div(rows).tolist() == pytest.approx(tempered.tolist(), abs=0.03)
+
+
+def test_top_p_keeps_the_most_likely_tokens_whose_mass_first_reaches_it():
+    import torch
+
+    from audit.models.transformers_backend import nucleus
+
+    probs = torch.tensor([[0.15, 0.5, 0.05, 0.3]])
+    assert torch.equal(nucleus(probs, 0.75), torch.tensor([[0.0, 0.5, 0.0, 0.3]]))
+    assert torch.equal(nucleus(probs, 0.01), torch.tensor([[0.0, 0.5, 0.0, 0.0]]))
+    assert torch.equal(nucleus(probs, 1.0), probs)
 
 
 def test_generated_logprobs_are_the_greedy_choice(llama):

@@ -185,6 +185,14 @@ def scripted():
     server.shutdown()
 
 
+def test_each_prompt_is_sent_with_its_own_seed(scripted):
+    url, _, seen = scripted
+    model = _model(url, concurrency=2)
+    own = model.generate(["a", "b", "c"], GenParams(seed=5), seeds=[2**63 - 1, 7, 7])
+    default = model.generate(["a", "b"], GenParams(seed=5))
+    assert [g.request["seed"] for g in own + default] == [2**63 - 1, 7, 7, 5, 5] and len(seen) == 5
+
+
 def test_client_timeouts_are_retried_then_reported(scripted):
     url, script, seen = scripted
     script += [(200, {"X-Sleep": "0.6"}, _ok_body("late"))] * 2

@@ -38,7 +38,7 @@ class GenParams:
     max_new_tokens: int = 128
     temperature: float = 0.0  # 0 means greedy
     top_p: float = 1.0
-    seed: int = 0
+    seed: int = 0  # a run's settings hold the audit's seed; a recorded query holds its own (collect.query_seed)
     batch_size: int = 8
     logprobs: bool = False  # ask for the chosen tokens' log-probabilities too
     top_logprobs: int = 0  # also the k most likely tokens at each step (a judge reads its verdict from them)
@@ -139,17 +139,33 @@ class Description:
                 "param_count": self.param_count, **self.details}
 
 
+def prompt_seeds(prompts: list[str], params: GenParams, seeds: list[int] | None) -> list[int]:
+    """Each prompt's sampling seed: its own from ``seeds``, else ``params.seed``."""
+    if seeds is None:
+        return [params.seed] * len(prompts)
+    if len(seeds) != len(prompts):
+        raise ValueError(f"{len(seeds)} seeds for {len(prompts)} prompts")
+    return list(seeds)
+
+
 @runtime_checkable
 class Model(Protocol):
     spec: str
 
-    def generate(self, prompts: list[str], params: GenParams, samples: list[int] | None = None) -> list[Generation]:
+    def generate(self, prompts: list[str], params: GenParams, seeds: list[int] | None = None,
+                 samples: list[int] | None = None) -> list[Generation]:
         """Answer each prompt (a user message; the backend applies the chat template), in input order.
 
-        ``samples`` says which sample (0..k-1) of its probe each prompt is:
-        the transformers backend mixes it into the sampling seed (so the k
-        samples of a probe differ), the replay backend returns the answer
-        recorded for that sample, the HTTP backend ignores it.
+        ``seeds`` gives each prompt its own sampling seed (default
+        ``params.seed`` for all): a prompt's answer depends on its prompt,
+        ``params`` and its seed only, never on the prompts it is batched
+        with, so a recorded answer is reproduced by asking its prompt alone
+        with its recorded params. The transformers backend draws each prompt's
+        tokens from a generator of its own, the HTTP backend sends the seed
+        as the request's ``seed``, the replay backend ignores it. ``samples``
+        says which sample (0..k-1) of its probe each prompt is: the replay
+        backend returns the answer recorded for that sample, the others
+        ignore it.
 
         A failure of one prompt is returned as a ``Generation`` with
         ``error`` set; a failure of the whole backend (unreachable, 401)

@@ -30,11 +30,12 @@ import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 from audit.errors import BackendError, ScoringUnsupported, SpecError
-from audit.models.base import STOPPED_AT_DEADLINE, Description, Generation, GenParams
+from audit.models.base import STOPPED_AT_DEADLINE, Description, Generation, GenParams, prompt_seeds
 from audit.models.spec import ModelSpec
 from audit.text import map_strings, nesting_depth, valid_unicode
 
@@ -77,11 +78,13 @@ class OpenAIModel:
 
     # ---- the Model interface -------------------------------------------------
 
-    def generate(self, prompts: list[str], params: GenParams, samples: list[int] | None = None) -> list[Generation]:
-        """One request per prompt, in parallel; answers in input order."""
+    def generate(self, prompts: list[str], params: GenParams, seeds: list[int] | None = None,
+                 samples: list[int] | None = None) -> list[Generation]:
+        """One request per prompt, in parallel, each with its own ``seed``; answers in input order."""
         self._fatal.clear()
+        own = [replace(params, seed=seed) for seed in prompt_seeds(prompts, params, seeds)]
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            return list(pool.map(lambda p: self._answer(p, params), prompts))
+            return list(pool.map(self._answer, prompts, own))
 
     def score(self, prompt: str, continuations: list[str]) -> list[list[float]]:
         raise ScoringUnsupported(

@@ -38,8 +38,12 @@ class ReplayModel:
         except StoreError as exc:
             raise SpecError(f"model spec {spec.text!r}: {exc}") from exc
 
-    def generate(self, prompts: list[str], params: GenParams, samples: list[int] | None = None) -> list[Generation]:
-        """The recorded answer to each (prompt, sample); without ``samples`` the n-th repeat of a prompt is sample n."""
+    def generate(self, prompts: list[str], params: GenParams, seeds: list[int] | None = None,
+                 samples: list[int] | None = None) -> list[Generation]:
+        """The recorded answer to each (prompt, sample); without ``samples`` the n-th repeat of a prompt is sample n.
+
+        ``seeds`` changes nothing: what was recorded is what was answered.
+        """
         if samples is None:
             seen: Counter[str] = Counter()
             samples = []

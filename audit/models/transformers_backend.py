@@ -6,16 +6,21 @@ All four are one class: they differ only in how the checkpoint is found
 Speed on a CPU comes from batching: prompts are sorted by length so a batch
 wastes little on padding, padded on the left so every row's next token sits
 in the last column, and decoded together under ``torch.inference_mode``.
+
+Sampling never depends on the batch: HF's sampling draws every row from one
+global random stream, so a row's answer would change with the prompts beside
+it. Each row draws instead from a ``torch.Generator`` of its own, seeded with
+its prompt's seed (``RowSampler``), and ``generate`` runs greedy over the
+scores that sampler leaves, so an answer is reproduced by asking its prompt
+alone with the same seed.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
 import time
-from typing import Any
 
-from audit.models.base import Description, Generation, GenParams
+from audit.models.base import Description, Generation, GenParams, prompt_seeds
 from audit.models.checkpoints import Checkpoint, load_checkpoint, resolve_device
 from audit.models.spec import ModelSpec
 
@@ -33,9 +38,11 @@ class TransformersModel:
 
     # ---- the Model interface -------------------------------------------------
 
-    def generate(self, prompts: list[str], params: GenParams, samples: list[int] | None = None) -> list[Generation]:
-        """Answer in batches of ``params.batch_size`` (1 really means one prompt at a time), longest first."""
-        samples = samples if samples is not None else [0] * len(prompts)
+    def generate(self, prompts: list[str], params: GenParams, seeds: list[int] | None = None,
+                 samples: list[int] | None = None) -> list[Generation]:
+        """Answer in batches of ``params.batch_size`` (1 really means one prompt at a time), longest first;
+        each prompt sampled with its own seed (``samples`` changes nothing here)."""
+        seeds = prompt_seeds(prompts, params, seeds)
         encoded = [self.prompt_ids(p) for p in prompts]
         results: list[Generation | None] = [None] * len(prompts)
         fitting = []
@@ -49,8 +56,8 @@ class TransformersModel:
         size = max(1, params.batch_size)
         for start in range(0, len(fitting), size):
             batch = fitting[start:start + size]
-            seed = _batch_seed(params.seed, [(prompts[i], samples[i]) for i in batch])
-            for i, generation in zip(batch, self._generate_batch([encoded[i] for i in batch], params, seed)):
+            rows = self._generate_batch([encoded[i] for i in batch], params, [seeds[i] for i in batch])
+            for i, generation in zip(batch, rows):
                 results[i] = generation
         return results
 
@@ -161,8 +168,9 @@ class TransformersModel:
             return self.tokenizer(text, add_special_tokens=False)["input_ids"]
         return self.tokenizer(prompt)["input_ids"]
 
-    def _generate_batch(self, batch: list[list[int]], params: GenParams, seed: int) -> list[Generation]:
+    def _generate_batch(self, batch: list[list[int]], params: GenParams, seeds: list[int]) -> list[Generation]:
         import torch
+        from transformers import LogitsProcessorList
 
         width = max(len(ids) for ids in batch)
         input_ids = torch.full((len(batch), width), self.tokenizer.pad_token_id, dtype=torch.long)
@@ -171,12 +179,12 @@ class TransformersModel:
             input_ids[row, width - len(ids):] = torch.tensor(ids)
             attention[row, width - len(ids):] = 1
         want_logprobs = params.logprobs or params.top_logprobs > 0
+        sampler = LogitsProcessorList([RowSampler(seeds, params)] if params.temperature > 0 else [])
         started = time.perf_counter()
-        torch.manual_seed(seed)
         with torch.inference_mode():
             out = self.model.generate(
                 input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device),
-                generation_config=self._generation_config(params, want_logprobs),
+                generation_config=self._generation_config(params, want_logprobs), logits_processor=sampler,
             )
         if self.device.startswith("cuda"):
             torch.cuda.synchronize()
@@ -222,16 +230,55 @@ class TransformersModel:
         return top
 
     def _generation_config(self, params: GenParams, want_logprobs: bool):
-        """Built from scratch, so no checkpoint default (top_k=50, repetition penalty) changes the sampling."""
+        """Greedy over the scores, built from scratch, so no checkpoint default (top_k=50, repetition penalty)
+        changes the answer; temperature and top-p are ``RowSampler``'s."""
         from transformers import GenerationConfig
 
-        sampling: dict[str, Any] = (
-            {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p, "top_k": 0}
-            if params.temperature > 0 else {"do_sample": False}
-        )
         return GenerationConfig(max_new_tokens=params.max_new_tokens, eos_token_id=sorted(self.eos_ids),
                                 pad_token_id=self.tokenizer.pad_token_id, return_dict_in_generate=True,
-                                output_logits=want_logprobs, **sampling)
+                                output_logits=want_logprobs, do_sample=False)
+
+
+class RowSampler:
+    """A logits processor that draws each row's next token with that row's own generator.
+
+    Each step takes one uniform number from the row's generator and inverts
+    the cumulative distribution (temperature, then top-p) at it, so a row's
+    draws depend on its seed and its own logits only, not on its batch or
+    its position in it. The scores returned are -inf but at the drawn token,
+    which greedy selection then picks; the raw logits ``generate`` returns
+    (``output_logits``) are not touched, so the recorded log-probabilities
+    stay the model's own, as under HF's sampling.
+    """
+
+    def __init__(self, seeds: list[int], params: GenParams):
+        import torch
+
+        self.generators = [torch.Generator().manual_seed(seed) for seed in seeds]  # on the CPU: same draws anywhere
+        self.temperature, self.top_p = params.temperature, params.top_p
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        probs = torch.softmax(scores / self.temperature, dim=-1)
+        if self.top_p < 1.0:
+            probs = nucleus(probs, self.top_p)
+        cumulative = probs.cumsum(dim=-1)
+        total = cumulative[:, -1:]
+        uniforms = torch.stack([torch.rand((), generator=g) for g in self.generators]).to(scores.device)
+        # below the total, even where rounding lifts the product to it: a token of probability 0 is never drawn
+        targets = torch.minimum(uniforms[:, None] * total, total.nextafter(torch.zeros_like(total)))
+        drawn = torch.searchsorted(cumulative, targets, right=True)
+        return torch.full_like(scores, float("-inf")).scatter_(1, drawn, 0.0)
+
+
+def nucleus(probs, top_p: float):
+    """``probs`` with 0 outside each row's nucleus: the most likely tokens whose mass first reaches ``top_p``
+    (the most likely token always stays)."""
+    ordered, order = probs.sort(dim=-1, descending=True, stable=True)
+    outside = ordered.cumsum(dim=-1) - ordered >= top_p
+    outside[:, 0] = False
+    return probs.scatter(-1, order, ordered.masked_fill(outside, 0.0))
 
 
 MIN_SHARED_TOKENS = 32  # a shorter common opening is not worth a cache copy
@@ -276,12 +323,3 @@ def _eos_ids(model, tokenizer) -> set[int]:
     ids.update(configured if isinstance(configured, list) else [configured])
     return {i for i in ids if i is not None}
 
-
-def _batch_seed(seed: int, batch: list[tuple[str, int]]) -> int:
-    """A sampling seed fixed by the run seed and the batch's (prompt, sample) pairs.
-
-    The same batch gets the same answers on a re-run; the second sample of
-    a probe gets a different draw from the first.
-    """
-    text = f"{seed}\n" + "\n".join(f"{sample}\t{prompt}" for prompt, sample in batch)
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") & ((1 << 63) - 1)
