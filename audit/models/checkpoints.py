@@ -16,6 +16,7 @@ import importlib.metadata
 import hashlib
 import json
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -165,8 +166,9 @@ def _convert_gguf(spec: ModelSpec, gguf_path: Path, directory: Path) -> None:
     hf_logging.disable_progress_bar()  # its tqdm bars would tear through the CLI's own progress display
     folder, name = gguf_path.parent, gguf_path.name
     try:
-        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-        loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+        with _quiet_gguf_reader():
+            tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+            loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise SpecError(f"model spec {spec.text!r}: transformers cannot de-quantise {gguf_path}: {_first_line(exc)}") from exc
     config_dict = loaded.config.to_dict()
@@ -181,6 +183,19 @@ def _convert_gguf(spec: ModelSpec, gguf_path: Path, directory: Path) -> None:
         tokenizer.save_pretrained(tmp)
         (tmp / "source.json").write_text(json.dumps({"gguf": name, "sha256": sha256_file(gguf_path),
                                                      "converted_by": directory.name.split("-", 1)[1]}))
+
+
+@contextmanager
+def _quiet_gguf_reader():
+    """transformers' GGUF reader draws its own tqdm bar, which its progress-bar switch does not reach: off here."""
+    from functools import partial
+    from unittest import mock
+
+    from tqdm.auto import tqdm
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+
+    with mock.patch.object(gguf_utils, "tqdm", partial(tqdm, disable=True)):
+        yield
 
 
 # ---- peft --------------------------------------------------------------------
