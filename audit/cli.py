@@ -99,6 +99,9 @@ def collect_options(fn):
         click.option("--temperature", type=click.FloatRange(min=0), default=0.0, show_default=True,
                      help="0 is greedy decoding."),
         click.option("--seed", type=int, default=0, show_default=True, help="Sampling and probe-selection seed."),
+        click.option("--top-logprobs", type=click.IntRange(min=1), default=None, metavar="K",
+                     help="Also record the K most likely tokens and their log-probabilities at every generated "
+                          "token (for `distill --objective kd` and leakage estimates)."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N."),
         click.option("--dtype", default="auto", show_default=True, help="auto, float32, bfloat16, float16."),
         click.option("--quiet", is_flag=True, help="No progress bars."),

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from audit.errors import AuditError
-from audit.models.base import GenParams, Model
+from audit.models.base import Generation, GenParams, Model
 from audit.probes.types import Probe
 from audit.store import Store, content_hash, set_aside
 
@@ -29,7 +29,8 @@ from audit.store import Store, content_hash, set_aside
 # The settings that decide what is asked: a resume must repeat them. The others (speed, device, display, the
 # time budget) may change between runs.
 ASKED = ("teacher", "suspect", "controls", "suite", "private_seed_env", "queries", "samples", "max_new_tokens",
-         "temperature", "seed")
+         "temperature", "seed", "top_logprobs")
+ASKED_SINCE = {"top_logprobs": 0}  # settings added later: an earlier record without one was collected at this value
 
 
 @dataclass
@@ -50,14 +51,18 @@ class CollectOptions:
     concurrency: int = 8
     temperature: float = 0.0
     seed: int = 0
+    top_logprobs: int = 0  # record the k most likely tokens at every generated position (0: none)
     device: str = "auto"
     dtype: str = "auto"
     quiet: bool = False
     new_run: bool = False  # set an audit already in db_path aside (db_path.N) and start over
 
+    def __post_init__(self) -> None:
+        self.top_logprobs = self.top_logprobs or 0  # the flag's "not given" (None) is no top-k
+
     def gen_params(self) -> GenParams:
         return GenParams(max_new_tokens=self.max_new_tokens, temperature=self.temperature,
-                         seed=self.seed, batch_size=self.batch_size)
+                         seed=self.seed, batch_size=self.batch_size, top_logprobs=self.top_logprobs)
 
     def recorded(self) -> dict:
         """The audit config as recorded: everything but paths and the name of the secret's variable."""
@@ -82,6 +87,8 @@ class RoleTally:
     seconds: float = 0.0
     stopped: bool = False
     error_samples: list[str] = field(default_factory=list)
+    top_logprobs_asked: int = 0
+    top_logprobs_given: int = 0  # the most top log-probabilities any answer of this run gave per token
 
 
 def model_names(teacher: str, suspect: str, controls: tuple[str, ...]) -> list[tuple[str, str, str]]:
@@ -219,9 +226,10 @@ def check_resumable(store: Store, audit: dict, options: CollectOptions, probes: 
                          "--new-run starts over in this file, or use another --db")
     wanted = options.recorded()
     for key in ASKED:
-        if recorded.get(key) != wanted.get(key):
+        first = recorded.get(key, ASKED_SINCE.get(key))
+        if first != wanted.get(key):
             flag = "control" if key == "controls" else key.replace("_", "-")
-            _refuse_resume(options, f"--{flag} {_shown(recorded.get(key))}, not {_shown(wanted.get(key))}")
+            _refuse_resume(options, f"--{flag} {_shown(first)}, not {_shown(wanted.get(key))}")
     if asked != {p.id for p in probes}:
         _refuse_resume(options, f"other probes of --suite {_shown(options.suite)} (its file or the "
                                 "--private-seed-env secret has changed since)")
@@ -256,7 +264,8 @@ def collect_role(store: Store, audit_id: str, model_id: str, name: str, model: M
     """
     done = store.completed_queries(audit_id, model_id, purpose)
     todo = [(p, s) for s in range(samples) for p in probes if (p.id, s) not in done]
-    tally = RoleTally(name=name, already=len(probes) * samples - len(todo), pending=len(todo))
+    tally = RoleTally(name=name, already=len(probes) * samples - len(todo), pending=len(todo),
+                      top_logprobs_asked=params.top_logprobs)
     task = bar.add_task(f"{name:<18}", total=len(probes) * samples, completed=tally.already,
                         status="") if bar is not None else None
     for sample in range(samples):
@@ -275,6 +284,7 @@ def collect_role(store: Store, audit_id: str, model_id: str, name: str, model: M
                 if gen.stopped:
                     tally.stopped = True
                     continue
+                gen = _with_top_logprobs_checked(gen, params, tally)
                 answer = {"probe_id": probe.id, "sample": sample, "params": replace(params, seed=seed).recorded(),
                           **gen.bounded(params.max_new_tokens).as_answer()}
                 answers.append(answer)
@@ -294,6 +304,20 @@ def collect_role(store: Store, audit_id: str, model_id: str, name: str, model: M
             if tally.stopped:
                 return tally
     return tally
+
+
+def _with_top_logprobs_checked(gen: Generation, params: GenParams, tally: RoleTally) -> Generation:
+    """An answer without the top log-probabilities asked for is a failed query (recorded, asked again): an
+    audit asked for distributions must not hold answers silently without them. Fewer per token than asked
+    (an endpoint's own cap) are kept as given, and the summary says so."""
+    if not params.top_logprobs or gen.error is not None:
+        return gen
+    if gen.top_k is None or (gen.top_k.positions and not gen.top_k.most_given):
+        return Generation(finish_reason="error", latency_s=gen.latency_s, request=gen.request,
+                          error=f"no top log-probabilities in the answer (asked for {params.top_logprobs} per token "
+                                "with --top-logprobs); the backend or endpoint does not give them")
+    tally.top_logprobs_given = max(tally.top_logprobs_given, gen.top_k.most_given)
+    return gen
 
 
 def collection_environment() -> dict:
@@ -340,6 +364,9 @@ def summarize(db_path: Path, tallies: list[RoleTally], complete: bool) -> str:
                 f"({t.already} already recorded) in {t.seconds:.1f} s")
         if t.error_samples:
             line += f"; first error: {t.error_samples[0]}"
+        if t.answered and t.top_logprobs_given < t.top_logprobs_asked:
+            line += (f"; note: it gave at most {t.top_logprobs_given} top log-probabilities per token, not the "
+                     f"{t.top_logprobs_asked} asked (--top-logprobs), recorded as given")
         lines.append(line)
     if complete:
         lines.append(f"collection complete: {db_path}")

@@ -336,6 +336,13 @@ def m003_probe_pairs(db: sqlite_utils.Database) -> None:
     db["probes"].add_column("pair_of", str)
 
 
+@migrations()
+def m004_top_logprobs(db: sqlite_utils.Database) -> None:
+    """Each response's top-k next-token distributions as one packed blob (``audit.topk``), for logit
+    distillation and leakage estimates; its sha256 is part of the response's content hash."""
+    db["responses"].add_column("top_logprobs", bytes)
+
+
 SCHEMA_MIGRATIONS = [m.name for m in migrations._migrations]
 
 
@@ -693,14 +700,8 @@ class Store:
                 )
                 if failed:
                     continue
-                transcript = {
-                    "model_id": model_id,
-                    "probe_id": a["probe_id"],
-                    "sample": a["sample"],
-                    "purpose": purpose,
-                    "params": a.get("params", {}),
-                    "text": a["text"],
-                }
+                transcript = _transcript(model_id, a["probe_id"], a["sample"], purpose, a.get("params", {}),
+                                         a["text"], a.get("top_logprobs"))
                 self.db["responses"].upsert(
                     {
                         "query_id": qid,
@@ -717,6 +718,7 @@ class Store:
                         "logprobs_json": canonical_json(a["logprobs"]) if a.get("logprobs") is not None else None,
                         "request_json": canonical_json(a["request"]) if a.get("request") is not None else None,
                         "raw_json": canonical_json(a["raw"]) if a.get("raw") is not None else None,
+                        "top_logprobs": a.get("top_logprobs"),
                         "content_hash": content_hash(transcript),
                     },
                     pk="query_id",
@@ -751,6 +753,14 @@ class Store:
             d["logprobs"] = json.loads(lp) if lp else None
             out.append(d)
         return out
+
+    def top_distributions(self, audit_id: str, model_id: str, purpose: str = "eval") -> dict[str, bytes]:
+        """query id -> the packed top-k distributions (``audit.topk.TopK.unpack``) of each answer that has them."""
+        rows = self.db.execute(
+            "select r.query_id, r.top_logprobs from responses r join queries q on q.id = r.query_id "
+            "where r.audit_id = ? and r.model_id = ? and q.purpose = ? and r.top_logprobs is not null",
+            [audit_id, model_id, purpose]).fetchall()
+        return {qid: blob for qid, blob in rows}
 
     def query_errors(self, audit_id: str) -> list[dict]:
         return list(self.db["queries"].rows_where("audit_id = ? and status = 'error'", [audit_id]))
@@ -1024,13 +1034,12 @@ class Store:
         """Query ids whose stored response no longer matches its content hash."""
         bad = []
         cur = self.db.execute(
-            "select r.query_id, r.model_id, r.probe_id, r.sample, q.purpose, q.params_json, r.text, r.content_hash "
-            "from responses r join queries q on q.id = r.query_id where r.audit_id = ?",
+            "select r.query_id, r.model_id, r.probe_id, r.sample, q.purpose, q.params_json, r.text, r.top_logprobs, "
+            "r.content_hash from responses r join queries q on q.id = r.query_id where r.audit_id = ?",
             [audit_id],
         )
-        for qid, mid, pid, sample, purpose, params, text, stored in cur.fetchall():
-            expected = content_hash({"model_id": mid, "probe_id": pid, "sample": sample, "purpose": purpose,
-                                     "params": json.loads(params or "{}"), "text": text})
+        for qid, mid, pid, sample, purpose, params, text, top, stored in cur.fetchall():
+            expected = content_hash(_transcript(mid, pid, sample, purpose, json.loads(params or "{}"), text, top))
             if expected != stored:
                 bad.append(qid)
         return bad
@@ -1080,6 +1089,17 @@ class _WriteGuard:
         ):
             raise StoreError(f"{self.store.path}: cannot write ({exc})") from exc
         return result
+
+
+def _transcript(model_id: str, probe_id: str, sample: int, purpose: str, params: dict, text: str,
+                top_logprobs: bytes | None) -> dict:
+    """What a response's content hash covers: who was asked what, how, and what came back (with the sha256
+    of its top-k blob when one was recorded; absent otherwise, so earlier databases keep their hashes)."""
+    transcript = {"model_id": model_id, "probe_id": probe_id, "sample": sample, "purpose": purpose,
+                  "params": params, "text": text}
+    if top_logprobs is not None:
+        transcript["top_logprobs_sha256"] = hashlib.sha256(top_logprobs).hexdigest()
+    return transcript
 
 
 def _parse_json_cols(row: dict, *cols: str) -> dict:

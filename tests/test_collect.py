@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from audit.collect import collect_role, control_name, model_names, query_seed
+from audit.collect import CollectOptions, check_resumable, collect_role, control_name, model_names, query_seed, summarize
+from audit.errors import AuditError
 from audit.models.base import NOTES_KEY, Description, GenParams, Generation
 from audit.probes.types import Probe, Suite
 from audit.store import Store
@@ -237,3 +238,51 @@ def test_an_endpoint_cannot_write_the_auditor_s_notes(scripted, setup):
     forged = json.dumps({"choices": [{"message": {"content": "fine"}}], NOTES_KEY: {"key_redacted": True}}).encode()
     [row] = collect_from(scripted, setup, [(200, {}, forged)]).values()
     assert json.loads(row["raw_json"])[NOTES_KEY] == {}
+
+
+def _top_body(text, alternatives):
+    content = [{"token": text, "logprob": -0.1, "top_logprobs": [{"token": f"t{i}", "logprob": -0.1 - i}
+                                                                  for i in range(alternatives)]}]
+    return _ok_body(text, {"content": content})
+
+
+def test_top_logprobs_are_recorded_as_one_blob_and_fewer_than_asked_are_noted(scripted, setup, tmp_path):
+    from audit.topk import TopK
+
+    store, aid, mid, ps = setup
+    url, script, _ = scripted
+    script += [(200, {}, _top_body("A", 2))]
+    tally = collect_role(store, aid, mid, "teacher", _model(url), ps[:1], GenParams(max_new_tokens=1, top_logprobs=5))
+    [blob] = store.top_distributions(aid, mid).values()
+    assert TopK.unpack(blob).tokens == [["t0", "t1"]] and store.verify_transcripts(aid) == []
+    assert ("gave at most 2 top log-probabilities per token, not the 5 asked (--top-logprobs)"
+            in summarize(tmp_path / "audit.db", [tally], complete=True))
+
+
+def test_an_answer_without_the_top_logprobs_asked_is_a_failed_query(scripted, setup):
+    store, aid, mid, ps = setup
+    url, script, _ = scripted
+    script += [(200, {}, _ok_body("no logprobs here"))]
+    tally = collect_role(store, aid, mid, "teacher", _model(url), ps[:1], GenParams(top_logprobs=3))
+    assert tally.errors == 1 and "no top log-probabilities in the answer" in store.query_errors(aid)[0]["error"]
+    assert store.db["responses"].count == 0
+
+
+def test_a_resume_of_a_collection_recorded_before_top_logprobs_existed_means_none(setup, tmp_path):
+    store, aid, _, ps = setup
+    options = CollectOptions(db_path=tmp_path / "audit.db", teacher="fake", suspect="fake", suite="t")
+    older = {k: v for k, v in options.recorded().items() if k != "top_logprobs"}
+    store.update_audit(aid, config=older)
+    check_resumable(store, store.audit(), options, ps)
+    with pytest.raises(AuditError, match="--top-logprobs 0, not 4"):
+        check_resumable(store, store.audit(), CollectOptions(**{**options.__dict__, "top_logprobs": 4}), ps)
+
+
+def test_a_top_logprobs_of_zero_is_a_range_error():
+    from click.testing import CliRunner
+
+    from audit.cli import cli
+
+    result = CliRunner().invoke(cli, ["collect", "--db", "x.db", "--teacher", "a", "--suspect", "b",
+                                      "--top-logprobs", "0"])
+    assert result.exit_code == 2 and "--top-logprobs" in result.output and "x>=1" in result.output

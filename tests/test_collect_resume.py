@@ -133,6 +133,7 @@ def started(tmp_path, tiny_llama_dir):
     ("--samples", "2", "--samples 1, not 2"),
     ("--max-new-tokens", "32", "--max-new-tokens 24, not 32"),
     ("--queries", "12", "--queries (not given), not 12"),
+    ("--top-logprobs", "5", "--top-logprobs 0, not 5"),
     ("--control", "gemma3-270m", None),
     ("--suite", "other.jsonl", None),
 ])

@@ -317,3 +317,29 @@ def test_peft_adapter_shape_mismatch(tiny_gemma3_dir, tiny_lora_dir, tmp_path):
 def test_peft_spec_without_adapter(tiny_llama_dir, tmp_path):
     with pytest.raises(SpecError, match="no adapter_config.json"):
         load_model(f"peft:hf:{tiny_llama_dir}+{tmp_path}", device="cpu")
+
+
+def test_top_k_distributions_come_with_token_ids_from_the_generating_passes(llama):
+    """The recorded top-k are the generating passes' own: the first position matches a separate forward pass,
+    the chosen ids decode to the answer, and the blob keeps ids and texts."""
+    import torch
+
+    from audit.topk import TopK
+
+    [g] = llama.generate([PROMPTS[1]], GenParams(max_new_tokens=5, top_logprobs=4))
+    top = TopK.unpack(g.top_k.pack())
+    assert top.positions == g.tokens_out == len(top.chosen_ids) and all(len(ids) == 4 for ids in top.ids)
+    assert top.chosen_ids == [row[0] for row in top.ids]  # greedy: the chosen token is the most likely
+    assert llama.tokenizer.decode(top.chosen_ids, skip_special_tokens=True) == g.text
+    with torch.no_grad():
+        logits = llama.model(input_ids=torch.tensor([llama.prompt_ids(PROMPTS[1])])).logits[0, -1]
+    values, ids = torch.log_softmax(logits, -1).topk(4)
+    assert top.ids[0] == ids.tolist() and top.logprobs[0] == pytest.approx(values.tolist(), abs=1e-4)
+    assert top.tokens[0] == [llama.tokenizer.decode([t]) for t in ids.tolist()]
+
+
+def test_the_description_names_the_tokenizer_by_its_vocabulary(llama, tiny_llama_dir, tiny_gemma3_dir):
+    same = load_model(f"hf:{tiny_llama_dir}", device="cpu").describe().details["tokenizer"]
+    other = load_model(f"hf:{tiny_gemma3_dir}", device="cpu").describe().details["tokenizer"]
+    assert llama.describe().details["tokenizer"] == same and len(same) == 64
+    assert other == same  # the fixtures share one vocabulary (the chat template is not part of it)

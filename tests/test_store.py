@@ -23,7 +23,7 @@ EXPECTED_COLUMNS = {
     "responses": {"query_id": str, "audit_id": str, "model_id": str, "probe_id": str, "sample": int, "text": str,
                   "tokens_in": int, "tokens_out": int, "finish_reason": str, "latency_s": float,
                   "device_s": float, "logprobs_json": str, "request_json": str, "raw_json": str,
-                  "content_hash": str},
+                  "content_hash": str, "top_logprobs": bytes},
     "judgements": {"id": str, "audit_id": str, "judge_id": str, "comparison": str, "probe_id": str, "sample": int,
                    "order": str, "first_query_id": str, "second_query_id": str, "verdict": str, "correct": int,
                    "p_first": float, "p_second": float, "method": str, "raw_output": str, "latency_s": float,
@@ -170,6 +170,26 @@ def test_content_hash_catches_a_changed_transcript(store, audit_id):
     assert len(store.verify_transcripts(audit_id)) == 1
     assert content_hash({"a": 1, "b": 2}) == content_hash({"b": 2, "a": 1})
     assert root != merkle_root(["00" * 32])
+
+
+def test_a_top_k_blob_is_stored_per_response_and_covered_by_its_content_hash(store, audit_id):
+    from audit.topk import TopK
+
+    mid = store.add_model(audit_id, name="teacher", role="teacher", spec="t", description={})
+    top = TopK(tokens=[["a", "b"], ["c"]], logprobs=[[-0.1, -2.5], [-0.01]], ids=[[5, 7], [9]],
+               chosen_tokens=["a", "c"], chosen_ids=[5, 9])
+    plain = answer("p1")
+    store.record_answers(audit_id, mid, [{**answer("p0"), "top_logprobs": top.pack()}, plain])
+    blobs = store.top_distributions(audit_id, mid)
+    assert list(blobs) == [store.query_id(audit_id, mid, "p0", 0)]
+    assert TopK.unpack(blobs[store.query_id(audit_id, mid, "p0", 0)]).ids == [[5, 7], [9]]
+    plain_hash = store.db.execute("select content_hash from responses where probe_id = 'p1'").fetchone()[0]
+    assert plain_hash == content_hash({"model_id": mid, "probe_id": "p1", "sample": 0, "purpose": "eval",
+                                       "params": plain["params"], "text": "hi"})  # earlier databases keep theirs
+    assert store.verify_transcripts(audit_id) == []
+    forged = TopK(tokens=[["a", "b"], ["c"]], logprobs=[[-0.1, -0.2], [-0.01]], ids=[[5, 7], [9]]).pack()
+    store.db.execute("update responses set top_logprobs = ? where probe_id = 'p0'", [forged])
+    assert store.verify_transcripts(audit_id) == [store.query_id(audit_id, mid, "p0", 0)]
 
 
 def test_content_hash_never_fails_on_a_string_and_keeps_the_hash_of_valid_text():

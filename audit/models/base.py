@@ -12,6 +12,8 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
+from audit.topk import TopK
+
 NOTES_KEY = "distill_audit"  # the key of a recorded raw body that says what the auditor changed in the answer
 STOPPED_AT_DEADLINE = "deadline"  # finish_reason of a prompt the --max-seconds deadline stopped unanswered
 RAW_SLACK_CHARS = 65536  # what a raw body may hold beside the answer text (ids, usage, finish reasons)
@@ -63,6 +65,7 @@ class Generation:
     logprobs: list[float] | None = None  # log p of each generated token, when asked and available
     tokens: list[str] | None = None  # the generated tokens, aligned with ``logprobs``
     top_logprobs: list[dict[str, float]] | None = None  # per generated token: {token: log p} of the k most likely
+    top_k: TopK | None = None  # the same top-k with token ids where known, recorded as one blob (audit.topk)
     request: dict[str, Any] | None = None  # the raw request (HTTP backends), never with secrets
     raw: dict[str, Any] | None = None  # the raw response body (HTTP backends)
     error: str | None = None
@@ -106,6 +109,7 @@ class Generation:
             "logprobs": self._logprobs_record(),
             "request": self.request,
             "raw": self._raw_record(),
+            "top_logprobs": self.top_k.pack() if self.top_k is not None else None,
         }
 
     def _raw_record(self) -> dict[str, Any] | None:
@@ -119,7 +123,7 @@ class Generation:
         if self.logprobs is None:
             return None
         record: dict[str, Any] = {"tokens": self.tokens, "logprobs": self.logprobs}
-        if self.top_logprobs is not None:
+        if self.top_logprobs is not None and self.top_k is None:  # with ids, the blob holds them compactly
             record["top_logprobs"] = self.top_logprobs
         return record
 

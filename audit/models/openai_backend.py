@@ -38,6 +38,7 @@ from audit.errors import BackendError, ScoringUnsupported, SpecError
 from audit.models.base import STOPPED_AT_DEADLINE, Description, Generation, GenParams, prompt_seeds
 from audit.models.spec import ModelSpec
 from audit.text import map_strings, nesting_depth, valid_unicode
+from audit.topk import TopK
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 MAX_RETRY_AFTER_S = 300.0  # a server asking for longer than this is down, not busy
@@ -283,10 +284,11 @@ def _attach_logprobs(generation: Generation, logprobs: Any, params: GenParams) -
     generation.tokens = [str(entry.get("token", "")) for entry in content]
     generation.logprobs = [float(entry.get("logprob", 0.0)) for entry in content]
     if params.top_logprobs:
-        generation.top_logprobs = [
-            {str(alt["token"]): float(alt["logprob"]) for alt in (entry.get("top_logprobs") or [])[:params.top_logprobs]}
-            for entry in content
-        ]
+        alternatives = [(entry.get("top_logprobs") or [])[:params.top_logprobs] for entry in content]
+        generation.top_k = TopK(tokens=[[str(alt["token"]) for alt in alts] for alts in alternatives],
+                                logprobs=[[float(alt["logprob"]) for alt in alts] for alts in alternatives],
+                                chosen_tokens=generation.tokens)
+        generation.top_logprobs = generation.top_k.as_dicts()
 
 
 def _decoded(content: bytes) -> str:

@@ -23,6 +23,7 @@ import time
 from audit.models.base import Description, Generation, GenParams, prompt_seeds
 from audit.models.checkpoints import Checkpoint, load_checkpoint, resolve_device
 from audit.models.spec import ModelSpec
+from audit.topk import TopK
 
 
 class TransformersModel:
@@ -155,6 +156,7 @@ class TransformersModel:
             param_count=sum(p.numel() for p in self.model.parameters()),
             details={"kind": self.checkpoint.spec.kind, "architecture": self.model.config.model_type,
                      "dtype": dtype, "device": self.device, "chat_template": self.tokenizer.chat_template is not None,
+                     "tokenizer": tokenizer_fingerprint(self.tokenizer),
                      **self.checkpoint.details},
         )
 
@@ -219,15 +221,17 @@ class TransformersModel:
         generation.tokens = [self.tokenizer.decode([t]) for t in kept]
         generation.logprobs = chosen.tolist()
         if params.top_logprobs > 0:
-            values, indices = logprobs.topk(params.top_logprobs, dim=-1)
-            generation.top_logprobs = [self._top_dict(idx.tolist(), val.tolist()) for idx, val in zip(indices, values)]
+            values, indices = logprobs.topk(min(params.top_logprobs, logprobs.shape[-1]), dim=-1)
+            ids = indices.tolist()
+            texts = self._decoded_tokens({t for row in ids for t in row} | set(kept))
+            generation.top_k = TopK(tokens=[[texts[t] for t in row] for row in ids], logprobs=values.tolist(), ids=ids,
+                                    chosen_tokens=[texts[t] for t in kept], chosen_ids=kept)
+            generation.top_logprobs = generation.top_k.as_dicts()
 
-    def _top_dict(self, ids: list[int], values: list[float]) -> dict[str, float]:
-        """{token text: log p}, most likely first; where two ids decode to the same text the likelier one stays."""
-        top: dict[str, float] = {}
-        for token_id, value in zip(ids, values):
-            top.setdefault(self.tokenizer.decode([token_id]), value)
-        return top
+    def _decoded_tokens(self, ids: set[int]) -> dict[int, str]:
+        """Each id's text, decoded once however often it appears among the top-k."""
+        ordered = sorted(ids)
+        return dict(zip(ordered, self.tokenizer.batch_decode([[t] for t in ordered])))
 
     def _generation_config(self, params: GenParams, want_logprobs: bool):
         """Greedy over the scores, built from scratch, so no checkpoint default (top_k=50, repetition penalty)
@@ -314,6 +318,16 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
             break
         n += 1
     return n
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """sha256 of the vocabulary (every token and its id) and the special tokens: two tokenizers with the same
+    fingerprint split text alike, so a distribution over one's ids is a distribution over the other's
+    (what logit distillation needs)."""
+    from audit.store import content_hash
+
+    return content_hash({"vocab": sorted(tokenizer.get_vocab().items(), key=lambda item: item[1]),
+                         "special": sorted(map(str, tokenizer.all_special_tokens))})
 
 
 def _eos_ids(model, tokenizer) -> set[int]:
