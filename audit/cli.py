@@ -228,6 +228,15 @@ def verify(report_dir: Path, public_key: Path | None, key_id: str | None) -> Non
                    "audit can ever evaluate on them.")
 @click.option("--max-new-tokens", type=click.IntRange(min=1), default=128, show_default=True,
               help="Length limit of the teacher's training responses.")
+@click.option("--top-logprobs", type=click.IntRange(min=1), default=None, metavar="K",
+              help="With --train-queries: also record the teacher's K most likely tokens at every answer token "
+                   "(what --objective kd trains on).")
+@click.option("--objective", type=click.Choice(["sft", "kd", "sft+kd"]), default="sft", show_default=True,
+              help="sft: cross-entropy on the teacher's text; kd: KL divergence from the teacher's recorded top-k "
+                   "distributions (tail mass as one bucket; same tokenizer required); sft+kd: their sum.")
+@click.option("--exposure", default=None, metavar="POLICY",
+              help="What the teacher exposes before training: text, top-k:K, and steps joined by + "
+                   "(temperature:T, noise:SIGMA, round:D). Default: text for sft, all recorded top-k for kd.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--rank", type=click.IntRange(min=1), default=8, show_default=True, help="LoRA rank.")
 @click.option("--alpha", type=click.FloatRange(min=0, min_open=True), default=16.0, show_default=True,

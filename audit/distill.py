@@ -12,6 +12,17 @@ state go atomically into ``ADAPTER_DIR/.checkpoint``; the finished adapter is
 written to a sibling temporary folder and renamed into place together with a
 ``training_complete.json`` marker, so a directory without the marker is never
 a finished adapter.
+
+Three objectives (``--objective``): ``sft``, cross-entropy on the teacher's
+answer text; ``kd``, logit distillation: the forward KL divergence from the
+teacher's recorded top-k distribution at each answer token (after the
+``--exposure`` policy, ``audit.exposure``), its tail mass 1 - sum(top-k) as
+one extra bucket, to the student's distribution collapsed to the same k+1
+buckets; ``sft+kd``, the sum of the two with weight 1 each (both are means
+over the same answer tokens, in nats, so neither scale dominates by
+construction). KD trains on the teacher's own generated token ids, so it
+needs the student to share the teacher's tokenizer (compared by vocabulary
+fingerprint), and refuses otherwise.
 """
 
 from __future__ import annotations
@@ -25,17 +36,21 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from audit import __version__
 from audit.errors import AuditError
 from audit.store import Store, content_hash
+
+if TYPE_CHECKING:
+    from audit.exposure import Exposed, Policy
 
 COMPLETE_MARKER = "training_complete.json"
 TRAINING_LOG = "training_log.csv"
 CHECKPOINT_DIR = ".checkpoint"
 CHECKPOINT_FILE = "state.pt"
 LOG_FIELDS = ("step", "epoch", "loss", "learning_rate", "tokens", "tokens_per_s", "elapsed_s")
+OBJECTIVES = ("sft", "kd", "sft+kd")
 
 
 @dataclass(frozen=True)
@@ -65,11 +80,14 @@ class DistillOptions:
     concurrency: int = 8
     quiet: bool = False
     command: str | None = None  # the command line, recorded in the marker for reproduction
+    objective: str = "sft"  # sft, kd or sft+kd (OBJECTIVES)
+    exposure: str | None = None  # what the teacher exposes (audit.exposure); None: the objective's own
+    top_logprobs: int | None = None  # with train_queries: also record the teacher's top-k distributions
 
     def identity(self) -> dict[str, Any]:
         """The settings a checkpoint must share with this run to be resumed by it."""
         keys = ("teacher", "student", "seed", "rank", "alpha", "target_modules", "learning_rate", "epochs",
-                "max_length", "batch_size")
+                "max_length", "batch_size", "objective")
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items() if k in keys}
 
 
@@ -78,7 +96,9 @@ def run_distill(options: DistillOptions) -> str:
     _check_adapter_dir(options.out_dir, options.overwrite)
     with Store.open(options.db_path) as store:
         audit_id, rows = teacher_training_responses(store, options)
-        config = {**options.identity(), "data_hash": content_hash(sorted(r["query_id"] for r in rows))}
+        policy, targets = exposed_targets(store, audit_id, rows, options)
+        config = {**options.identity(), "exposure": policy.recorded(),
+                  "data_hash": content_hash(sorted(r["query_id"] for r in rows))}
         if options.overwrite:
             _remove_adapter_dir(options.out_dir)
         checkpoint = _load_checkpoint(options.out_dir, config)
@@ -86,13 +106,14 @@ def run_distill(options: DistillOptions) -> str:
         run_id = store.start_distill_run(audit_id, teacher_id=teacher_id, student_spec=options.student,
                                          adapter_dir=str(options.out_dir.resolve()), config=config)
         try:
-            summary = _train(store, run_id, options, config, rows, checkpoint)
+            summary = _train(store, run_id, options, config, rows, checkpoint, targets)
         except BaseException:
             store.finish_distill_run(run_id, status="interrupted")
             raise
         store.finish_distill_run(run_id, status="complete")
     resumed = f", resumed at step {summary['resumed_at_step']}" if summary["resumed_at_step"] else ""
-    return (f"adapter written to {options.out_dir} ({summary['examples']} examples, {summary['steps']} steps"
+    return (f"adapter written to {options.out_dir} ({options.objective} on exposure {policy.name}, "
+            f"{summary['examples']} examples, {summary['steps']} steps"
             f"{resumed}, loss {summary['first_loss']:.3f} -> {summary['final_loss']:.3f}, "
             f"{summary['tokens_per_s']:.0f} tokens/s); use it as peft:{options.student}+{options.out_dir}")
 
@@ -178,6 +199,7 @@ def _adapter_card(marker: dict) -> str:
     """A short README so the folder says what it is and how it was made."""
     return (f"# LoRA adapter distilled by distill-audit {marker['tool_version']}\n\n"
             f"- student (base model): `{marker['student']}`\n- teacher: `{marker['teacher']}`\n"
+            f"- objective {marker['config']['objective']} on the exposure `{marker['config']['exposure']['policy']}`\n"
             f"- {marker['examples']} teacher responses to training probes, {marker['steps']} steps, "
             f"loss {marker['first_loss']:.3f} -> {marker['final_loss']:.3f}, {marker['wall_s']:.0f} s on "
             f"{marker['device']}\n- use it as the model spec `peft:{marker['student']}+<this folder>`\n\n"
@@ -228,6 +250,65 @@ def _no_responses_message(db_path: Path) -> str:
             "to have the teacher answer N training probes first")
 
 
+def exposed_targets(store: Store, audit_id: str, rows: list[dict],
+                    options: DistillOptions) -> tuple["Policy", dict[str, "Exposed"] | None]:
+    """The exposure policy and, for a KD objective, what it exposes of each training response (by query id).
+
+    SFT trains on text: its policy is ``text`` and it takes no other. KD
+    needs the teacher's recorded top-k distribution for every training
+    response, with token ids, and a student of the teacher's tokenizer; the
+    default policy exposes all k recorded.
+    """
+    from audit.exposure import Exposed, parse_policy
+    from audit.topk import TopK
+
+    if options.objective not in OBJECTIVES:
+        raise AuditError(f"--objective {options.objective!r}: not one of {', '.join(OBJECTIVES)}")
+    if options.objective == "sft":
+        if options.exposure not in (None, "text"):
+            raise AuditError(f"--exposure {options.exposure}: --objective sft trains on the teacher's text alone; "
+                             "use --objective kd or sft+kd to train on what a policy exposes")
+        return parse_policy("text", seed=options.seed), None
+    if options.exposure is not None:
+        parse_policy(options.exposure)  # an unknown policy fails before anything is loaded
+    teacher = store.model(audit_id, "teacher")
+    blobs = store.top_distributions(audit_id, teacher["id"], purpose="train")
+    missing = sum(r["query_id"] not in blobs for r in rows)
+    if missing:
+        raise AuditError(f"{store.path}: {missing} of {len(rows)} teacher training responses have no recorded top-k "
+                         f"distributions, which --objective {options.objective} trains on; record them in a new --db "
+                         "with --train-queries N --top-logprobs K")
+    _check_same_tokenizer(teacher, options)
+    tops = {r["query_id"]: TopK.unpack(blobs[r["query_id"]]) for r in rows}
+    if any(t.ids is None or t.chosen_ids is None for t in tops.values()):
+        raise AuditError(f"{store.path}: the teacher's distributions were recorded as token texts without ids; "
+                         f"--objective {options.objective} needs ids: use --objective sft")
+    recorded_k = min(t.most_given for t in tops.values())
+    policy = parse_policy(options.exposure or f"top-k:{recorded_k}", seed=options.seed)
+    return policy, {qid: policy.expose(Exposed.recorded(top), qid) for qid, top in tops.items()}
+
+
+def _check_same_tokenizer(teacher: dict, options: DistillOptions) -> None:
+    """KD over token ids means the same thing to both models only if they share a vocabulary."""
+    from audit.models.checkpoints import load_tokenizer
+    from audit.models.transformers_backend import tokenizer_fingerprint
+
+    try:
+        recorded = json.loads(teacher["describe_json"] or "{}").get("tokenizer")
+    except (ValueError, AttributeError):
+        recorded = None
+    if not isinstance(recorded, str):
+        raise AuditError(f"--objective {options.objective}: the recorded teacher {options.teacher} has no tokenizer "
+                         "fingerprint (an endpoint, or recorded by an older distill-audit), so KD cannot check that "
+                         "it shares the student's tokenizer; use --objective sft")
+    student = tokenizer_fingerprint(load_tokenizer(options.student))
+    if recorded != student:
+        raise AuditError(f"--objective {options.objective}: the teacher {options.teacher} and the student "
+                         f"{options.student} have different tokenizers (vocabulary {recorded[:12]} vs "
+                         f"{student[:12]}); KD over token ids needs the same one: use --objective sft, or a student "
+                         "of the teacher's tokenizer")
+
+
 def _ask_teacher_training_probes(store: Store, audit: dict | None, options: DistillOptions) -> tuple[str, list]:
     """Select a training split disjoint from the audit's evaluation probes and record the teacher's answers."""
     from audit.collect import collect_role
@@ -255,7 +336,8 @@ def _ask_teacher_training_probes(store: Store, audit: dict | None, options: Dist
                          concurrency=options.concurrency)
     teacher_id = store.add_model(audit_id, name="teacher", role="teacher", spec=options.teacher,
                                  description=teacher.describe().as_dict())
-    params = GenParams(max_new_tokens=options.max_new_tokens, seed=options.seed, batch_size=options.batch_size)
+    params = GenParams(max_new_tokens=options.max_new_tokens, seed=options.seed, batch_size=options.batch_size,
+                       top_logprobs=options.top_logprobs or 0)
     with progress(options.quiet) as bar:
         tally = collect_role(store, audit_id, teacher_id, "teacher", teacher, probes, params, purpose="train",
                              bar=bar)
@@ -344,8 +426,26 @@ def build_examples(tokenizer, rows: list[dict], max_length: int) -> list[dict]:
     return examples
 
 
+def build_kd_examples(tokenizer, rows: list[dict], targets: dict[str, "Exposed"], max_length: int) -> list[dict]:
+    """Per teacher response: the prompt, then the teacher's own generated token ids (its end of turn included
+    when it stopped), each answer position with the exposed distribution the teacher gave there."""
+    examples = []
+    for row in rows:
+        exposed = targets[row["query_id"]]
+        prompt = prompt_ids(tokenizer, row["probe_text"])
+        ids = (prompt + exposed.chosen.tolist())[:max_length]
+        answered = len(ids) - len(prompt)
+        if answered <= 0:
+            continue
+        examples.append({"input_ids": ids, "labels": [-100] * len(prompt) + ids[len(prompt):],
+                         "probe_id": row["probe_id"], "kd_ids": exposed.ids[:answered],
+                         "kd_probs": exposed.probs[:answered]})
+    return examples
+
+
 def _batch(examples: list[dict], pad_id: int):
-    """Right-padded tensors; the first answer position lets the forward pass skip logits of prompts."""
+    """Right-padded tensors, the KD targets aligned with the labels (None for SFT); the first answer position
+    lets the forward pass skip logits of prompts."""
     import torch
 
     width = max(len(e["input_ids"]) for e in examples)
@@ -358,7 +458,24 @@ def _batch(examples: list[dict], pad_id: int):
         labels[i, :n] = torch.tensor(e["labels"])
         mask[i, :n] = 1
     first_answer = min(next(i for i, t in enumerate(e["labels"]) if t != -100) for e in examples)
-    return ids, labels, mask, first_answer
+    return ids, labels, mask, first_answer, _kd_batch(examples, width)
+
+
+def _kd_batch(examples: list[dict], width: int):
+    """(ids, probs) of the exposed distributions, (batch, width, k), -1 / 0 wherever there is no target."""
+    import torch
+
+    if "kd_ids" not in examples[0]:
+        return None
+    k = max(e["kd_ids"].shape[1] for e in examples)
+    ids = torch.full((len(examples), width, k), -1, dtype=torch.long)
+    probs = torch.zeros((len(examples), width, k), dtype=torch.float32)
+    for i, e in enumerate(examples):
+        start = len(e["input_ids"]) - len(e["kd_ids"])
+        n, width_k = e["kd_ids"].shape
+        ids[i, start:start + n, :width_k] = torch.from_numpy(e["kd_ids"])
+        probs[i, start:start + n, :width_k] = torch.from_numpy(e["kd_probs"]).float()
+    return ids, probs
 
 
 def _order(n_examples: int, epoch: int, seed: int) -> list[int]:
@@ -373,15 +490,46 @@ def _order(n_examples: int, epoch: int, seed: int) -> list[int]:
 # ---------------------------------------------------------------------------
 
 
-def _loss(model, ids, labels, mask, first_answer: int):
-    """Mean cross-entropy over answer tokens, computing logits only from the first answer position on."""
+def _loss(model, ids, labels, mask, first_answer: int, kd=None, objective: str = "sft"):
+    """The objective's loss over answer tokens (mean cross-entropy, mean KD divergence, or their sum),
+    computing logits only from the first answer position on."""
+    import torch
     import torch.nn.functional as F
 
     keep = ids.shape[1] - max(first_answer - 1, 0)
     logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits
     targets = labels[:, ids.shape[1] - keep + 1:]
-    return F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]), targets.reshape(-1),
-                           ignore_index=-100)
+    if objective == "sft":
+        return F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                               ignore_index=-100)
+    answer = targets != -100
+    scores = logits[:, :-1].float()[answer]
+    kd_ids, kd_probs = (t[:, ids.shape[1] - keep + 1:][answer] for t in kd)
+    divergence = kd_loss(torch.log_softmax(scores, dim=-1), kd_ids, kd_probs)
+    return divergence if objective == "kd" else divergence + F.cross_entropy(scores, targets[answer])
+
+
+def kd_loss(student_logprobs, ids, probs):
+    """Mean over positions of KL(teacher || student) on k+1 buckets: the exposed tokens, then the tail.
+
+    ``student_logprobs`` (positions, vocab) are the student's log-probabilities;
+    ``ids`` and ``probs`` (positions, k) the teacher's exposed tokens (-1 where
+    none) and probabilities. The teacher's tail is 1 - sum(probs); the
+    student's is the mass on every other token, a logsumexp over them (never
+    1 - sum, which cancels to noise). Buckets of probability 0 add nothing.
+    """
+    import torch
+
+    valid = ids >= 0
+    safe = torch.where(valid, ids, ids[:, :1])  # a missing entry points at the first exposed token; masked below
+    picked = student_logprobs.gather(-1, safe)
+    p = torch.where(valid, probs, torch.zeros_like(probs))
+    log_q_tail = torch.logsumexp(student_logprobs.scatter(-1, safe, float("-inf")), dim=-1)
+    p_tail = (1.0 - p.sum(-1)).clamp(min=0.0)
+    head = torch.where(p > 0, p * (torch.log(p.clamp_min(1e-30)) - picked), torch.zeros_like(p)).sum(-1)
+    tail = torch.where(p_tail > 0, p_tail * (torch.log(p_tail.clamp_min(1e-30)) - log_q_tail),
+                       torch.zeros_like(p_tail))
+    return (head + tail).mean()
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -429,11 +577,12 @@ def _step(model, batch, params, optimizer, scheduler, options: DistillOptions) -
     """One optimizer step on one batch: (loss, tokens, seconds); out-of-memory becomes a one-line error."""
     import torch
 
-    ids, labels, mask, first_answer = batch
+    ids, labels, mask, first_answer, kd = batch
     device = next(model.parameters()).device
     started = time.perf_counter()
     try:
-        loss = _loss(model, ids.to(device), labels.to(device), mask.to(device), first_answer)
+        loss = _loss(model, ids.to(device), labels.to(device), mask.to(device), first_answer,
+                     kd and tuple(t.to(device) for t in kd), options.objective)
         loss.backward()
     except (RuntimeError, MemoryError) as exc:
         if isinstance(exc, MemoryError) or _is_oom(exc):
@@ -450,7 +599,7 @@ def _step(model, batch, params, optimizer, scheduler, options: DistillOptions) -
 
 
 def _train(store: Store, run_id: str, options: DistillOptions, config: dict, rows: list[dict],
-           checkpoint: dict | None) -> dict:
+           checkpoint: dict | None, targets: dict[str, "Exposed"] | None = None) -> dict:
     from peft import get_peft_model_state_dict, set_peft_model_state_dict
 
     from audit.progress import add_task, console, progress
@@ -458,7 +607,8 @@ def _train(store: Store, run_id: str, options: DistillOptions, config: dict, row
     model, tokenizer = _load_student(options)
     if not getattr(tokenizer, "chat_template", None):
         console.print(f"note: {options.student} has no chat template; training on plain prompts, as audits ask it")
-    examples = build_examples(tokenizer, rows, options.max_length)
+    examples = (build_examples(tokenizer, rows, options.max_length) if targets is None
+                else build_kd_examples(tokenizer, rows, targets, options.max_length))
     if not examples:
         raise AuditError(f"--max-length {options.max_length} leaves no answer tokens after the prompts; raise it")
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id

@@ -102,6 +102,12 @@ def load_hf(spec: str | ModelSpec, *, device: str = "auto", dtype: str = "auto")
     return load_checkpoint(resolve_checkpoint(parsed), device=device, dtype=dtype, merge=False)
 
 
+def load_tokenizer(spec: str | ModelSpec):
+    """The tokenizer a local spec's model is loaded with, without its weights (to compare vocabularies)."""
+    parsed = parse_spec(spec) if isinstance(spec, str) else spec
+    return _load_tokenizer(resolve_checkpoint(parsed))
+
+
 # ---- hf ----------------------------------------------------------------------
 
 
