@@ -147,3 +147,18 @@ def test_a_bad_exposure_is_one_line(tmp_path, tiny_llama_dir, flags, message):
     result = CliRunner().invoke(cli, ["distill", "--teacher", "teacher-spec", "--student", f"hf:{tiny_llama_dir}",
                                       "--db", str(tmp_path / "train.db"), "--out", str(tmp_path / "adapter"), *flags])
     assert result.exit_code == 1 and result.output.startswith(message) and result.output.count("\n") == 1
+
+
+def test_the_cli_records_the_teacher_s_distributions_and_distils_on_an_exposure(tmp_path, tiny_llama_dir,
+                                                                                sharp_teacher_dir, suite_file):
+    result = CliRunner().invoke(cli, [
+        "distill", "--teacher", f"hf:{sharp_teacher_dir}", "--student", f"hf:{tiny_llama_dir}",
+        "--db", str(tmp_path / "train.db"), "--out", str(tmp_path / "adapter"), "--suite", str(suite_file),
+        "--train-queries", "4", "--max-new-tokens", "4", "--top-logprobs", "3", "--objective", "sft+kd",
+        "--exposure", "top-k:2+round:2", "--epochs", "1", "--device", "cpu", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "sft+kd on exposure top-k:2+round:2, 4 examples" in result.output
+    with Store.open(tmp_path / "train.db") as store:
+        audit_id = store.audit()["id"]
+        blobs = store.top_distributions(audit_id, f"{audit_id}:teacher", purpose="train")
+        assert len(blobs) == 4 and all(len(row) == 3 for b in blobs.values() for row in TopK.unpack(b).ids)
