@@ -13,10 +13,14 @@ statistics.
 
 Rows, per comparison and adversary: ``category='all'`` and one per category
 (p-values corrected over categories with Holm and Benjamini–Hochberg, ranked
-by evidence in details), ``split='public'``/``'private'`` where both exist
-(the gap in the ``all`` row's details), the ``headline`` (best adversary,
-Bonferroni over adversaries), and the provenance rows (paired bootstrap over
-probes of Adv(teacher, control) − Adv(teacher, suspect)).
+by evidence in details, with the interval that agrees with the Holm p-value),
+``split='public'``/``'private'`` where both exist (the gap in the ``all``
+row's details), the ``headline`` (best adversary, Bonferroni over
+adversaries, and the adversaries that could not be run), and the provenance
+rows (Adv(teacher, control) − Adv(teacher, suspect) by a permutation test over
+probes, Bonferroni over adversaries, one row per control marked for page 1).
+Every row's p-value is the inversion of its own interval (see
+``audit.stats``): p < α exactly when the interval excludes 0.
 
 Every comparison rests on one probe set, the probes every model answered
 (see ``audit.adversaries.comparison``), and every row carries that set's
@@ -39,10 +43,11 @@ from audit.adversaries.comparison import Comparison, load_comparisons, probe_cov
 from audit.adversaries.embeddings import Embedder, embed_texts, embedder_cost
 from audit.adversaries.features import style_matrix
 from audit.adversaries.mmd import mmd_estimate
-from audit.adversaries.outcome import Outcome
+from audit.adversaries.outcome import Outcome, provenance_gap
 from audit.errors import AuditError, ScoringUnsupported
 from audit.models import check_spec
-from audit.stats import Estimate, correct_pvalues, estimate_gap, headline_bound, rank_by_evidence
+from audit.stats import (Estimate, bonferroni, correct_pvalues, estimate_gap, headline_bound,
+                         holm_interval, rank_by_evidence)
 from audit.store import Store
 
 MAIN = "teacher-vs-suspect"
@@ -69,6 +74,7 @@ class Context:
     per_probe: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # model -> probe -> compute  # spec -> model: a teacher that also judges loads once
     named: frozenset[str] = frozenset()  # the specs the user gave (command line, config): the only ones ever loaded
     unnamed: list[str] = field(default_factory=list)  # adversaries skipped because the user named no model for them
+    not_run: dict[str, str] = field(default_factory=dict)  # adversary -> why it could not be run (the headline says)
 
     def load(self, spec: str):
         """The model ``spec`` names, loaded once; never a spec the user did not name (one read from the database)."""
@@ -125,7 +131,7 @@ def analyze_store(store: Store, *, teacher_spec: str | None = None, judge_spec: 
         with stages("embeddings and style features"):
             _featurize(ctx, comparisons, embedder or Embedder(), bar)
         with stages("discriminators"):
-            outcomes = {c.name: _discriminators(c, seed) for c in comparisons}
+            outcomes = _discriminators(comparisons)
         with stages("teacher-likelihood"):
             _add_likelihood(ctx, comparisons, outcomes, teacher_model, bar)
         with stages("judge"):
@@ -133,6 +139,7 @@ def analyze_store(store: Store, *, teacher_spec: str | None = None, judge_spec: 
                 _add_judge(ctx, comparisons, outcomes, judge_spec, judge_model, bar)
             else:
                 ctx.notes.append("judge: skipped (--no-judge)")
+                ctx.not_run["judge"] = "the analysis was run with --no-judge"
         with stages("statistics"):
             rows = []
             for comp in comparisons:
@@ -144,7 +151,7 @@ def analyze_store(store: Store, *, teacher_spec: str | None = None, judge_spec: 
             for row in rows:  # every claim carries the probe set it rests on, so the report and signature state it
                 row["details"]["coverage"] = coverage
         with stages("budget curves"):
-            points = [p for comp in comparisons for p in _budget_points(ctx, comp, budget_repeats)]
+            points = [p for comp in comparisons for p in _budget_points(ctx, comparisons, comp, budget_repeats)]
         store.clear_results(audit_id)  # only now: a run that fails midway leaves the previous results whole
         store.record_results(audit_id, rows)
         store.record_budget_points(audit_id, points)
@@ -195,11 +202,18 @@ def _featurize(ctx: Context, comparisons: list[Comparison], embedder, bar) -> No
         c.teacher_style, c.other_style = styles[t_idx], styles[o_idx]
 
 
-def _discriminators(comp: Comparison, seed: int) -> dict[str, Outcome]:
-    outcomes = {"discriminator-single": discriminator.single_outcome(comp),
-                "discriminator-paired": discriminator.paired_outcome(comp, seed)}
-    for o in outcomes.values():
-        o.compute["embedder"] = "all-MiniLM-L6-v2 (shared by every embedding-based adversary)"
+def _discriminators(comparisons: list[Comparison]) -> dict[str, dict[str, Outcome]]:
+    """Both discriminators on every comparison; each variant's folds and covariance fitted once for all of them."""
+    started = time.perf_counter()
+    single, paired = (discriminator.Design.of(kind, comparisons) for kind in ("single", "paired"))
+    shared = (time.perf_counter() - started) / len(comparisons)
+    outcomes = {}
+    for comp in comparisons:
+        outcomes[comp.name] = {"discriminator-single": discriminator.single_outcome(single, comp),
+                               "discriminator-paired": discriminator.paired_outcome(paired, comp)}
+        for o in outcomes[comp.name].values():
+            o.compute["wall_s"] += shared
+            o.compute["embedder"] = "all-MiniLM-L6-v2 (shared by every embedding-based adversary)"
     return outcomes
 
 
@@ -208,6 +222,7 @@ def _named_teacher(ctx: Context, teacher_spec: str | None):
     if teacher_spec is None:
         ctx.notes.append(f"teacher-likelihood: skipped (no --teacher given; {NEVER_RUN})")
         ctx.unnamed.append("teacher-likelihood")
+        ctx.not_run["teacher-likelihood"] = "no --teacher was given to score responses under"
         return None
     model = ctx.load(teacher_spec)
     recorded = ctx.model_rows["teacher"]
@@ -228,15 +243,21 @@ def _add_likelihood(ctx: Context, comparisons: list[Comparison], outcomes: dict,
     try:
         scorer = likelihood.TeacherScorer(ctx.store, ctx.audit_id, model, teacher_row["fingerprint"] or "unknown",
                                           teacher_row["param_count"])
+        loglik, spent = {}, {}
         for comp in comparisons:
             both = scorer.mean_logprobs(comp.probe_texts * 2, comp.teacher_texts + comp.other_texts, bar)
-            t_ll, o_ll = both[:len(comp)], both[len(comp):]
-            outcome = likelihood.likelihood_outcome(comp, t_ll, o_ll, ctx.seed)
-            outcome.compute.update(scorer.spent)
+            loglik["teacher"], loglik[comp.other] = both[:len(comp)], both[len(comp):]
+            spent[comp.name] = dict(scorer.spent)
+        design = likelihood.LikelihoodDesign(loglik, comparisons[0].probe_ids, ctx.seed)
+        for comp in comparisons:
+            outcome = likelihood.likelihood_outcome(design, comp)
+            outcome.compute.update(spent[comp.name])
             outcomes[comp.name]["teacher-likelihood"] = outcome
         scorer.record_cost()
     except ScoringUnsupported as exc:
         ctx.notes.append(f"teacher-likelihood: skipped, the teacher's backend gives no log-probabilities ({exc})")
+        ctx.not_run["teacher-likelihood"] = ("the claimed teacher cannot score text (no log-probabilities: a "
+                                             "replayed or HTTP teacher)")
 
 
 def _add_judge(ctx: Context, comparisons: list[Comparison], outcomes: dict, judge_spec: str | None,
@@ -248,11 +269,13 @@ def _add_judge(ctx: Context, comparisons: list[Comparison], outcomes: dict, judg
         spec, why = judge.default_judge(list(ctx.model_rows.values()))
         if spec is None:
             ctx.notes.append(f"judge: skipped, {why}")
+            ctx.not_run["judge"] = why
             return
         if spec not in ctx.named:
             ctx.notes.append(f"judge: skipped (no --judge given; {NEVER_RUN}: the default choice would be "
                              f"{spec!r}, {why})")
             ctx.unnamed.append("judge")
+            ctx.not_run["judge"] = "no --judge was given"
             return
     try:
         model = judge_model or ctx.load(spec)
@@ -260,6 +283,7 @@ def _add_judge(ctx: Context, comparisons: list[Comparison], outcomes: dict, judg
         if judge_spec:
             raise
         ctx.notes.append(f"judge: skipped, the default judge {spec!r} could not be loaded ({exc})")
+        ctx.not_run["judge"] = "the default judge could not be loaded"
         return
     judge_id = ctx.store.add_model(ctx.audit_id, name="judge", role="judge", spec=spec,
                                    description=model.describe().as_dict())
@@ -356,11 +380,19 @@ def _categories(comp: Comparison) -> list[str]:
     return sorted(set(comp.categories.tolist()))
 
 
-def _with_corrections(rows: list[dict]) -> list[dict]:
-    """Holm and BH over the category rows of one adversary and comparison; their evidence rank in details."""
+def _with_corrections(rows: list[dict], estimates: list[Estimate] | None = None) -> list[dict]:
+    """Holm and BH over the category rows of one adversary and comparison; their evidence rank in details.
+
+    With the rows' estimates, each row also gets (details ``holm_interval``)
+    the interval that agrees with its Holm p-value (`audit.stats.holm_interval`).
+    """
     holm, bh = correct_pvalues([r["p_value"] for r in rows])
-    for r, h, b in zip(rows, holm, bh):
+    for i, (r, h, b) in enumerate(zip(rows, holm, bh)):
         r["p_holm"], r["p_bh"] = h, b
+        corrected = holm_interval(estimates[i], h) if estimates else None
+        if corrected is not None:
+            r["details"]["holm_interval"] = _finite({"ci_low": corrected.ci_low, "ci_high": corrected.ci_high,
+                                                     "confidence": corrected.confidence})
     for r in rank_by_evidence(rows):
         r["details"]["evidence_rank"] = r.pop("evidence_rank")
     return rows
@@ -392,27 +424,18 @@ def _advantage_rows(ctx: Context, comp: Comparison, outcome: Outcome) -> list[di
     overall = outcome.estimate(ctx.confidence, ctx.seed)
     q, t = _q_t(ctx, comp, None, compute)
     main = _row(outcome.adversary, comp.name, "all", "all", "advantage", overall, q, t,
-                details={**outcome.details, "kind": outcome.kind,
-                         "bootstrap_over_probes": _bootstrap_check(outcome, ctx)})
-    rows, category_rows = [main], []
+                details={**outcome.details, "kind": outcome.kind})
+    rows, category_rows, category_estimates = [main], [], []
     for category in _categories(comp):
         part = outcome.subset(outcome.categories == category)
         probes = set(comp.probe_ids[comp.categories == category].tolist())
         q, t = _q_t(ctx, comp, probes, compute)
+        category_estimates.append(part.estimate(ctx.confidence, ctx.seed))
         category_rows.append(_row(outcome.adversary, comp.name, category, "all", "advantage",
-                                  part.estimate(ctx.confidence, ctx.seed), q, t))
-    rows += _with_corrections(category_rows)
+                                  category_estimates[-1], q, t))
+    rows += _with_corrections(category_rows, category_estimates)
     rows += _split_rows(ctx, comp, outcome, main, compute)
     return rows
-
-
-def _bootstrap_check(outcome: Outcome, ctx: Context) -> dict:
-    """A bootstrap interval over probes next to the exact one: the two should roughly agree."""
-    from audit.stats import bootstrap_ci
-
-    values = np.array(list(outcome.per_probe().values()), dtype=float)
-    est = bootstrap_ci(values, "mean", ctx.confidence, 2000, ctx.seed)
-    return _finite({"estimate": est.estimate, "ci_low": est.ci_low, "ci_high": est.ci_high, "probes": est.n})
 
 
 def _split_rows(ctx: Context, comp: Comparison, outcome: Outcome, main: dict, compute: dict) -> list[dict]:
@@ -426,28 +449,24 @@ def _split_rows(ctx: Context, comp: Comparison, outcome: Outcome, main: dict, co
         estimates[split] = est
         q, t = _q_t(ctx, comp, set(comp.probe_ids[comp.splits == split].tolist()), compute)
         rows.append(_row(outcome.adversary, comp.name, "all", split, "advantage", est, q, t))
-    try:
-        gap = estimate_gap(estimates["public"], estimates["private"], ctx.confidence)
-        main["details"]["split_gap"] = _finite({"public_minus_private": gap.estimate, "ci_low": gap.ci_low,
-                                                "ci_high": gap.ci_high, "method": gap.method,
-                                                "p_value": gap.p_value, "confidence": gap.confidence})
-    except ValueError:  # bootstrap estimates carry no counts: the gap is given without an interval
-        main["details"]["split_gap"] = _finite({"public_minus_private": estimates["public"].estimate
-                                                - estimates["private"].estimate, "ci_low": None, "ci_high": None,
-                                                "method": "difference of bootstrap estimates (no interval)"})
+    gap = estimate_gap(estimates["public"], estimates["private"], ctx.confidence)
+    main["details"]["split_gap"] = _finite({"public_minus_private": gap.estimate, "ci_low": gap.ci_low,
+                                            "ci_high": gap.ci_high, "method": gap.method,
+                                            "p_value": gap.p_value, "confidence": gap.confidence})
     return rows
 
 
 def _headline_rows(ctx: Context, comp: Comparison, outcomes: dict[str, Outcome]) -> list[dict]:
-    """The best adversary on this comparison, its interval widened by Bonferroni over the adversaries tried."""
+    """The best adversary on this comparison, its interval widened by Bonferroni over the adversaries tried.
+
+    The adversaries that could not be run (``ctx.not_run``) are named in the
+    row, so the headline's scope says which adversary class it covers.
+    """
     estimates = {name: o.estimate(ctx.confidence, ctx.seed) for name, o in outcomes.items()}
     valid = {n: e for n, e in estimates.items() if not math.isnan(e.estimate)}
     if not valid:
         return []
-    if all(e.method.startswith("clopper-pearson") for e in valid.values()):
-        head = headline_bound(valid, ctx.confidence, "bonferroni")
-    else:
-        head = _bonferroni_by_bootstrap(ctx, {n: outcomes[n] for n in valid}, valid)
+    head = headline_bound(valid, ctx.confidence, "bonferroni")
     chosen = head.details["selected"]
     compute = _adversary_compute(ctx, outcomes[chosen].compute, uses_embedder=chosen.startswith("discriminator"))
     q, t = _q_t(ctx, comp, None, compute)
@@ -455,61 +474,65 @@ def _headline_rows(ctx: Context, comp: Comparison, outcomes: dict[str, Outcome])
                "selection": "Bonferroni over adversaries",
                "correction": (f"each of the {len(valid)} candidates' intervals at level "
                               f"1 − α/{len(valid)} = {head.details['per_test_confidence']:.4f}, so the selected "
-                              "one's interval holds whatever the choice")}
+                              "one's interval holds whatever the choice"),
+               "not_run": dict(sorted(ctx.not_run.items()))}
     return [_row("headline", comp.name, "all", "all", "advantage", head, q, t, details=details)]
 
 
-def _bonferroni_by_bootstrap(ctx: Context, outcomes: dict[str, Outcome], estimates: dict[str, Estimate]) -> Estimate:
-    """Bonferroni for candidates with bootstrap intervals, which (unlike exact ones) cannot be rescaled: each
-    adversary's interval is recomputed from its held-out verdicts at level 1 − α/m."""
-    m = len(estimates)
-    per_test = 1.0 - (1.0 - ctx.confidence) / m
-    selected = max(sorted(estimates), key=lambda n: estimates[n].estimate)
-    strict = outcomes[selected].estimate(per_test, ctx.seed)
-    p = min(1.0, strict.p_value * m) if strict.p_value is not None else None
-    return Estimate(estimates[selected].estimate, strict.ci_low, strict.ci_high, strict.n, ctx.confidence,
-                    "bonferroni", p, {"selected": selected, "m": m, "per_test_confidence": per_test,
-                                      "inner_method": strict.method})
-
-
 def _provenance_rows(ctx: Context, comparisons: list[Comparison], outcomes: dict) -> list[dict]:
-    """Adv(teacher, control) − Adv(teacher, suspect) per adversary, paired bootstrap over shared probes."""
-    from audit.stats import paired_bootstrap_difference
+    """Adv(teacher, control) − Adv(teacher, suspect) per adversary and control, Bonferroni over the adversaries.
 
+    Each control's gaps are a family: every interval is at 1 − α/m (m gaps
+    for that control) and every p-value is Bonferroni's, so any one of them
+    may be quoted alone. The row page 1 shows for a control (details
+    ``page_one``) is the one with the strongest evidence, which the
+    correction has already paid for; never one chosen on Adv(teacher,
+    suspect), a term of the gap.
+    """
     main = next(c for c in comparisons if c.name == MAIN)
     rows = []
     for comp in comparisons:
         if comp.name == MAIN:
             continue
         control = comp.other.removeprefix("control:")
+        gaps = {}
         for adversary, outcome in outcomes[comp.name].items():
             if adversary not in outcomes[MAIN]:
                 continue
-            a = outcome.per_probe()
-            b = outcomes[MAIN][adversary].per_probe()
-            shared = sorted(set(a) & set(b))
-            if len(shared) < 2:
+            gap = provenance_gap(outcomes[MAIN][adversary], outcome, ctx.confidence, ctx.seed)
+            if gap.n < 2:
                 ctx.notes.append(f"provenance {control} {adversary}: skipped, fewer than 2 probes judged in both")
                 continue
-            est = paired_bootstrap_difference([a[p] for p in shared], [b[p] for p in shared], ctx.confidence,
-                                              2000, ctx.seed)
-            q_c, t_c = _q_t(ctx, comp, None, _adversary_compute(ctx, outcome.compute, False))
+            gaps[adversary] = gap
+        family = []
+        for adversary, est in (bonferroni(gaps, ctx.confidence) if gaps else {}).items():
+            q_c, t_c = _q_t(ctx, comp, None, _adversary_compute(ctx, outcomes[comp.name][adversary].compute, False))
             q_m, t_m = _q_t(ctx, main, None, _adversary_compute(ctx, outcomes[MAIN][adversary].compute, False))
             t = {k: t_c[k] + t_m[k] for k in _T_KEYS}
             t["adversary"] = {"control_comparison": t_c["adversary"], "suspect_comparison": t_m["adversary"]}
-            details = {"adv_teacher_control": est.details.get("mean_a"),
-                       "adv_teacher_suspect": est.details.get("mean_b"), "shared_probes": len(shared),
+            details = {"adv_teacher_control": est.details.pop("mean_a"),
+                       "adv_teacher_suspect": est.details.pop("mean_b"), "shared_probes": est.n,
+                       "correction": f"Bonferroni over the {len(gaps)} adversaries' gaps against this control",
+                       "uncorrected": _finite(est.details.pop("uncorrected")),
                        "meaning": "positive: the suspect is harder to tell from the teacher than the control is"}
-            rows.append(_row(adversary, f"provenance:{control}", "all", "all", "advantage-gap", est,
-                             max(q_c, q_m), t, details=details))
+            family.append(_row(adversary, f"provenance:{control}", "all", "all", "advantage-gap", est,
+                               max(q_c, q_m), t, details=details))
+        if family:
+            strongest = min(family, key=lambda r: (r["p_value"], -abs(r["advantage"]), r["adversary"]))
+            strongest["details"]["page_one"] = "the strongest evidence among this control's Bonferroni-corrected gaps"
+        rows += family
     return rows
 
 
 # ---- budget curves ------------------------------------------------------------
 
 
-def _budget_points(ctx: Context, comp: Comparison, repeats: int) -> list[dict]:
-    """Paired-discriminator advantage against q: stratified random vs disagreement-guided acquisition."""
+def _budget_points(ctx: Context, comparisons: list[Comparison], comp: Comparison, repeats: int) -> list[dict]:
+    """Paired-discriminator advantage against q: stratified random vs disagreement-guided acquisition.
+
+    At each budget the discriminator is fitted (on every model's responses to
+    the selected probes, as for the full audit) and tested on those probes only.
+    """
     from audit.budget import budget_curve
 
     probes = sorted(set(comp.probe_ids.tolist()))
@@ -524,7 +547,8 @@ def _budget_points(ctx: Context, comp: Comparison, repeats: int) -> list[dict]:
 
     def evaluate(selected: list) -> Estimate:
         mask = comp.mask_of(selected)
-        return discriminator.paired_outcome(comp, ctx.seed, mask=mask).estimate(ctx.confidence, ctx.seed)
+        design = discriminator.Design.of("paired", comparisons, mask)
+        return discriminator.paired_outcome(design, comp, mask).estimate(ctx.confidence, ctx.seed)
 
     points = budget_curve(probes, categories, evaluate, qs=budget_ladder(len(probes) - n_pilot), pilot_scores=pilot_scores,
                           repeats=repeats,

@@ -4,13 +4,22 @@ Every number the audit states about an adversary leaves this module as an
 `Estimate`: a point estimate, its interval, n, the confidence level, the
 interval method and, where a test applies, a p-value. Choices, and why:
 
-- Counts of correct verdicts get **exact** Clopper–Pearson intervals: an audit
-  claim may end up in front of a lawyer, and exact intervals never cover less
-  than the stated level, whatever n and the true rate are.
-- Statistics over probes (mean cosine, per-probe advantages, paired gaps) get a
-  **bootstrap over probes** (groups), never over individual responses: the
-  responses to one probe are not independent, and resampling them one by one
-  would make the interval too narrow.
+- **One procedure per row.** A row's p-value is the inversion of its own
+  interval: the smallest α at which the two-sided interval excludes 0 (the
+  interval is the set of values its test does not reject). So p < α exactly
+  when the interval excludes 0, and a reader never sees the two disagree.
+- Counts of independent correct verdicts get **exact** Clopper–Pearson
+  intervals, with the two-sided exact binomial test they invert: they never
+  cover less than the stated level, whatever n and the true rate are.
+- Verdicts of a cross-validated adversary are not independent (each probe
+  trains the models that judge the other folds), so they get a **permutation
+  interval** (`permutation_interval`): the adversary is retrained in worlds
+  where the two models trade places on random probes, which is the null
+  hypothesis made true, and the interval collects the shifts that test does
+  not reject.
+- Statistics over probes without a test (mean cosine) get a **bootstrap over
+  probes** (groups), never over individual responses: the responses to one
+  probe are not independent.
 - Choosing the best of several adversaries is itself a multiple comparison; the
   headline bound pays for it (Bonferroni) or selects on data it does not report
   (held-out split).
@@ -32,7 +41,13 @@ _BOOT_CHUNK = 256  # resamples drawn at once: bounds memory at ~chunk x groups x
 
 @dataclass(frozen=True)
 class Estimate:
-    """A point estimate with its interval: the only shape in which an advantage leaves this module."""
+    """A point estimate with its interval: the only shape in which an advantage leaves this module.
+
+    `restate`, where the procedure allows it, gives the same estimate with its
+    interval (and its p-value, unchanged) at another confidence level: the
+    headline and the multiplicity corrections need each interval at a
+    stricter level, computed by the very procedure that made it.
+    """
 
     estimate: float
     ci_low: float
@@ -42,6 +57,7 @@ class Estimate:
     method: str
     p_value: float | None = None
     details: dict = field(default_factory=dict)
+    restate: Callable[[float], "Estimate"] | None = field(default=None, repr=False, compare=False)
 
     def as_result(self) -> dict:
         """The fields `Store.record_results` expects; the caller adds adversary, comparison, q, t, ..."""
@@ -57,6 +73,11 @@ class Estimate:
         }
 
 
+def excludes(low: float | None, high: float | None, null: float = 0.0) -> bool:
+    """Whether an interval lies wholly on one side of ``null``: what its p-value below α must mean."""
+    return low is not None and high is not None and (low > null or high < null)
+
+
 # ---- exact intervals for counts ----------------------------------------------
 
 
@@ -65,9 +86,12 @@ def clopper_pearson(k, n, confidence: float = 0.95):
 
     Clopper–Pearson inverts two one-sided exact binomial tests, so its coverage
     is at least `confidence` for every n and every true rate (conservative,
-    never optimistic). n = 0 gives (0, 1): no data, no claim.
+    never optimistic). n = 0 gives (0, 1): no data, no claim. The bounds are
+    scipy's Beta quantile as a ufunc, the same numbers as statsmodels'
+    ``proportion_confint(method="beta")`` (tested) at a fortieth of the cost,
+    which matters inside p-value inversions and simulations.
     """
-    from scipy.special import betaincinv  # the beta quantile as a ufunc: no per-call overhead in simulations
+    from scipy.special import betaincinv
 
     k = np.asarray(k, dtype=float)
     n = np.asarray(n, dtype=float)
@@ -82,82 +106,166 @@ def clopper_pearson(k, n, confidence: float = 0.95):
     return lo, hi
 
 
+def _binomial_two_sided(correct: int, n: int) -> float:
+    """Twice the smaller exact binomial tail at rate 1/2: the test that Clopper–Pearson inverts.
+
+    Clopper–Pearson at level 1 − α excludes 1/2 exactly when one tail is below
+    α/2, so this p-value (not scipy's likelihood-ordered two-sided one) is the
+    one whose p < α means the same as "the interval excludes chance".
+    """
+    from scipy.special import bdtr, bdtrc
+
+    upper = float(bdtrc(correct - 1, n, 0.5)) if correct > 0 else 1.0  # P[X >= correct]
+    lower = float(bdtr(correct, n, 0.5))  # P[X <= correct]
+    return min(1.0, 2.0 * min(upper, lower))
+
+
 def accuracy_advantage(correct: int, n: int, confidence: float = 0.95) -> Estimate:
     """Advantage 2·accuracy − 1 of an adversary that labels n balanced items, `correct` of them right.
 
     On a balanced test set 2·acc − 1 equals TPR − FPR, the distinguishing
     advantage. The interval is Clopper–Pearson on the accuracy mapped through
-    2p − 1 (monotone, so coverage carries over exactly). The p-value is the
-    one-sided exact binomial test of accuracy ≤ 1/2: only an adversary doing
-    better than a coin is evidence. The estimate is signed: a negative value
-    means worse than chance and is reported as such, not folded. The items
-    must be independent (e.g. one verdict per probe); `details["correct"]`
-    lets `at_confidence` recompute the interval at another level.
+    2p − 1 (monotone, so coverage carries over exactly); the p-value is the
+    two-sided exact binomial test it inverts (see `_binomial_two_sided`). The
+    estimate is signed: a negative value means worse than chance and is
+    reported as such, not folded. The items must be independent (e.g. one
+    verdict per probe of an adversary that learned nothing from the others).
     """
-    from scipy.special import bdtrc
-
     correct, n = int(correct), int(n)
     if not 0 <= correct <= n:
         raise ValueError(f"correct={correct} must lie in [0, n={n}]")
     lo, hi = clopper_pearson(correct, n, confidence)
     estimate = 2.0 * correct / n - 1.0 if n else math.nan
-    p_value = float(bdtrc(correct - 1, n, 0.5)) if n and correct > 0 else 1.0  # P[X >= correct | acc = 1/2]
     return Estimate(
         estimate=estimate, ci_low=2.0 * lo - 1.0, ci_high=2.0 * hi - 1.0, n=n,
-        confidence=confidence, method="clopper-pearson", p_value=p_value,
-        details={"correct": correct, "accuracy": correct / n if n else math.nan},
-    )
-
-
-def rate_difference_advantage(hits_a: int, n_a: int, hits_b: int, n_b: int,
-                              confidence: float = 0.95) -> Estimate:
-    """Advantage TPR − FPR = P[says teacher | teacher] − P[says teacher | suspect].
-
-    `hits_a` of `n_a` teacher responses and `hits_b` of `n_b` suspect
-    responses were called "teacher". Interval: each rate gets an exact
-    Clopper–Pearson interval at level 1 − α/2 and the difference takes the
-    extreme corners, [lo_a − hi_b, hi_a − lo_b]. By Bonferroni both rate
-    intervals hold together with probability ≥ 1 − α, so the difference
-    interval covers at least at the stated level — and, unlike Newcombe's
-    score interval, it needs no independence between the two rates, which
-    matters because teacher and suspect answered the same probes. The price is
-    some width. p-value: Fisher's exact test, one-sided (TPR > FPR), the
-    direction the adversary was built to find. The estimate is signed.
-    """
-    from scipy.stats import fisher_exact
-
-    for hits, n in ((hits_a, n_a), (hits_b, n_b)):
-        if not 0 <= hits <= n:
-            raise ValueError(f"hits={hits} must lie in [0, n={n}]")
-    per_rate = 1.0 - (1.0 - confidence) / 2.0
-    lo_a, hi_a = clopper_pearson(hits_a, n_a, per_rate)
-    lo_b, hi_b = clopper_pearson(hits_b, n_b, per_rate)
-    tpr = hits_a / n_a if n_a else math.nan
-    fpr = hits_b / n_b if n_b else math.nan
-    table = [[hits_a, n_a - hits_a], [hits_b, n_b - hits_b]]
-    p_value = float(fisher_exact(table, alternative="greater").pvalue) if n_a and n_b else 1.0
-    return Estimate(
-        estimate=tpr - fpr, ci_low=lo_a - hi_b, ci_high=hi_a - lo_b, n=int(n_a + n_b),
-        confidence=confidence, method="clopper-pearson-bonferroni", p_value=p_value,
-        details={"hits_a": int(hits_a), "n_a": int(n_a), "hits_b": int(hits_b), "n_b": int(n_b),
-                 "tpr": tpr, "fpr": fpr},
+        confidence=confidence, method="clopper-pearson", p_value=_binomial_two_sided(correct, n) if n else 1.0,
+        details={"correct": correct, "accuracy": correct / n if n else math.nan,
+                 "test": "two-sided exact binomial test of accuracy 1/2 (the test Clopper–Pearson inverts)"},
+        restate=lambda level: accuracy_advantage(correct, n, level),
     )
 
 
 def at_confidence(est: Estimate, confidence: float) -> Estimate:
-    """The same count-based estimate with its exact interval recomputed at another level.
+    """The same estimate with its interval recomputed, by its own procedure, at another level.
 
-    Multiplicity corrections (the headline bound, split gaps) need each
-    interval at a stricter level; exact intervals can be recomputed from the
-    counts they carry. Bootstrap estimates cannot, and are refused rather than
-    approximated.
+    Multiplicity corrections (the headline bound, provenance gaps, split gaps)
+    need each interval at a stricter level. An estimate whose procedure cannot
+    be rerun at another level (a bootstrap of a statistic without a test) is
+    refused rather than approximated.
     """
-    d = est.details
-    if est.method == "clopper-pearson":
-        return accuracy_advantage(d["correct"], est.n, confidence)
-    if est.method == "clopper-pearson-bonferroni":
-        return rate_difference_advantage(d["hits_a"], d["n_a"], d["hits_b"], d["n_b"], confidence)
-    raise ValueError(f"an estimate by {est.method!r} carries no counts to recompute its interval at another level")
+    if est.restate is None:
+        raise ValueError(f"an estimate by {est.method!r} cannot restate its interval at another level")
+    return est.restate(confidence)
+
+
+# ---- permutation intervals ------------------------------------------------------
+
+PERMUTATIONS = 1000
+"""Relabelled worlds per permutation test. With 1 + 1000 = 1001 (odd) in every p-value's denominator, no
+p-value can equal a level of the form α/m exactly, so "p < α/m" and "the interval at 1 − α/m excludes 0"
+never differ by a rounding at the boundary."""
+
+
+DIGITS = 12  # decimals a permutation statistic is compared at
+
+
+def _tail(count: int, n_null: int) -> float:
+    """Two-sided Monte-Carlo p-value from the count of null statistics at least as extreme on one side."""
+    return min(1.0, 2.0 * (1 + count) / (1 + n_null))
+
+
+def _count_needed(alpha: float, n_null: int) -> int:
+    """The smallest one-sided count whose `_tail` is at least α: the rank of the interval's bounds."""
+    count = max(0, math.ceil(alpha * (1 + n_null) / 2.0 - 1.0))
+    while count > 0 and _tail(count - 1, n_null) >= alpha:
+        count -= 1
+    while _tail(count, n_null) < alpha:
+        count += 1
+    return count
+
+
+def permutation_interval(observed: float, null, confidence: float = 0.95, *, n: int,
+                         bounds: tuple[float, float] = (-1.0, 1.0), method: str = "permutation",
+                         details: dict | None = None) -> Estimate:
+    """Interval and p-value from one permutation test: the interval is the set of shifts the test does not reject.
+
+    `null` holds the statistic in B relabelled worlds in which there is no
+    difference by construction (the models traded places on random probes,
+    and every adversary that learns was retrained there). The test of
+    "the true value is δ" compares `observed` − δ with the null statistics:
+    p(δ) = min(1, 2·(1 + #{z ≥ observed − δ})/(1 + B), 2·(1 + #{z ≤ observed − δ})/(1 + B)),
+    the (1 + count)/(1 + B) form that keeps a Monte-Carlo permutation p-value
+    valid at any B (Phipson & Smyth 2010). The interval is {δ : p(δ) ≥ α},
+    clipped to `bounds`; the row's p-value is p(0). So p < α exactly when the
+    interval excludes 0, and at δ = 0 the test is exact whatever n and
+    whatever the dependence between verdicts (the worlds reproduce it). Away
+    from 0 the interval assumes the statistic's spread around the truth is no
+    larger than around 0 (a shift model); for accuracies and per-probe
+    advantages it is smaller there, so the interval is conservative.
+    """
+    # the statistic on a grid of 1e-12: sums of the same contributions in another order must tie, not differ by
+    # a rounding (a monotone map of the statistic, so the test stays exact)
+    observed = round(float(observed), DIGITS) + 0.0 if math.isfinite(observed) else observed
+    z = np.sort(np.round(np.asarray(null, dtype=float), DIGITS)) + 0.0
+    n_null = len(z)
+    details = {**(details or {}), "null_worlds": n_null}
+    if n_null == 0 or n == 0 or not math.isfinite(observed):
+        return Estimate(observed if n else math.nan, math.nan, math.nan, n, confidence, method, None, details,
+                        lambda level: permutation_interval(observed, z, level, n=n, bounds=bounds, method=method,
+                                                           details=details))
+    need = _count_needed(1.0 - confidence, n_null)
+    low = observed - z[n_null - need] if need else -math.inf  # the need-th largest null statistic
+    high = observed - z[need - 1] if need else math.inf  # the need-th smallest
+    low, high = min(max(low, bounds[0]), bounds[1]), max(min(high, bounds[1]), bounds[0])
+    at_least = n_null - int(np.searchsorted(z, observed, side="left"))
+    at_most = int(np.searchsorted(z, observed, side="right"))
+    p_value = min(_tail(at_least, n_null), _tail(at_most, n_null))
+
+    def restate(level: float) -> Estimate:
+        return permutation_interval(observed, z, level, n=n, bounds=bounds, method=method, details=details)
+
+    return Estimate(float(observed), float(low), float(high), n, confidence, method, p_value, details, restate)
+
+
+def sign_flip_null(values, n_perm: int, rng: np.random.Generator) -> np.ndarray:
+    """Means of ``values`` with their signs flipped at random, n_perm times: the null of a symmetric statistic.
+
+    For per-probe values of an adversary that learned nothing from the other
+    probes (the judge), and for per-probe gaps between two such comparisons,
+    a probe on which the two models trade places negates its value; so under
+    "no difference" every sign pattern is as likely as the observed one.
+    """
+    values = np.asarray(values, dtype=float)
+    n = len(values)
+    out = np.empty(n_perm)
+    for start in range(0, n_perm, _BOOT_CHUNK):
+        size = min(_BOOT_CHUNK, n_perm - start)
+        # one random byte gives eight signs; flipped sum = 2·(kept part) − total
+        kept = np.unpackbits(rng.integers(0, 256, size=(size, (n + 7) // 8), dtype=np.uint8), axis=1, count=n)
+        out[start:start + size] = (2.0 * (kept @ values) - values.sum()) / max(n, 1)
+    return out
+
+
+def inverted_pvalue(interval_at: Callable[[float], tuple[float, float]], null: float = 0.0) -> float:
+    """The smallest α at which the two-sided interval ``interval_at(1 − α)`` excludes ``null`` (bisection).
+
+    For interval procedures without a closed-form test (e.g. the Bonferroni
+    corners of a split gap): their p-value is defined by the interval itself,
+    so the two always agree. The procedure's intervals must shrink as α grows.
+    """
+    def excluded(alpha: float) -> bool:
+        return excludes(*interval_at(1.0 - alpha), null=null)
+
+    if not excluded(1.0 - 1e-12):
+        return 1.0
+    rejected, kept = 1.0 - 1e-12, 0.0
+    for _ in range(45):  # to within 3e-14 of the boundary
+        mid = (rejected + kept) / 2.0
+        if excluded(mid):
+            rejected = mid
+        else:
+            kept = mid
+    return rejected
 
 
 # ---- bootstrap over probes ---------------------------------------------------
@@ -272,28 +380,8 @@ def _bca_interval(estimate: float, reps: np.ndarray, influence: np.ndarray, conf
     return float(lo), float(hi)
 
 
-def _sign_flip_pvalue(deviations: np.ndarray, n_perm: int, rng: np.random.Generator) -> float:
-    """Two-sided Monte-Carlo sign-flip test that per-probe deviations are symmetric about 0.
-
-    Under the null each probe's deviation is as likely negated, so flipping
-    signs at random draws from the null distribution of their sum. The
-    (1 + count)/(1 + n_perm) form keeps the p-value valid (never 0).
-    """
-    n = len(deviations)
-    total = deviations.sum()
-    observed = abs(total)
-    exceed = 0
-    for start in range(0, n_perm, _BOOT_CHUNK):
-        size = min(_BOOT_CHUNK, n_perm - start)
-        # one random byte gives eight signs; flipped sum = 2·(kept part) − total
-        kept = np.unpackbits(rng.integers(0, 256, size=(size, (n + 7) // 8), dtype=np.uint8), axis=1, count=n)
-        flipped = 2.0 * (kept @ deviations) - total
-        exceed += int(np.sum(np.abs(flipped) >= observed - 1e-12 * max(1.0, observed)))
-    return (1 + exceed) / (1 + n_perm)
-
-
 def bootstrap_ci(values_by_group, statistic="mean", confidence: float = 0.95, n_boot: int = 2000,
-                 seed: int = 0, *, null: float | None = None) -> Estimate:
+                 seed: int = 0) -> Estimate:
     """Bootstrap interval for a statistic of probe-level data, resampling whole probes.
 
     `values_by_group`: a 1-D array (one value per probe), a 2-D array (one row
@@ -312,8 +400,9 @@ def bootstrap_ci(values_by_group, statistic="mean", confidence: float = 0.95, n_
     (per-probe cosines are skewed); the acceleration is exact and free for
     means, a leave-one-probe-out jackknife for callables.
 
-    `null`: for "mean" only, a two-sided sign-flip test of mean = null over
-    probes (exact under symmetric per-probe deviations); else p is None.
+    No p-value: this is for statistics that are described, not tested (the
+    similarity baseline). A tested statistic gets the interval of its own test
+    (`permutation_interval`), so that its p-value and interval agree.
     """
     rng = np.random.default_rng(seed)
     estimate, reps, influence = _boot_distribution(values_by_group, statistic, n_boot, rng)
@@ -323,43 +412,7 @@ def bootstrap_ci(values_by_group, statistic="mean", confidence: float = 0.95, n_
         return Estimate(estimate, math.nan, math.nan, n, confidence, "bootstrap", None, details)
     lo, hi = _bca_interval(estimate, reps, influence, confidence)
     details["boot_se"] = float(reps.std(ddof=1))
-    p_value = None
-    if null is not None:
-        if statistic != "mean":
-            raise ValueError("a null value is tested only for statistic='mean'")
-        sums, counts, _ = _as_groups(values_by_group)
-        p_value = _sign_flip_pvalue(sums - null * counts, n_boot, rng)
-        details["test"] = f"sign-flip over probes, H0: mean = {null}"
-    return Estimate(estimate, lo, hi, n, confidence, "bootstrap", p_value, details)
-
-
-def paired_bootstrap_difference(a_by_probe, b_by_probe, confidence: float = 0.95, n_boot: int = 2000,
-                                seed: int = 0) -> Estimate:
-    """Difference mean(a) − mean(b) of two per-probe statistics measured on the SAME probes.
-
-    This is the provenance finding: a = per-probe advantage teacher-vs-control,
-    b = per-probe advantage teacher-vs-suspect. Resampling probes jointly keeps
-    the pairing (a hard probe is hard for both comparisons), which is what makes
-    the interval for the difference much narrower than two separate ones. NaN
-    in either member drops the probe (counted in details).
-
-    Interval: expanded BCa bootstrap over probes (see `bootstrap_ci`).
-    p-value: two-sided sign-flip permutation test on the per-probe differences
-    — exact for H0 "the two comparisons are exchangeable on each probe", and
-    not an approximation that depends on the bootstrap's small-sample accuracy.
-    """
-    a = np.asarray(a_by_probe, dtype=float)
-    b = np.asarray(b_by_probe, dtype=float)
-    if a.shape != b.shape or a.ndim != 1:
-        raise ValueError(f"a and b must be 1-D per-probe arrays of equal length, got {a.shape} and {b.shape}")
-    keep = ~(np.isnan(a) | np.isnan(b))
-    diff = a[keep] - b[keep]
-    est = bootstrap_ci(diff, "mean", confidence, n_boot, seed, null=0.0 if diff.size else None)
-    details = {**est.details, "dropped_probes": int((~keep).sum()),
-               "mean_a": float(a[keep].mean()) if diff.size else math.nan,
-               "mean_b": float(b[keep].mean()) if diff.size else math.nan,
-               "test": "two-sided sign-flip permutation over probes"}
-    return replace(est, method="paired-bootstrap", details=details)
+    return Estimate(estimate, lo, hi, n, confidence, "bootstrap", None, details)
 
 
 # ---- two-sample test ---------------------------------------------------------
@@ -445,7 +498,10 @@ def correct_pvalues(pvalues: Sequence[float | None]) -> tuple[list[float | None]
 
     Holm controls the family-wise error (any false category claim); BH the
     false discovery rate (the share of false ones among those flagged). Both
-    are reported because per-category evidence is read both ways.
+    are reported because per-category evidence is read both ways. BH is
+    statsmodels'; Holm's step-down (`_holm`) is written out because
+    statsmodels' Holm path calls ``gc.collect()`` on every call, about 0.1 s
+    each in an analysis process (the same numbers, tested).
     """
     from statsmodels.stats.multitest import multipletests
 
@@ -454,10 +510,19 @@ def correct_pvalues(pvalues: Sequence[float | None]) -> tuple[list[float | None]
     holm = np.full(len(p), math.nan)
     bh = np.full(len(p), math.nan)
     if ok.any():
-        holm[ok] = multipletests(p[ok], method="holm")[1]
+        holm[ok] = _holm(p[ok])
         bh[ok] = multipletests(p[ok], method="fdr_bh")[1]
     as_list = lambda a: [None if math.isnan(v) else float(v) for v in a]  # noqa: E731
     return as_list(holm), as_list(bh)
+
+
+def _holm(p: np.ndarray) -> np.ndarray:
+    """Holm's adjusted p-values: the i-th smallest times (m − i + 1), kept monotone, capped at 1 (Holm 1979)."""
+    order = np.argsort(p, kind="stable")
+    adjusted = np.minimum(1.0, np.maximum.accumulate(p[order] * np.arange(len(p), 0, -1)))
+    out = np.empty(len(p))
+    out[order] = adjusted
+    return out
 
 
 def headline_bound(estimates: Mapping[str, Estimate], confidence: float = 0.95, method: str = "bonferroni",
@@ -468,12 +533,13 @@ def headline_bound(estimates: Mapping[str, Estimate], confidence: float = 0.95, 
     95% interval overstates the evidence (the winner is the one that got
     lucky). Two honest ways:
 
-    - "bonferroni": every adversary's exact interval is recomputed at level
-      1 − α/m (m adversaries with an estimate); then all m hold together with
-      probability ≥ 1 − α, so the selected one's holds whatever the selection
-      rule. Needs count-based estimates (see `at_confidence`). details also
-      give `class_interval` = [max lo, max hi], the simultaneous interval for
-      the class's advantage max_A Adv(A).
+    - "bonferroni": every adversary's interval is recomputed by its own
+      procedure at level 1 − α/m (m adversaries with an estimate); then all m
+      hold together with probability ≥ 1 − α, so the selected one's holds
+      whatever the selection rule. The p-value is Bonferroni's, min(1, m·p),
+      which is below α exactly when that stricter interval excludes 0.
+      details also give `class_interval` = [max lo, max hi], the simultaneous
+      interval for the class's advantage max_A Adv(A).
     - "holdout": `estimates` were measured on a selection split and `heldout`
       on disjoint probes; the winner on the selection split is reported with
       its held-out estimate at the full level — selection never saw the data
@@ -497,39 +563,77 @@ def headline_bound(estimates: Mapping[str, Estimate], confidence: float = 0.95, 
         return replace(report, method="holdout", details=details)
     if method != "bonferroni":
         raise ValueError(f"method must be 'bonferroni' or 'holdout', not {method!r}")
-    m = len(valid)
-    per_test = 1.0 - (1.0 - confidence) / m
-    strict = {name: at_confidence(e, per_test) for name, e in sorted(valid.items())}
+    strict = bonferroni(valid, confidence)
     chosen = strict[selected]
     details = {
-        "selected": selected, "selection": "largest estimate", "m": m, "per_test_confidence": per_test,
-        "inner_method": chosen.method, "inner_details": chosen.details,
+        "selected": selected, "selection": "largest estimate", "m": len(valid),
+        "per_test_confidence": chosen.details["per_test_confidence"], "inner_method": valid[selected].method,
+        "inner_details": valid[selected].details,
         "simultaneous": {k: [e.estimate, e.ci_low, e.ci_high] for k, e in strict.items()},
         "class_interval": [max(e.ci_low for e in strict.values()), max(e.ci_high for e in strict.values())],
     }
-    p_bonf = min(1.0, chosen.p_value * m) if chosen.p_value is not None else None
     return Estimate(chosen.estimate, chosen.ci_low, chosen.ci_high, chosen.n, confidence, "bonferroni",
-                    p_bonf, details)
+                    chosen.p_value, details)
+
+
+def bonferroni(estimates: Mapping[str, Estimate], confidence: float = 0.95) -> dict[str, Estimate]:
+    """A family of m estimates, each corrected for the others: intervals that hold all together at ``confidence``.
+
+    Each interval is restated by its own procedure at 1 − α/m and each
+    p-value becomes min(1, m·p), which is below α exactly when that interval
+    excludes 0 (p < α/m). The corrected estimates are stated at
+    ``confidence``, the family's level; details keep the per-test level and
+    the uncorrected interval and p-value.
+    """
+    m = len(estimates)
+    per_test = 1.0 - (1.0 - confidence) / m
+    family = {}
+    for name, e in sorted(estimates.items()):
+        strict = at_confidence(e, per_test)
+        details = {**e.details, "m": m, "per_test_confidence": per_test,
+                   "uncorrected": {"ci_low": e.ci_low, "ci_high": e.ci_high, "p_value": e.p_value}}
+        family[name] = Estimate(e.estimate, strict.ci_low, strict.ci_high, e.n, confidence, f"{e.method}-bonferroni",
+                                None if e.p_value is None else min(1.0, e.p_value * m), details)
+    return family
+
+
+def holm_interval(est: Estimate, p_holm: float | None) -> Estimate | None:
+    """The interval that agrees with a Holm-adjusted p-value: ``est`` restated at level 1 − α·p/p_holm.
+
+    Holm multiplies each p-value by a factor between 1 and m that depends on
+    the others (p_holm / p). Widening the interval by that same factor (its
+    level is 1 − α/factor) gives an interval that excludes 0 exactly when
+    p_holm < α: nested between the plain interval and Bonferroni's, and what a
+    reader may quote next to the corrected p-value. None where there is no
+    p-value or no procedure to restate.
+    """
+    if p_holm is None or est.p_value is None or est.restate is None or est.p_value <= 0:
+        return None
+    alpha = 1.0 - est.confidence
+    return at_confidence(est, 1.0 - alpha * est.p_value / p_holm)
 
 
 def estimate_gap(a: Estimate, b: Estimate, confidence: float = 0.95) -> Estimate:
-    """a − b for two count-based estimates (e.g. the public and the private split), interval by Bonferroni.
+    """a − b for two estimates (e.g. the public and the private split), interval by Bonferroni.
 
-    Each interval is recomputed at 1 − α/2 and the gap takes the extreme
-    corners, so it covers at the stated level whether or not the two are
-    independent. For two accuracy estimates the p-value is Fisher's exact test
-    (two-sided) of equal accuracy; otherwise None.
+    Each interval is recomputed by its own procedure at 1 − α/2 and the gap
+    takes the extreme corners, so it covers at the stated level whether or
+    not the two are independent. The p-value is that procedure's own, found
+    by inverting it (`inverted_pvalue`): the smallest α at which the corners
+    exclude 0.
     """
-    from scipy.stats import fisher_exact
+    def corners(level: float) -> tuple[float, float]:
+        half = 1.0 - (1.0 - level) / 2.0
+        sa, sb = at_confidence(a, half), at_confidence(b, half)
+        return sa.ci_low - sb.ci_high, sa.ci_high - sb.ci_low
 
-    half = 1.0 - (1.0 - confidence) / 2.0
-    sa, sb = at_confidence(a, half), at_confidence(b, half)
-    p_value = None
-    if a.method == b.method == "clopper-pearson" and a.n and b.n:
-        ka, kb = a.details["correct"], b.details["correct"]
-        p_value = float(fisher_exact([[ka, a.n - ka], [kb, b.n - kb]]).pvalue)
-    return Estimate(a.estimate - b.estimate, sa.ci_low - sb.ci_high, sa.ci_high - sb.ci_low, a.n + b.n,
-                    confidence, f"{a.method}-gap", p_value, {"n_a": a.n, "n_b": b.n, "per_interval_confidence": half})
+    def restate(level: float) -> Estimate:
+        low, high = corners(level)
+        return Estimate(a.estimate - b.estimate, low, high, a.n + b.n, level, f"{a.method}-gap", p_value,
+                        {"n_a": a.n, "n_b": b.n, "per_interval_confidence": 1.0 - (1.0 - level) / 2.0}, restate)
+
+    p_value = inverted_pvalue(corners)
+    return restate(confidence)
 
 
 def rank_by_evidence(rows: Sequence[dict]) -> list[dict]:

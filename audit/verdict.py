@@ -383,7 +383,22 @@ class Claim:
                     "a negative advantage usually means the adversary overfit, and is no evidence of closeness.")
         if threshold is not None and self.finding != "no-interval":
             text += " " + self._threshold_sentence(threshold)
+        if self.adversary == HEADLINE and self.not_run:
+            text += " " + self._not_run_sentence()
         return text
+
+    @property
+    def not_run(self) -> dict[str, str]:
+        """For the headline: adversary -> why it could not be run, as the analysis recorded (hostile data: strings)."""
+        raw = self.details.get("not_run")
+        if not isinstance(raw, dict):
+            return {}
+        return {str(k): str(v) for k, v in sorted(raw.items())}
+
+    def _not_run_sentence(self) -> str:
+        """What the headline's adversary class leaves out: the headline bounds only the adversaries that ran."""
+        missing = "; ".join(f"{adversary_class(name)} ({why})" for name, why in self.not_run.items())
+        return f"Not run, so not part of this bound: {missing}."
 
     def _threshold_sentence(self, threshold: float) -> str:
         if self.ci_high is not None and self.ci_high <= threshold:
@@ -490,10 +505,15 @@ class Findings:
     coverage: Coverage | None = None  # the probe set every claim rests on (the headline's, else any claim's)
 
     def summary_provenance(self) -> list[Claim]:
-        """The provenance rows of the headline's adversary (one per control) for page 1; all rows otherwise."""
-        chosen = self.headline.selected_adversary if self.headline else None
-        mine = [c for c in self.provenance if c.adversary == chosen]
-        return mine or self.provenance
+        """The provenance row the analysis marked for page 1 (one per control); all rows if none is marked.
+
+        The analysis marks, per control, the gap with the strongest evidence
+        among Bonferroni-corrected gaps, so choosing it costs nothing; choosing
+        by the headline's adversary would choose on Adv(teacher, suspect), one
+        term of the gap.
+        """
+        marked = [c for c in self.provenance if c.details.get("page_one")]
+        return marked or self.provenance
 
     @property
     def signed_claims(self) -> list[Claim]:

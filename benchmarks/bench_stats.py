@@ -12,8 +12,8 @@ import numpy as np
 
 from audit.budget import budget_curve
 from audit.stats import (
-    accuracy_advantage, bootstrap_ci, correct_pvalues, headline_bound, mmd_permutation_test,
-    paired_bootstrap_difference, rate_difference_advantage,
+    PERMUTATIONS, accuracy_advantage, bootstrap_ci, correct_pvalues, headline_bound, mmd_permutation_test,
+    permutation_interval, sign_flip_null,
 )
 
 PROBES, DIM, CATEGORIES = 5000, 384, 10
@@ -54,18 +54,22 @@ def main() -> None:
     naive = timed("  naive Python loop, same resamples", lambda: naive_bootstrap(cosine, 2000, 0))
     print(f"{'  vectorised speed-up':<58} {naive / fast:8.1f} x")
     timed("bootstrap_ci, pooled mean over ragged probes, B=2000", lambda: bootstrap_ci(ragged, n_boot=2000))
-    timed("bootstrap_ci with sign-flip test (null=0), B=2000", lambda: bootstrap_ci(2 * cosine - 1, null=0.0))
-    timed("paired_bootstrap_difference (provenance gap), B=2000",
-          lambda: paired_bootstrap_difference(verdict_vs_control, verdict_vs_suspect, n_boot=2000))
+    flip_rng = np.random.default_rng(2)
+    timed("sign-flip permutation interval (judge), 1,000 worlds", lambda: permutation_interval(
+        verdict_vs_suspect.mean(), sign_flip_null(2 * verdict_vs_suspect - 1, PERMUTATIONS, flip_rng), n=PROBES))
+    gap = verdict_vs_control - verdict_vs_suspect
+    timed("sign-flip permutation interval (provenance gap), 1,000 worlds", lambda: permutation_interval(
+        gap.mean(), sign_flip_null(gap, PERMUTATIONS, flip_rng), n=PROBES, bounds=(-2.0, 2.0)))
     timed("per-category bootstrap, 10 categories, B=2000",
           lambda: [bootstrap_ci(cosine[i::CATEGORIES], n_boot=2000) for i in range(CATEGORIES)])
     timed("mmd_permutation_test rbf, 5,000 vs 5,000 (2,000 each), 500 perms",
           lambda: mmd_permutation_test(teacher, suspect, n_perm=500), repeat=1)
     timed("mmd_permutation_test linear, same", lambda: mmd_permutation_test(teacher, control, kernel="linear"),
           repeat=1)
-    timed("accuracy/rate-difference estimates + headline + Holm/BH", lambda: (
-        headline_bound({"a": accuracy_advantage(3000, 5000), "b": rate_difference_advantage(3100, 5000, 2000, 5000)}),
+    timed("accuracy estimates + headline + Holm/BH", lambda: (
+        headline_bound({"a": accuracy_advantage(3000, 5000), "b": accuracy_advantage(3100, 5000)}),
         correct_pvalues(np.random.default_rng(1).random(40))))
+    discriminator_worlds(teacher, suspect, control, cats)
 
     pilot = {i: float(verdict_vs_suspect[i]) for i in range(0, PROBES, 10)}
     evaluate = lambda sel: accuracy_advantage(int(verdict_vs_suspect[sel].sum()), len(sel))  # noqa: E731
@@ -73,6 +77,26 @@ def main() -> None:
     timed("budget_curve, 6 budgets x 2 strategies x 20 repeats",
           lambda: points.extend(budget_curve(ids, cats, evaluate, pilot_scores=pilot, repeats=20)), repeat=1)
     print(f"{'  budget points':<58} {len(points) // 2:8d}")
+
+
+def discriminator_worlds(teacher, suspect, control, cats) -> None:
+    """The learned discriminators' permutation nulls at full scale: 1,000 retrained adversaries per interval."""
+    from audit.adversaries import discriminator
+    from audit.adversaries.comparison import Comparison
+
+    ids = np.array([f"p{i}" for i in range(PROBES)], dtype=object)
+    empty = [""] * PROBES
+    style = np.zeros((PROBES, 36))
+    comparisons = [Comparison(f"teacher-vs-{name}", name, ids, np.zeros(PROBES, int), np.array(cats, dtype=object),
+                              np.full(PROBES, "public", dtype=object), empty, empty, empty, empty, empty, teacher,
+                              other, style, style) for name, other in (("suspect", suspect), ("control:c", control))]
+    for kind, build in (("paired", discriminator.paired_outcome), ("single", discriminator.single_outcome)):
+        design = discriminator.Design.of(kind, comparisons)
+        outcome = build(design, comparisons[0])
+        timed(f"discriminator-{kind}: the interval (1,000 retrained worlds)", lambda: (
+            outcome._nulls.clear(), outcome.estimate(0.95)), repeat=1)
+        timed(f"  one category's interval (1/{CATEGORIES} of the probes)", lambda: (
+            outcome.subset(outcome.categories == "cat0").estimate(0.95)), repeat=1)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import json
 import math
 import random
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -188,3 +189,199 @@ class ObedientJudge:
 
     def describe(self) -> Description:
         return Description("fake:judge", "fake", "fp-judge", 1000, {"model_type": "qwen2"})
+
+
+# ---- simulated audits with a known true advantage (the coverage checks) -------------------------------------
+
+
+@dataclass
+class SimulatedWorld:
+    """How a simulated audit's features were drawn, so every fitted adversary's true advantage is computable.
+
+    A response of model m to a probe of category c is x = p + s[m][c]·u + e:
+    p ~ N(0, probe_sd²·I) is the probe's own effect, shared by every model's
+    response to it (so responses to one probe are dependent, as in a real
+    audit), u a fixed unit direction, e ~ N(0, I). Its mean log-likelihood
+    under the teacher is a + e′ − s[m][c] with a ~ N(0, probe_sd²) per probe.
+    The teacher's shifts are 0; a shift of 0 everywhere is a model that
+    cannot be told from the teacher at all.
+    """
+
+    shifts: dict[str, np.ndarray]  # model -> shift per category (in CATEGORIES order)
+    direction: np.ndarray
+    probe_sd: float
+    categories: np.ndarray  # per unit: index into CATEGORIES
+
+    def shift(self, model: str) -> np.ndarray:
+        """Per unit: the model's shift along the direction."""
+        return self.shifts[model][self.categories]
+
+
+def shift_for(advantage: float) -> float:
+    """The shift at which the best paired adversary (the Bayes rule) has this advantage: 2Φ(s/√2) − 1."""
+    from scipy.stats import norm
+
+    return float(math.sqrt(2.0) * norm.ppf((1.0 + advantage) / 2.0))
+
+
+def simulated_audit(n_probes: int, shifts: dict[str, float | tuple], rng: np.random.Generator, *, dim: int = 16,
+                    samples: int = 1, probe_sd: float = 1.0):
+    """(comparisons, log-likelihoods, world): teacher vs each model of ``shifts`` (``suspect`` first) on n probes.
+
+    A shift may be one number or one per category of CATEGORIES (e.g. a
+    suspect close to the teacher on two categories and far on the others).
+    """
+    from audit.adversaries.comparison import Comparison
+
+    probes = make_probes(n_probes)
+    probe_ids = np.repeat(np.array([p.id for p in probes], dtype=object), samples)
+    category_index = np.repeat(np.arange(n_probes) % len(CATEGORIES), samples)
+    direction = np.zeros(dim)
+    direction[:4] = 0.5
+    world = SimulatedWorld({"teacher": np.zeros(len(CATEGORIES)),
+                            **{m: np.broadcast_to(np.asarray(s, dtype=float), (len(CATEGORIES),)).copy()
+                               for m, s in shifts.items()}},
+                           direction, probe_sd, category_index)
+    n = len(probe_ids)
+    probe_effect = np.repeat(rng.normal(0.0, probe_sd, (n_probes, dim)), samples, axis=0)
+    probe_loglik = np.repeat(rng.normal(0.0, probe_sd, n_probes), samples)
+    features, loglik = {}, {}
+    for model in world.shifts:
+        features[model] = probe_effect + world.shift(model)[:, None] * direction + rng.normal(0.0, 1.0, (n, dim))
+        loglik[model] = probe_loglik + rng.normal(0.0, 1.0, n) - world.shift(model)
+    order = ["suspect"] + sorted(m for m in shifts if m != "suspect")
+    empty = [""] * n
+    comparisons = [Comparison(f"teacher-vs-{m}", m, probe_ids, np.tile(np.arange(samples), n_probes),
+                              np.array(CATEGORIES, dtype=object)[category_index], np.full(n, "public", dtype=object),
+                              empty, empty, empty, empty, empty, features["teacher"], features[m],
+                              np.zeros((n, 0)), np.zeros((n, 0))) for m in order]
+    return comparisons, loglik, world
+
+
+def true_contributions(outcome, world: SimulatedWorld) -> np.ndarray:
+    """Per unit of ``outcome``: the expected contribution of the fold model that judged it, on fresh responses.
+
+    Averaged over probes like the observed contributions (``outcome._advantages``),
+    this is the true advantage of the adversary as trained in this audit: the
+    quantity its interval must cover.
+    """
+    design, other = outcome.refit.design, outcome.refit.other
+    n = len(design.probe_ids)
+    truth = np.zeros(2 * n if design.kind == "single" else n)
+    spread = math.sqrt(1.0 + world.probe_sd**2)  # a single response: probe effect and noise
+    for test, said_teacher in _fitted_rules(design, other, world, spread):
+        if design.kind == "paired":
+            truth[test] = 2.0 * said_teacher(test, None) - 1.0
+        else:
+            truth[test] = said_teacher(test, "teacher")
+            truth[n + test] = -said_teacher(test, other)
+    return truth[outcome.units]
+
+
+def _fitted_rules(design, other: str, world: SimulatedWorld, spread: float):
+    """Per fold: (test units, P[the fold's rule says "teacher"] for a unit's fresh response by a model)."""
+    from scipy.linalg import cho_solve
+    from scipy.stats import norm
+
+    from audit.adversaries.likelihood import best_threshold
+
+    if not hasattr(design, "folds"):  # the teacher-likelihood threshold, chosen per half
+        for k in (0, 1):
+            train, test = design.half != k, np.flatnonzero(design.half == k)
+            values = np.r_[design.loglik["teacher"][train], design.loglik[other][train]]
+            thr, sign = best_threshold(values, np.r_[np.ones(train.sum()), np.zeros(train.sum())])
+            yield test, (lambda units, model, thr=thr, sign=sign:
+                         norm.cdf(sign * (-world.shift(model)[units] - thr) / spread))
+        return
+    for fold in design.folds:
+        z = {m: (design.features[m] - fold.center) / fold.scale for m in ("teacher", other)}
+        if design.kind == "paired":
+            w = cho_solve(fold.factor, (z["teacher"] - z[other])[fold.train].mean(axis=0)) / fold.scale
+            along = w @ world.direction
+            norm_w = math.sqrt(2.0) * np.linalg.norm(w)
+            yield fold.test, (lambda units, _m, along=along, norm_w=norm_w:
+                              norm.cdf(world.shift(other)[units] * -along / norm_w) if norm_w else 0.5)
+            continue
+        means = [z[m][fold.train].mean(axis=0) for m in ("teacher", other)]
+        w = cho_solve(fold.factor, means[0] - means[1])
+        offset = (means[0] + means[1]) / 2.0 @ w + fold.center @ (w / fold.scale)
+        v = w / fold.scale
+        yield fold.test, (lambda units, model, v=v, offset=offset:
+                          norm.cdf((world.shift(model)[units] * (v @ world.direction) - offset)
+                                   / (spread * np.linalg.norm(v))) if np.linalg.norm(v) else 0.5)
+
+
+LEARNED = ("discriminator-single", "discriminator-paired", "teacher-likelihood")
+
+
+def simulated_outcomes(comparisons, loglik, seed: int = 0) -> dict[str, dict]:
+    """The learned adversaries' outcomes on every comparison, as the analysis builds them."""
+    from audit.adversaries import discriminator, likelihood
+
+    single, paired = (discriminator.Design.of(kind, comparisons) for kind in ("single", "paired"))
+    scored = likelihood.LikelihoodDesign(loglik, comparisons[0].probe_ids, seed)
+    return {c.name: {"discriminator-single": discriminator.single_outcome(single, c),
+                     "discriminator-paired": discriminator.paired_outcome(paired, c),
+                     "teacher-likelihood": likelihood.likelihood_outcome(scored, c)} for c in comparisons}
+
+
+def true_advantage(outcome, world: SimulatedWorld) -> float:
+    return float(outcome._advantages(true_contributions(outcome, world)[None, :])[0])
+
+
+def simulated_claims(n_probes: int, suspect_shift, rng: np.random.Generator, *, control_shift=None,
+                     dim: int = 16, samples: int = 1, seed: int = 0, categories: bool = True,
+                     confidence: float = 0.95) -> list[tuple[str, object, float]]:
+    """Every interval one simulated audit states, with the truth it must cover: (what, Estimate, truth).
+
+    What: each learned adversary's overall row, its category rows (plain, and
+    the Holm-corrected interval with the Holm p-value), the headline
+    (Bonferroni over the adversaries; truth: the selected one's), and with a
+    control the provenance gaps (Bonferroni over the adversaries).
+    """
+    from dataclasses import replace
+
+    from audit.adversaries.outcome import provenance_gap
+    from audit.stats import bonferroni, correct_pvalues, headline_bound, holm_interval
+
+    shifts = {"suspect": suspect_shift, **({"control:c": control_shift} if control_shift is not None else {})}
+    comparisons, loglik, world = simulated_audit(n_probes, shifts, rng, dim=dim, samples=samples)
+    outcomes = simulated_outcomes(comparisons, loglik, seed)
+    main = outcomes["teacher-vs-suspect"]
+    estimates = {name: o.estimate(confidence, seed) for name, o in main.items()}
+    truths = {name: true_advantage(o, world) for name, o in main.items()}
+    claims = [(name, estimates[name], truths[name]) for name in main]
+    head = headline_bound(estimates, confidence)
+    claims.append(("headline", head, truths[head.details["selected"]]))
+    for name, outcome in main.items() if categories else ():
+        parts = [outcome.subset(outcome.categories == c) for c in CATEGORIES]
+        plain = [p.estimate(confidence, seed) for p in parts]
+        holm, _ = correct_pvalues([e.p_value for e in plain])
+        for part, est, p_holm in zip(parts, plain, holm):
+            truth = true_advantage(part, world)
+            claims.append((f"{name} per category", est, truth))
+            claims.append((f"{name} per category, Holm", replace(holm_interval(est, p_holm), p_value=p_holm), truth))
+    if control_shift is not None:
+        control = outcomes["teacher-vs-control:c"]
+        gaps = {name: provenance_gap(main[name], control[name], confidence, seed) for name in main}
+        for name, gap in bonferroni(gaps, confidence).items():
+            claims.append((f"provenance {name}", gap, true_advantage(control[name], world) - truths[name]))
+    return claims
+
+
+def simulated_judge(n_probes: int, right: float, tie: float, rng: np.random.Generator, *, samples: int = 1):
+    """(the judge's outcome, its true advantage): each verdict right, a tie, or wrong with the given chances.
+
+    ``tie = 0`` and one sample per probe is the consistent-pairs judge (a
+    binomial count); ties are what the unfiltered judge scores half.
+    """
+    from audit.adversaries.outcome import Outcome
+
+    probes = make_probes(n_probes)
+    pids = np.repeat(np.array([p.id for p in probes], dtype=object), samples)
+    cats = np.repeat(np.array([p.category for p in probes], dtype=object), samples)
+    draw = rng.random(len(pids))
+    score = np.where(draw < right, 1.0, np.where(draw < right + tie, 0.5, 0.0))
+    name = "judge" if tie == 0 else "judge-unfiltered"
+    outcome = Outcome(name, "paired", pids, cats, np.full(len(pids), "public", dtype=object), score=score)
+    return outcome, right - (1.0 - right - tie)

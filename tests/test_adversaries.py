@@ -150,3 +150,167 @@ def test_reader_uses_top_logprobs_when_the_backend_cannot_score():
     verdicts = reader.read([judge.build_prompt("p", REFERENCES, OTHER, TEACHER)])
     assert verdicts[0].method == "top-logprobs" and verdicts[0].letter == "B"
     assert fake.max_new_tokens == [1] and reader.method == "top-logprobs"
+
+
+# ---- retrained worlds: the permutation nulls of the learning adversaries ----------------------------------------
+
+
+def _swapped(comparisons, loglik, probes: list[str], a: str, b: str):
+    """The same audit with models ``a`` and ``b`` trading responses (features and log-likelihoods) on ``probes``."""
+    from dataclasses import replace
+
+    on = np.isin(comparisons[0].probe_ids, probes)
+    features = {"teacher": comparisons[0].teacher_features().copy(),
+                **{c.other: c.other_features().copy() for c in comparisons}}
+    features[a][on], features[b][on] = features[b][on].copy(), features[a][on].copy()
+    traded = dict(loglik)
+    traded[a], traded[b] = np.where(on, loglik[b], loglik[a]), np.where(on, loglik[a], loglik[b])
+    width = comparisons[0].teacher_emb.shape[1]
+    return [replace(c, teacher_emb=features["teacher"][:, :width], other_emb=features[c.other][:, :width],
+                    teacher_style=features["teacher"][:, width:], other_style=features[c.other][:, width:])
+            for c in comparisons], traded
+
+
+@pytest.mark.parametrize("samples,dim,traded", [(1, 16, 1), (2, 16, 1), (1, 4, 8)])
+def test_a_retrained_world_is_the_adversary_refitted_on_traded_responses(samples, dim, traded):
+    """Each permutation world equals fitting the adversary from scratch on data where the models traded places
+    (with fewer moved training units than features, and more: the two ways a world is scored)."""
+    from helpers_adversaries import LEARNED, shift_for, simulated_audit, simulated_outcomes
+
+    rng = np.random.default_rng(3)
+    comparisons, loglik, _ = simulated_audit(12, {"suspect": shift_for(0.4), "control:c": shift_for(0.7)}, rng,
+                                             samples=samples, dim=dim)
+    outcomes = simulated_outcomes(comparisons, loglik)
+    probes = sorted(set(comparisons[0].probe_ids))[:traded]
+    for a, b in (("teacher", "suspect"), ("suspect", "control:c")):
+        refitted = simulated_outcomes(*_swapped(comparisons, loglik, probes, a, b))
+        for name in LEARNED:
+            suspect, control = (outcomes[c][name].refit for c in ("teacher-vs-suspect", "teacher-vs-control:c"))
+            flips = np.isin(suspect.design.probes, probes)[None, :]
+            if a == "teacher":
+                world = suspect.swapped(flips)[0]
+            else:
+                world, control_world = suspect.traded(control, flips)
+                assert np.allclose(control_world[0], refitted["teacher-vs-control:c"][name].contributions()), name
+            assert np.allclose(world, refitted["teacher-vs-suspect"][name].contributions()), (name, a, b)
+
+
+@pytest.mark.parametrize("dim", [4, 16])
+def test_trading_every_probe_leaves_a_discriminator_advantage_unchanged(dim):
+    """Told the labels the wrong way round everywhere, a retrained discriminator is just as right on every probe (a
+    closed form is symmetric; a threshold search may break ties either way). And the world with nothing traded is
+    the observed fit."""
+    from helpers_adversaries import shift_for, simulated_audit, simulated_outcomes
+
+    comparisons, loglik, _ = simulated_audit(16, {"suspect": shift_for(0.5)}, np.random.default_rng(4), dim=dim)
+    for name in ("discriminator-single", "discriminator-paired"):
+        outcome = simulated_outcomes(comparisons, loglik)["teacher-vs-suspect"][name]
+        probes = len(outcome.refit.design.probes)
+        none, every = outcome.refit.swapped(np.zeros((1, probes), bool)), outcome.refit.swapped(np.ones((1, probes), bool))
+        assert np.array_equal(none[0], outcome.contributions()), name
+        per_probe = lambda c: c[:16] + c[16:] if outcome.kind == "single" else c  # noqa: E731
+        assert np.allclose(per_probe(every[0]), per_probe(outcome.contributions())), name
+
+
+def test_best_threshold_per_world_matches_one_world_at_a_time():
+    rng = np.random.default_rng(5)
+    values, labels = rng.normal(size=(20, 30)).round(1), np.r_[np.ones(15), np.zeros(15)]
+    thresholds, directions = best_threshold(values, labels)
+    assert [best_threshold(v, labels) for v in values] == list(zip(thresholds.tolist(), directions.tolist()))
+
+
+# ---- coverage on simulated audits through the real adversaries (full size: benchmarks/bench_coverage.py) ---------
+
+AUDITS = 200
+
+
+def _tally(claims: list, kinds: tuple[str, ...] | None = None) -> tuple[int, int, int]:
+    """(claims, misses, p-value/interval disagreements) over the claims of the kinds given (all if None)."""
+    from audit.stats import excludes
+
+    picked = [(e, t) for what, e, t in claims if kinds is None or what in kinds]
+    misses = sum(not (e.ci_low - 1e-12 <= t <= e.ci_high + 1e-12) for e, t in picked)
+    disagree = sum((e.p_value < 0.05) != excludes(e.ci_low, e.ci_high) for e, _ in picked)
+    return len(picked), misses, disagree
+
+
+def _tolerated(count: int) -> int:
+    """The most misses a 95% interval may have in ``count`` claims: a binomial test of coverage 0.95 at level 0.001."""
+    from scipy.stats import binom
+
+    return int(binom.ppf(0.999, count, 0.05))
+
+
+def _simulate(n_probes: int, suspect, *, audits: int = AUDITS, **kw) -> list:
+    from helpers_adversaries import simulated_claims
+
+    rng = np.random.default_rng([n_probes, audits, int(1000 * np.sum(suspect))])
+    return [c for i in range(audits) for c in simulated_claims(n_probes, suspect, rng, seed=i, **kw)]
+
+
+@pytest.mark.parametrize("n_probes", [10, 50])
+def test_learned_adversaries_and_headline_cover_a_suspect_that_is_the_teacher(n_probes):
+    """Truth 0: every learned adversary's interval, and the headline's, cover 0 at the stated level at small n,
+    with 64 features at n = 50 (where fold verdicts are most correlated), and no p-value disagrees."""
+    claims = _simulate(n_probes, 0.0, dim=64 if n_probes == 50 else 16, categories=False)
+    count, misses, disagree = _tally(claims)
+    assert misses <= _tolerated(count) and disagree == 0
+
+
+def test_learned_adversaries_cover_their_true_advantage():
+    from helpers_adversaries import LEARNED, shift_for
+
+    claims = _simulate(40, shift_for(0.6), audits=150, categories=False)
+    count, misses, disagree = _tally(claims, LEARNED + ("headline",))
+    assert misses <= _tolerated(count) and disagree == 0
+    assert np.mean([e.p_value < 0.05 for what, e, _ in claims if what == "headline"]) > 0.5  # and has power
+
+
+def test_category_rows_cover_where_only_other_categories_differ():
+    """Categories of 10 probes, two of them with no difference while the others have one: plain and Holm rows."""
+    from helpers_adversaries import LEARNED, shift_for
+
+    claims = _simulate(40, (0.0, 0.0, shift_for(0.6), shift_for(0.6)), audits=100)
+    for suffix in (" per category", " per category, Holm"):
+        count, misses, disagree = _tally(claims, tuple(name + suffix for name in LEARNED))
+        assert misses <= _tolerated(count) and disagree == 0, suffix
+
+
+def test_provenance_gaps_cover_when_the_suspect_is_as_far_as_the_control():
+    from helpers_adversaries import LEARNED, shift_for
+
+    claims = _simulate(20, shift_for(0.4), control_shift=shift_for(0.4), categories=False)
+    count, misses, disagree = _tally(claims, tuple(f"provenance {name}" for name in LEARNED))
+    assert misses <= _tolerated(count) and disagree == 0
+
+
+def test_clopper_pearson_on_fold_verdicts_would_undercover():
+    """Why the permutation interval: the previous interval, treating the paired discriminator's fold verdicts as
+    independent, excludes a true 0 too often (at n = 50 with 128 features, about 1.3x the binomial spread)."""
+    from audit.adversaries import discriminator
+    from audit.stats import accuracy_advantage
+    from helpers_adversaries import simulated_audit
+
+    rng = np.random.default_rng(6)
+    misses = 0
+    for _ in range(3 * AUDITS):
+        comparisons, _, _ = simulated_audit(50, {"suspect": 0.0}, rng, dim=128)
+        paired = discriminator.paired_outcome(discriminator.Design.of("paired", comparisons), comparisons[0])
+        naive = accuracy_advantage(int(paired.score.round().sum()), len(paired))
+        misses += not naive.ci_low <= 0 <= naive.ci_high
+    assert misses > _tolerated(3 * AUDITS)
+
+
+def test_judge_intervals_cover_with_ties_and_samples():
+    """The judge (no learning): exact Clopper–Pearson for 0/1 verdicts, the sign-flip interval with ties or
+    several samples per probe."""
+    from helpers_adversaries import simulated_judge
+
+    rng = np.random.default_rng(7)
+    claims = []
+    for right, tie, samples in ((0.5, 0.0, 1), (0.8, 0.0, 1), (0.3, 0.4, 1), (0.85, 0.1, 1), (0.5, 0.0, 2)):
+        for i in range(AUDITS):
+            outcome, truth = simulated_judge(10, right, tie, rng, samples=samples)
+            claims.append((outcome.adversary, outcome.estimate(0.95, i), truth))
+    count, misses, disagree = _tally(claims)
+    assert misses <= _tolerated(count) and disagree == 0

@@ -72,8 +72,38 @@ def test_provenance_gap_is_positive_when_the_suspect_imitates(identity):
     store, audit_id, _, _ = identity
     gaps = {r["adversary"]: r for r in store.results(audit_id, comparison="provenance:prose")}
     assert gaps["discriminator-paired"]["metric"] == "advantage-gap"
-    assert gaps["discriminator-paired"]["ci_method"] == "paired-bootstrap"
+    assert gaps["discriminator-paired"]["ci_method"] == "permutation-bonferroni"
     assert gaps["discriminator-single"]["ci_low"] > 0.5
+    m = len(gaps)
+    assert all(r["details"]["m"] == m and r["details"]["per_test_confidence"] == pytest.approx(1 - 0.05 / m)
+               for r in gaps.values())
+    assert sum(bool(r["details"].get("page_one")) for r in gaps.values()) == 1  # one row per control for page 1
+
+
+def test_every_row_p_value_agrees_with_its_interval(identity):
+    """No row shows p < α with an interval that contains 0, or the reverse: plain rows, headline and provenance
+    (Bonferroni), category rows (plain, and the Holm p-value against its Holm interval), split gaps."""
+    from audit.stats import excludes
+
+    store, audit_id, _, _ = identity
+    checked = 0
+    for r in store.results(audit_id):
+        alpha = 1 - r["confidence"]
+        pairs = [(r["p_value"], r["ci_low"], r["ci_high"])]
+        if "holm_interval" in r["details"]:
+            pairs.append((r["p_holm"], r["details"]["holm_interval"]["ci_low"], r["details"]["holm_interval"]["ci_high"]))
+        if "split_gap" in r["details"]:
+            gap = r["details"]["split_gap"]
+            pairs.append((gap["p_value"], gap["ci_low"], gap["ci_high"]))
+        for p, low, high in pairs:
+            if p is None or low is None:
+                continue
+            assert (p < alpha) == excludes(low, high), (r["adversary"], r["comparison"], r["category"], p, low, high)
+            checked += 1
+    rows = store.results(audit_id)
+    categories = [r for r in rows if r["category"] != "all" and r["metric"] == "advantage"]
+    assert categories and all("holm_interval" in r["details"] for r in categories if r["p_value"] is not None)
+    assert checked > len(rows)  # every row with an interval and a p-value, plus the Holm and split pairs
 
 
 def test_categories_splits_and_budget(identity):
@@ -139,9 +169,12 @@ def test_teacher_likelihood_skipped_when_the_teacher_cannot_score(tmp_path):
     summary = analyze(store, use_judge=False, teacher_model=HttpTeacher(set()))
     assert "teacher-likelihood: skipped" in summary
     assert not store.results(audit_id, adversary="teacher-likelihood")
+    head = overall(store, audit_id, "teacher-vs-suspect")["headline"]
+    assert set(head["details"]["not_run"]) == {"teacher-likelihood", "judge"}  # the headline's scope says so
+    assert "cannot score text" in head["details"]["not_run"]["teacher-likelihood"]
 
 
-def test_several_samples_per_probe_use_a_probe_bootstrap(tmp_path):
+def test_several_samples_per_probe_are_permuted_by_probe(tmp_path):
     def noisy(probe, sample):
         return teacher_style(probe, sample) if random.Random(f"{probe.id}{sample}").random() < 0.5 \
             else prose_style(probe, sample)
@@ -150,8 +183,9 @@ def test_several_samples_per_probe_use_a_probe_bootstrap(tmp_path):
     store, audit_id = build_audit(tmp_path / "a.db", probes, {"teacher": teacher_style, "suspect": noisy}, samples=2)
     analyze(store, use_judge=False)
     rows = overall(store, audit_id, "teacher-vs-suspect")
-    assert rows["discriminator-paired"]["ci_method"] == "bootstrap"
-    assert rows["discriminator-paired"]["n"] == 40  # probes, the independent unit
+    assert rows["discriminator-paired"]["ci_method"] == "permutation"
+    assert rows["discriminator-paired"]["n"] == 80  # the pairs tested ...
+    assert rows["discriminator-paired"]["details"]["probes"] == 40  # ... whose probes trade places as one
     head = rows["headline"]
     assert head["ci_method"] == "bonferroni" and head["ci_low"] <= rows[head["details"]["adversary"]]["ci_low"]
 

@@ -150,12 +150,24 @@ def test_split_gap_words():
         "0.30 (no interval: no claim)"
 
 
-def test_page_one_provenance_is_the_headline_adversarys():
+def test_page_one_provenance_is_the_row_the_analysis_marked_not_the_headline_adversarys():
     rows = [row(adversary="headline", details={"adversary": "judge"}),
             row(adversary="judge", comparison="provenance:x", metric="advantage-gap"),
-            row(adversary="mmd", comparison="provenance:x", metric="advantage-gap")]
-    assert [c.adversary for c in V.findings(rows).summary_provenance()] == ["judge"]
-    assert len(V.findings(rows[1:]).summary_provenance()) == 2
+            row(adversary="discriminator-single", comparison="provenance:x", metric="advantage-gap",
+                details={"page_one": "the strongest evidence among this control's Bonferroni-corrected gaps"})]
+    assert [c.adversary for c in V.findings(rows).summary_provenance()] == ["discriminator-single"]
+    assert len(V.findings(rows[:2] + [row(adversary="mmd", comparison="provenance:x",
+                                          metric="advantage-gap")]).summary_provenance()) == 2
+
+
+def test_headline_states_the_adversaries_that_were_not_run():
+    why = "the claimed teacher cannot score text (no log-probabilities: a replayed or HTTP teacher)"
+    c = claim(adversary="headline", details={"adversary": "judge", "selection": "Bonferroni over adversaries",
+                                             "candidates": ["judge"], "not_run": {"teacher-likelihood": why}})
+    assert c.sentence().endswith("Not run, so not part of this bound: a threshold test on the response's "
+                                 f"length-normalised likelihood under the teacher ({why}).")
+    assert "Not run" not in claim(adversary="headline", details={"adversary": "judge", "not_run": {}}).sentence()
+    assert "Not run" not in claim(details={"not_run": {"judge": "x"}}).sentence()  # only the headline says it
 
 
 def test_missing_interval_text_has_no_dangling_level():

@@ -17,9 +17,9 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 
 from audit.stats import (
-    Estimate, accuracy_advantage, at_confidence, bootstrap_ci, clopper_pearson, correct_pvalues,
-    estimate_gap, headline_bound, mmd_permutation_test, paired_bootstrap_difference,
-    rank_by_evidence, rate_difference_advantage,
+    PERMUTATIONS, Estimate, accuracy_advantage, at_confidence, bonferroni, bootstrap_ci, clopper_pearson,
+    correct_pvalues, estimate_gap, excludes, headline_bound, holm_interval, inverted_pvalue, mmd_permutation_test,
+    permutation_interval, rank_by_evidence, sign_flip_null,
 )
 
 SIMS = 1000
@@ -45,7 +45,8 @@ def test_clopper_pearson_matches_statsmodels_and_edges():
 def test_accuracy_advantage_fields_and_empty():
     e = accuracy_advantage(70, 100)
     assert e.estimate == pytest.approx(0.4) and e.ci_low < 0.4 < e.ci_high
-    assert e.p_value < 1e-4 and e.method == "clopper-pearson" and e.details["correct"] == 70
+    assert e.p_value < 1e-3 and e.method == "clopper-pearson" and e.details["correct"] == 70
+    assert accuracy_advantage(30, 100).p_value == pytest.approx(e.p_value)  # two-sided: worse than chance counts
     empty = accuracy_advantage(0, 0)
     assert math.isnan(empty.estimate) and (empty.ci_low, empty.ci_high, empty.p_value) == (-1.0, 1.0, 1.0)
     with pytest.raises(ValueError):
@@ -79,19 +80,6 @@ def _learned_threshold(mu: float, s: float, rng):
 
 
 @pytest.mark.parametrize("n", NS)
-def test_rate_difference_covers_learned_threshold_truth_on_shared_probes(n):
-    """Teacher and suspect answer the same n probes, with a shared per-probe effect: the rates are dependent."""
-    rng = np.random.default_rng(7 + n)
-    mu, probe_sd = 0.8, 1.0
-    thresh, truth = _learned_threshold(mu, math.sqrt(1 + probe_sd**2), rng)
-    probe = rng.normal(0, probe_sd, (SIMS, n))
-    hits_a = (mu + probe + rng.normal(0, 1, (SIMS, n)) > thresh[:, None]).sum(1)
-    hits_b = (probe + rng.normal(0, 1, (SIMS, n)) > thresh[:, None]).sum(1)
-    ests = [rate_difference_advantage(a, n, b, n) for a, b in zip(hits_a, hits_b)]
-    assert coverage(ests, truth) >= 0.94
-
-
-@pytest.mark.parametrize("n", NS)
 def test_accuracy_advantage_covers_learned_threshold_truth(n):
     """One held-out response per probe, the teacher's or the suspect's by a coin: independent items."""
     rng = np.random.default_rng(11 + n)
@@ -104,20 +92,21 @@ def test_accuracy_advantage_covers_learned_threshold_truth(n):
     assert coverage(ests, truth) >= 0.94
 
 
-@pytest.mark.parametrize("n", (50, 200))
-def test_rate_difference_identity_contains_zero(n):
-    rng = np.random.default_rng(3 + n)
-    ests = [rate_difference_advantage(a, n, b, n) for a, b in rng.binomial(n, 0.3, (SIMS, 2))]
-    assert coverage(ests, 0.0) >= 0.94
-    assert np.mean([e.p_value <= 0.05 for e in ests]) <= 0.05 + 0.015
+@pytest.mark.parametrize("n", (1, 7, 50))
+def test_accuracy_p_value_is_the_inversion_of_clopper_pearson(n):
+    """For every count and level: p < α exactly when the Clopper–Pearson interval excludes chance (advantage 0)."""
+    for k in range(n + 1):
+        e = accuracy_advantage(k, n)
+        for alpha in (0.2, 0.1, 0.05, 0.0125, 0.001):
+            strict = at_confidence(e, 1 - alpha)
+            assert (e.p_value < alpha) == excludes(strict.ci_low, strict.ci_high), (k, n, alpha, e.p_value)
 
 
 def test_at_confidence_recomputes_counts_and_refuses_bootstrap():
     e = accuracy_advantage(60, 100)
     wide = at_confidence(e, 0.99)
     assert wide.ci_low < e.ci_low and wide.ci_high > e.ci_high and wide.confidence == 0.99
-    r = at_confidence(rate_difference_advantage(30, 50, 20, 50), 0.99)
-    assert r.details["hits_a"] == 30 and r.confidence == 0.99
+    assert wide.p_value == e.p_value  # one test: restating the interval does not change it
     with pytest.raises(ValueError, match="bootstrap"):
         at_confidence(bootstrap_ci(np.ones(10)), 0.99)
 
@@ -173,47 +162,66 @@ def test_bootstrap_ragged_groups_callables_and_null():
     med = bootstrap_ci(ragged, statistic=np.median, n_boot=200)
     rows = bootstrap_ci(rect, statistic=lambda r: r.mean(), n_boot=200, seed=1)
     assert med.ci_low <= med.estimate <= med.ci_high and rows.estimate == pytest.approx(a.estimate)
-    tested = bootstrap_ci(rect, null=0.0)
-    assert tested.p_value < 0.001 and bootstrap_ci(rect, null=round(a.estimate, 2)).p_value > 0.5
+    assert a.p_value is None  # a described statistic, not a test
     assert math.isnan(bootstrap_ci(np.array([1.0])).ci_low)
     with pytest.raises(ValueError):
         bootstrap_ci(rect, statistic="median")
 
 
-def test_bootstrap_identity_contains_zero_and_sign_flip_has_size():
-    rng = np.random.default_rng(9)
-    ests = [bootstrap_ci(rng.choice([-1.0, 1.0], 100), n_boot=400, seed=i, null=0.0) for i in range(SIMS)]
-    assert coverage(ests, 0.0) >= 0.94
-    assert np.mean([e.p_value <= 0.05 for e in ests]) <= 0.065
+# ---- permutation intervals -------------------------------------------------------
 
 
-def _paired_probes(n: int, rng, gap: float):
-    """Per-probe 0/1 outcomes of two comparisons on the same probes, sharing the probe's difficulty."""
-    pi = rng.uniform(0.3, 0.8, n)
-    return (rng.random(n) < pi + gap).astype(float), (rng.random(n) < pi).astype(float)
+def test_permutation_p_value_is_the_inversion_of_its_interval():
+    """At every level, on continuous and on heavily tied null statistics: p < α exactly when the interval excludes 0;
+    and p is the boundary: just above it the interval excludes 0, just below it it does not."""
+    rng = np.random.default_rng(0)
+    for trial in range(300):
+        null = rng.normal(0, 0.2, PERMUTATIONS) if trial % 2 else rng.integers(-5, 6, PERMUTATIONS) / 10
+        observed = float(rng.choice(null)) if trial % 3 == 0 else float(rng.normal(0, 0.4))
+        e = permutation_interval(observed, null, n=40)
+        for alpha in (0.3, 0.05, 0.01, 0.05 / 3, 0.05 / 7):
+            strict = at_confidence(e, 1 - alpha)
+            assert (e.p_value < alpha) == excludes(strict.ci_low, strict.ci_high), (trial, alpha)
+        if e.p_value < 1:
+            assert excludes(*_interval(e, 1 - e.p_value * 1.0001)) and not excludes(*_interval(e, 1 - e.p_value * 0.9999))
 
 
-@pytest.mark.parametrize("n", NS)
-def test_paired_bootstrap_covers_true_gap(n):
-    rng = np.random.default_rng(41 + n)
-    ests = [paired_bootstrap_difference(*_paired_probes(n, rng, 0.1), n_boot=BOOTS[n], seed=i) for i in range(SIMS)]
-    assert coverage(ests, 0.1) >= 0.94
+def _interval(e: Estimate, level: float) -> tuple[float, float]:
+    strict = at_confidence(e, level)
+    return strict.ci_low, strict.ci_high
 
 
-@pytest.mark.parametrize("n", (50, 200))
-def test_paired_bootstrap_identity_contains_zero_with_nominal_size(n):
-    rng = np.random.default_rng(51 + n)
-    ests = [paired_bootstrap_difference(*_paired_probes(n, rng, 0.0), n_boot=400, seed=i) for i in range(SIMS)]
-    assert coverage(ests, 0.0) >= 0.94
-    assert np.mean([e.p_value <= 0.05 for e in ests]) <= 0.065
+def test_permutation_interval_is_exact_at_the_null_and_clipped():
+    """An observed statistic exchangeable with the null worlds is rejected at most α of the time, at any B."""
+    rng = np.random.default_rng(1)
+    worlds = rng.normal(size=(4000, 100))
+    rejected = [permutation_interval(w[0], w[1:], n=10).p_value < 0.05 for w in worlds]
+    assert np.mean(rejected) <= 0.05 + 0.01
+    far = permutation_interval(0.99, rng.normal(0, 0.1, PERMUTATIONS), n=10)
+    assert far.ci_high == 1.0 and far.p_value == pytest.approx(2 / (1 + PERMUTATIONS))
+    empty = permutation_interval(0.0, [], n=0)
+    assert math.isnan(empty.estimate) and math.isnan(empty.ci_low) and empty.p_value is None
 
 
-def test_paired_bootstrap_drops_nan_probes_and_checks_shapes():
-    e = paired_bootstrap_difference([1, 0, np.nan, 1], [0, 0, 1, np.nan])
-    assert e.details["dropped_probes"] == 2 and e.n == 2 and e.estimate == pytest.approx(0.5)
-    assert e.method == "paired-bootstrap"
-    with pytest.raises(ValueError):
-        paired_bootstrap_difference([1, 0], [1, 0, 1])
+def _ternary_probes(n: int, rng, mean: float) -> np.ndarray:
+    """Per-probe values in {−1, 0, 1} (a judge's verdicts with 30% ties), true mean ``mean``."""
+    right = (0.7 + mean) / 2
+    draw = rng.random(n)
+    return np.where(draw < right, 1.0, np.where(draw < 0.7, -1.0, 0.0))
+
+
+@pytest.mark.parametrize("n,mean", [(10, 0.0), (20, 0.0), (50, 0.0), (10, 0.4), (50, 0.4), (50, 0.65)])
+def test_sign_flip_interval_covers_the_mean_of_independent_probes(n, mean):
+    """The interval of the sign-flip test (an adversary that learned nothing, or a gap of two such) covers the
+    true mean at small n, ties and skew included, and rejects a true 0 at most α of the time."""
+    rng = np.random.default_rng(n + int(100 * mean))
+    ests = []
+    for _ in range(400):
+        values = _ternary_probes(n, rng, mean)
+        ests.append(permutation_interval(values.mean(), sign_flip_null(values, 400, rng), n=n))
+    assert coverage(ests, mean) >= 0.95 - 0.027  # 400 audits: 2.5 binomial standard errors below 0.95
+    if mean == 0:
+        assert np.mean([e.p_value < 0.05 for e in ests]) <= 0.05 + 0.027
 
 
 # ---- headline bound -------------------------------------------------------------
@@ -257,11 +265,13 @@ def test_headline_holdout_reports_heldout_interval():
 
 
 def test_headline_mixed_estimators_and_refusals():
-    ests = {"judge": accuracy_advantage(130, 200), "discriminator-single": rate_difference_advantage(150, 200, 60, 200),
-            "empty": accuracy_advantage(0, 0)}
+    rng = np.random.default_rng(64)
+    learned = permutation_interval(0.45, rng.normal(0, 0.1, PERMUTATIONS), n=400)
+    ests = {"judge": accuracy_advantage(130, 200), "discriminator-single": learned, "empty": accuracy_advantage(0, 0)}
     h = headline_bound(ests)
     assert h.details["selected"] == "discriminator-single" and h.details["m"] == 2
     assert h.ci_low < ests["discriminator-single"].ci_low  # stricter per-test level widens the interval
+    assert h.p_value == min(1.0, 2 * learned.p_value) and (h.p_value < 0.05) == excludes(h.ci_low, h.ci_high)
     with pytest.raises(ValueError):
         headline_bound({"sim": bootstrap_ci(np.ones(20)), "judge": accuracy_advantage(10, 20)})
     with pytest.raises(ValueError):
@@ -275,7 +285,32 @@ def test_estimate_gap_covers_split_difference():
     pub, priv = rng.binomial(300, 0.7, SIMS), rng.binomial(200, 0.6, SIMS)
     gaps = [estimate_gap(accuracy_advantage(a, 300), accuracy_advantage(b, 200)) for a, b in zip(pub, priv)]
     assert coverage(gaps, 0.2) >= 0.94
-    assert gaps[0].p_value is not None and gaps[0].n == 500
+    assert gaps[0].n == 500
+    for g in gaps[:50]:  # the gap's p-value is its corners' own: the smallest α at which they exclude 0
+        assert (g.p_value < 0.05) == excludes(g.ci_low, g.ci_high)
+        assert (g.p_value < 0.01) == excludes(*_interval(g, 0.99))
+
+
+def test_inverted_pvalue_of_a_known_interval():
+    """A normal interval 1 ± z·0.5 inverts to the two-sided normal p-value of 1/0.5 = 2 standard errors."""
+    p = inverted_pvalue(lambda level: (1.0 - norm.ppf(0.5 + level / 2) * 0.5, 1.0 + norm.ppf(0.5 + level / 2) * 0.5))
+    assert p == pytest.approx(2 * norm.sf(2.0), rel=1e-6)
+    assert inverted_pvalue(lambda level: (-1.0, 1.0)) == 1.0
+
+
+def test_corrected_p_values_agree_with_corrected_intervals():
+    """Bonferroni and Holm: a corrected p-value below α exactly when its corrected interval excludes 0."""
+    rng = np.random.default_rng(72)
+    for _ in range(30):
+        family = {f"a{i}": accuracy_advantage(int(k), 60) for i, k in enumerate(rng.binomial(60, 0.62, 5))}
+        for e in bonferroni(family).values():
+            assert (e.p_value < 0.05) == excludes(e.ci_low, e.ci_high)
+        plain = list(family.values())
+        holm, _ = correct_pvalues([e.p_value for e in plain])
+        for e, p in zip(plain, holm):
+            h = holm_interval(e, p)
+            assert (p < 0.05) == excludes(h.ci_low, h.ci_high)
+            assert h.ci_low <= e.ci_low and h.ci_high >= e.ci_high  # never narrower than the plain interval
 
 
 # ---- two-sample test ---------------------------------------------------------------
@@ -320,6 +355,10 @@ def test_correct_pvalues_hand_example_and_nan():
     assert [v for v in holm if v is not None] == pytest.approx(multipletests(present, method="holm")[1])
     assert [v for v in bh if v is not None] == pytest.approx(multipletests(present, method="fdr_bh")[1])
     assert correct_pvalues([None]) == ([None], [None])
+    rng = np.random.default_rng(73)
+    for _ in range(10):  # Holm written out: the same numbers as statsmodels', ties and all
+        p = np.round(rng.random(rng.integers(1, 12)) ** 3, 2)
+        assert correct_pvalues(list(p))[0] == pytest.approx(multipletests(p, method="holm")[1], abs=1e-15)
 
 
 def test_rank_by_evidence_orders_by_corrected_p_then_lower_bound():

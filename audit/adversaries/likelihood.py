@@ -8,7 +8,11 @@ adversary is a threshold on that number: "teacher's" above it.
 The threshold (and its direction) is chosen on one half of the probes and
 applied to the other half, then the halves swap (2-fold cross-fitting, folds
 grouped by probe): every verdict is on a probe the threshold never saw, and
-every probe is used once.
+every probe is used once. The two halves' verdicts are still correlated
+(each half chose the other's threshold), so the interval comes from a
+permutation test that rechooses both thresholds in every relabelled world
+(`LikelihoodDesign`, see `audit.adversaries.outcome`); sorting is all that
+costs, vectorised over the worlds.
 
 Scoring needs the teacher's weights: the teacher spec is reloaded and must
 still resolve to the fingerprint recorded at collection (else the scores
@@ -26,7 +30,7 @@ import time
 import numpy as np
 
 from audit.adversaries.comparison import Comparison
-from audit.adversaries.outcome import Outcome
+from audit.adversaries.outcome import Outcome, Refit
 from audit.store import Store, canonical_json, sha256_text
 
 
@@ -84,51 +88,93 @@ class TeacherScorer:
                                details={"what": "teacher scoring of responses for the teacher-likelihood adversary"})
 
 
-def best_threshold(values: np.ndarray, is_teacher: np.ndarray) -> tuple[float, int]:
-    """(threshold, direction) maximising TPR − FPR on training units; direction +1 means "teacher if above"."""
-    order = np.argsort(values)
-    v, t = values[order], is_teacher[order].astype(float)
-    n_t, n_o = max(t.sum(), 1.0), max((1 - t).sum(), 1.0)
+def best_threshold(values: np.ndarray, is_teacher: np.ndarray):
+    """(threshold, direction) maximising TPR − FPR on training units; direction +1 means "teacher if above".
+
+    ``values`` may be one row of unit values or one row per world (worlds x
+    units, the labels the same in every world); then both results are arrays.
+    """
+    grid = np.atleast_2d(np.asarray(values, dtype=float))
+    order = np.argsort(grid, axis=1, kind="stable")
+    v = np.take_along_axis(grid, order, axis=1)
+    t = np.asarray(is_teacher, dtype=float)[order]
+    n_t, n_o = max(t[0].sum(), 1.0), max((1 - t[0]).sum(), 1.0)
     # with the threshold just above v[i], "above" is everything after i
-    tpr_above = 1.0 - np.cumsum(t) / n_t
-    fpr_above = 1.0 - np.cumsum(1 - t) / n_o
-    gain = tpr_above - fpr_above
-    cut = np.r_[v[1:] > v[:-1], True]  # a threshold can only fall between distinct values
-    i_up = int(np.argmax(np.where(cut, gain, -np.inf)))
-    i_down = int(np.argmin(np.where(cut, gain, np.inf)))
-    if gain[i_up] >= -gain[i_down]:
-        return _between(v, i_up), 1
-    return _between(v, i_down), -1
+    gain = (1.0 - np.cumsum(t, axis=1) / n_t) - (1.0 - np.cumsum(1 - t, axis=1) / n_o)
+    cut = np.c_[v[:, 1:] > v[:, :-1], np.ones(len(v), dtype=bool)]  # a threshold only falls between distinct values
+    i_up = np.argmax(np.where(cut, gain, -np.inf), axis=1)
+    i_down = np.argmin(np.where(cut, gain, np.inf), axis=1)
+    pick = lambda a, i: np.take_along_axis(a, i[:, None], axis=1)[:, 0]  # noqa: E731
+    up = pick(gain, i_up) >= -pick(gain, i_down)
+    i = np.where(up, i_up, i_down)
+    following = pick(v, np.minimum(i + 1, v.shape[1] - 1))
+    threshold = np.where(i + 1 < v.shape[1], (pick(v, i) + following) / 2.0, pick(v, i) + 1.0)
+    direction = np.where(up, 1, -1)
+    if np.ndim(values) == 1:
+        return float(threshold[0]), int(direction[0])
+    return threshold, direction
 
 
-def _between(v: np.ndarray, i: int) -> float:
-    return float((v[i] + v[i + 1]) / 2.0) if i + 1 < len(v) else float(v[i]) + 1.0
+class LikelihoodDesign:
+    """Every audited model's mean log-likelihood under the teacher on the common units, and the two halves."""
+
+    kind = "single"
+
+    def __init__(self, loglik: dict[str, np.ndarray], probe_ids: np.ndarray, seed: int = 0):
+        self.loglik = loglik
+        self.probe_ids = probe_ids
+        self.probes, self.probe_of_unit = np.unique(probe_ids, return_inverse=True)
+        half = np.random.default_rng(seed).permutation(len(self.probes)) % 2
+        self.half = half[self.probe_of_unit]
+
+    def contributions(self, roles: tuple[str, str, str, str], flips: np.ndarray,
+                      units: np.ndarray | None = None) -> np.ndarray:
+        """Held-out contributions (worlds x responses, teacher-labelled first) with thresholds rechosen per world."""
+        n = len(self.probe_ids)
+        moved = flips[:, self.probe_of_unit]
+        first = np.where(moved, self.loglik[roles[2]], self.loglik[roles[0]])
+        second = np.where(moved, self.loglik[roles[3]], self.loglik[roles[1]])
+        out = np.zeros((len(flips), 2 * n))
+        for k in (0, 1):
+            train, test = self.half != k, self.half == k
+            if not train.any() or not test.any():
+                continue
+            labels = np.r_[np.ones(train.sum()), np.zeros(train.sum())]
+            threshold, direction = best_threshold(np.c_[first[:, train], second[:, train]], labels)
+            said = lambda v: (np.sign(direction[:, None] * (v[:, test] - threshold[:, None])) + 1.0) / 2.0  # noqa: E731
+            out[:, np.flatnonzero(test)] = said(first)
+            out[:, n + np.flatnonzero(test)] = -said(second)
+        return out if units is None else out[:, units]
+
+    def thresholds(self, other: str) -> list[dict]:
+        """The threshold each half chose, as recorded (for the report's details)."""
+        chosen = []
+        for k in (0, 1):
+            train = self.half != k
+            if not train.any() or not (self.half == k).any():
+                continue
+            values = np.r_[self.loglik["teacher"][train], self.loglik[other][train]]
+            thr, direction = best_threshold(values, np.r_[np.ones(train.sum()), np.zeros(train.sum())])
+            chosen.append({"fold": k, "threshold": thr, "teacher_if": "above" if direction > 0 else "below"})
+        return chosen
 
 
-def likelihood_outcome(comp: Comparison, teacher_ll: np.ndarray, other_ll: np.ndarray, seed: int = 0) -> Outcome:
+def likelihood_outcome(design: LikelihoodDesign, comp: Comparison) -> Outcome:
     """Cross-fitted threshold verdicts on every response of the comparison."""
-    probes = np.unique(comp.probe_ids)
-    half = dict(zip(probes.tolist(), (np.random.default_rng(seed).permutation(len(probes)) % 2).tolist()))
-    fold = np.array([half[p] for p in comp.probe_ids.tolist()])
-    values = np.r_[teacher_ll, other_ll]
-    truth = np.r_[np.ones(len(comp)), np.zeros(len(comp))].astype(int)
-    folds = np.r_[fold, fold]
-    said = np.zeros(len(values), dtype=int)
-    thresholds = []
-    for k in (0, 1):
-        train, test = folds != k, folds == k
-        if not train.any() or not test.any():
-            continue
-        thr, direction = best_threshold(values[train], truth[train])
-        said[test] = (direction * (values[test] - thr) > 0).astype(int)
-        thresholds.append({"fold": k, "threshold": thr, "teacher_if": "above" if direction > 0 else "below"})
-    ok = np.isin(folds, [t["fold"] for t in thresholds])
+    n = len(comp)
+    flips = np.zeros((1, len(design.probes)), dtype=bool)
+    contributions = design.contributions(("teacher", comp.other, comp.other, "teacher"), flips)[0]
+    thresholds = design.thresholds(comp.other)
+    keep = np.ones(2 * n, dtype=bool) if len(thresholds) == 2 else np.zeros(2 * n, dtype=bool)
+    truth = np.r_[np.ones(n), np.zeros(n)].astype(int)
+    said = np.where(truth == 1, contributions, -contributions)
     pids = np.r_[comp.probe_ids, comp.probe_ids]
     cats, splits = np.r_[comp.categories, comp.categories], np.r_[comp.splits, comp.splits]
+    teacher_ll, other_ll = design.loglik["teacher"], design.loglik[comp.other]
     details = {"statistic": "mean token log-probability under the teacher",
                "threshold": "chosen on one half of the probes, applied to the other (2-fold cross-fitting)",
                "thresholds": thresholds,
-               "mean_loglik_teacher": float(np.mean(teacher_ll)) if len(comp) else None,
-               "mean_loglik_other": float(np.mean(other_ll)) if len(comp) else None}
-    return Outcome("teacher-likelihood", "single", pids[ok], cats[ok], splits[ok], truth=truth[ok], said=said[ok],
-                   details=details)
+               "mean_loglik_teacher": float(np.mean(teacher_ll)) if n else None,
+               "mean_loglik_other": float(np.mean(other_ll)) if n else None}
+    return Outcome("teacher-likelihood", "single", pids[keep], cats[keep], splits[keep], truth=truth[keep],
+                   said=said[keep], details=details, refit=Refit(design, comp.other), units=np.arange(2 * n)[keep])
