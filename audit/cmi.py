@@ -1,0 +1,111 @@
+"""How much distillation-relevant information an exposure policy leaves in a teacher's outputs, and what it costs.
+
+The CMI-inspired view of distillation (anti-distillation, 2025): what a
+student gains from a teacher's output distribution beyond its answer is the
+conditional mutual information between that distribution and the input,
+given the label. With the label taken as the raw teacher's top-1 token at
+each position, a plug-in estimate is the mean divergence between each
+token's exposed distribution and the mean exposed distribution of all tokens
+with the same label: 0 when the exposure is a function of the label alone
+(``text`` under greedy decoding), larger the more of the input each
+distribution still tells.
+
+Distributions are compared on buckets: the exposed token ids, and one tail
+bucket for the mass on none of them (the record holds nothing finer). The
+label-conditional means are computed once on the whole sample; the interval
+resamples probes (all tokens of a probe's responses together, since they are
+dependent) with the project's bootstrap (``stats.bootstrap_ci``), and so does
+not include the means' own sampling error: a stated approximation, small
+when each label occurs often.
+
+Utility beside it: the fraction of positions whose exposed top-1 token is the
+raw teacher's (rounding, noise or temperature may change it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from audit.exposure import Exposed, Policy
+from audit.stats import Estimate, bootstrap_ci
+from audit.store import Store
+from audit.topk import TopK
+
+
+@dataclass(frozen=True)
+class Leakage:
+    """A policy's CMI estimate (nats per token) and utility (top-1 agreement), each with its interval."""
+
+    policy: str
+    cmi: Estimate
+    agreement: Estimate
+    probes: int
+    tokens: int
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One recorded response's distributions, with the probe it answers (the bootstrap's unit)."""
+
+    probe_id: str
+    query_id: str
+    top: TopK
+
+
+def recorded_distributions(store: Store, audit_id: str, model_id: str, purpose: str = "eval") -> list[Recorded]:
+    """Every response of one model that has recorded top-k distributions, in the store's order."""
+    blobs = store.top_distributions(audit_id, model_id, purpose)
+    return [Recorded(row["probe_id"], row["query_id"], TopK.unpack(blobs[row["query_id"]]))
+            for row in store.responses(audit_id, model_id, purpose) if row["query_id"] in blobs]
+
+
+def leakage(responses: list[Recorded], policy: Policy, *, confidence: float = 0.95, n_boot: int = 2000,
+            seed: int = 0) -> Leakage:
+    """The CMI estimate and the utility of ``policy`` over ``responses`` (raw teacher distributions)."""
+    raw = [Exposed.recorded(r.top) for r in responses]
+    exposed = [policy.expose(dist, r.query_id) for dist, r in zip(raw, responses)]
+    labels = np.concatenate([dist.top1() for dist in raw])
+    divergences = _label_conditional_divergence(exposed, labels)
+    agreement = np.concatenate([e.top1() == dist.top1() for e, dist in zip(exposed, raw)]).astype(float)
+    probes = [r.probe_id for r in responses]
+    ends = np.cumsum([len(dist.chosen) for dist in raw])
+    return Leakage(policy=policy.name,
+                   cmi=bootstrap_ci(_by_probe(divergences, ends, probes), "mean", confidence, n_boot, seed),
+                   agreement=bootstrap_ci(_by_probe(agreement, ends, probes), "mean", confidence, n_boot, seed),
+                   probes=len(set(probes)), tokens=len(labels))
+
+
+def _label_conditional_divergence(exposed: list[Exposed], labels: np.ndarray) -> np.ndarray:
+    """KL(exposed_t || mean of exposed over the positions labelled like t), one value per position."""
+    k = max(e.ids.shape[1] for e in exposed)
+    ids = np.concatenate([_padded(e.ids, k, -1) for e in exposed])
+    probs = np.concatenate([_padded(e.probs, k, 0.0) for e in exposed])
+    tail = np.concatenate([e.tail for e in exposed])
+    _, label_index, label_counts = np.unique(labels, return_inverse=True, return_counts=True)
+    # the mean over a label's positions of each token's probability: sums per (label, token), then / count
+    pair = label_index[:, None].astype(np.int64) * (int(ids.max()) + 2) + (ids + 1)
+    present = (ids >= 0) & (probs > 0)
+    keys, pair_index = np.unique(pair[present], return_inverse=True)
+    sums = np.bincount(pair_index, weights=probs[present], minlength=len(keys))
+    mean = np.zeros_like(probs)
+    mean[present] = sums[pair_index] / label_counts[label_index[:, None].repeat(k, 1)[present]]
+    mean_tail = np.bincount(label_index, weights=tail) / label_counts
+    head = np.where(present, probs * np.log(np.where(present, probs, 1.0) / np.where(present, mean, 1.0)), 0.0)
+    tail_mean = mean_tail[label_index]
+    tails = np.where(tail > 0, tail * np.log(np.where(tail > 0, tail, 1.0) / np.where(tail > 0, tail_mean, 1.0)), 0.0)
+    return head.sum(axis=1) + tails
+
+
+def _padded(values: np.ndarray, k: int, fill) -> np.ndarray:
+    return np.pad(values, ((0, 0), (0, k - values.shape[1])), constant_values=fill)
+
+
+def _by_probe(values: np.ndarray, ends: np.ndarray, probes: list[str]) -> list[np.ndarray]:
+    """Per-position values grouped by probe (every response of a probe together), in first-seen order; a probe
+    whose responses have no tokens has nothing to weigh and is left out."""
+    groups: dict[str, list[np.ndarray]] = {}
+    for probe, part in zip(probes, np.split(values, ends[:-1])):
+        groups.setdefault(probe, []).append(part)
+    return [group for parts in groups.values() if len(group := np.concatenate(parts))]
