@@ -178,3 +178,24 @@ def test_new_run_keeps_the_earlier_audit_aside_and_starts_over(started):
     seeds = {path.name: count(path, "select seed from audits") for path in (db, db.parent / "audit.db.1",
                                                                             db.parent / "audit.db.2")}
     assert seeds == {"audit.db": 2, "audit.db.1": 0, "audit.db.2": 1}
+
+
+def test_collect_with_top_logprobs_records_a_verified_blob_for_every_answer(tmp_path, tiny_llama_dir):
+    from click.testing import CliRunner
+
+    from audit.cli import cli
+    from audit.store import Store
+    from audit.topk import TopK
+
+    db, suite = tmp_path / "audit.db", tmp_path / "suite.jsonl"
+    write_suite(suite)
+    args = with_option(collect_cmd(db, suite, tiny_llama_dir)[3:], "--queries", "6")
+    args = with_option(with_option(args, "--batch-size", "4"), "--max-new-tokens", "5")
+    result = CliRunner().invoke(cli, [*args, "--top-logprobs", "3"])
+    assert result.exit_code == 0 and "collection complete" in result.output, result.output
+    with Store.open(db) as store:
+        audit_id = store.audit()["id"]
+        for model in store.models(audit_id):
+            blobs = store.top_distributions(audit_id, model["id"])
+            assert len(blobs) == 6 and all(len(row) == 3 for b in blobs.values() for row in TopK.unpack(b).ids)
+        assert store.verify_transcripts(audit_id) == []

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import time
+from dataclasses import dataclass
 
 from audit.models.base import Description, Generation, GenParams, prompt_seeds
 from audit.models.checkpoints import Checkpoint, load_checkpoint, resolve_device
@@ -180,23 +181,23 @@ class TransformersModel:
         for row, ids in enumerate(batch):
             input_ids[row, width - len(ids):] = torch.tensor(ids)
             attention[row, width - len(ids):] = 1
-        want_logprobs = params.logprobs or params.top_logprobs > 0
-        sampler = LogitsProcessorList([RowSampler(seeds, params)] if params.temperature > 0 else [])
+        recorder = StepRecorder(params.top_logprobs) if params.logprobs or params.top_logprobs > 0 else None
+        processors = ([recorder] if recorder else []) + ([RowSampler(seeds, params)] if params.temperature > 0 else [])
         started = time.perf_counter()
         with torch.inference_mode():
             out = self.model.generate(
                 input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device),
-                generation_config=self._generation_config(params, want_logprobs), logits_processor=sampler,
+                generation_config=self._generation_config(params), logits_processor=LogitsProcessorList(processors),
             )
         if self.device.startswith("cuda"):
             torch.cuda.synchronize()
         elapsed = (time.perf_counter() - started) / len(batch)
         new_tokens = out.sequences[:, width:].cpu()
-        step_logprobs = torch.log_softmax(torch.stack(out.logits, dim=1).float(), dim=-1).cpu() if want_logprobs else None
-        return [self._generation(row, len(ids), new_tokens[row], step_logprobs, params, elapsed)
+        steps = recorder.finish(new_tokens) if recorder else None
+        return [self._generation(row, len(ids), new_tokens[row], steps, params, elapsed)
                 for row, ids in enumerate(batch)]
 
-    def _generation(self, row: int, tokens_in: int, new_tokens, step_logprobs, params: GenParams,
+    def _generation(self, row: int, tokens_in: int, new_tokens, steps, params: GenParams,
                     elapsed: float) -> Generation:
         ids = new_tokens.tolist()
         stop = next((k for k, t in enumerate(ids) if t in self.eos_ids), None)
@@ -210,18 +211,15 @@ class TransformersModel:
             latency_s=elapsed,
             device_s=elapsed if self.device.startswith("cuda") else 0.0,
         )
-        if step_logprobs is not None:
-            self._attach_logprobs(generation, kept, step_logprobs[row, :len(kept)], params)
+        if steps is not None:
+            self._attach_logprobs(generation, kept, steps.row(row, len(kept)), params)
         return generation
 
-    def _attach_logprobs(self, generation: Generation, kept: list[int], logprobs, params: GenParams) -> None:
-        import torch
-
-        chosen = logprobs.gather(-1, torch.tensor(kept).unsqueeze(-1)).squeeze(-1)
+    def _attach_logprobs(self, generation: Generation, kept: list[int], row, params: GenParams) -> None:
+        chosen, values, indices = row
         generation.tokens = [self.tokenizer.decode([t]) for t in kept]
         generation.logprobs = chosen.tolist()
         if params.top_logprobs > 0:
-            values, indices = logprobs.topk(min(params.top_logprobs, logprobs.shape[-1]), dim=-1)
             ids = indices.tolist()
             texts = self._decoded_tokens({t for row in ids for t in row} | set(kept))
             generation.top_k = TopK(tokens=[[texts[t] for t in row] for row in ids], logprobs=values.tolist(), ids=ids,
@@ -233,14 +231,70 @@ class TransformersModel:
         ordered = sorted(ids)
         return dict(zip(ordered, self.tokenizer.batch_decode([[t] for t in ordered])))
 
-    def _generation_config(self, params: GenParams, want_logprobs: bool):
+    def _generation_config(self, params: GenParams):
         """Greedy over the scores, built from scratch, so no checkpoint default (top_k=50, repetition penalty)
         changes the answer; temperature and top-p are ``RowSampler``'s."""
         from transformers import GenerationConfig
 
         return GenerationConfig(max_new_tokens=params.max_new_tokens, eos_token_id=sorted(self.eos_ids),
                                 pad_token_id=self.tokenizer.pad_token_id, return_dict_in_generate=True,
-                                output_logits=want_logprobs, do_sample=False)
+                                do_sample=False)
+
+
+class StepRecorder:
+    """A logits processor that records log-probabilities as they are computed, from the scores it sees first
+    (the model's own, before any sampler), and changes nothing.
+
+    Each step keeps the top-k (log p, id) of every row and the step's
+    log-probabilities until the next step shows which token was chosen; so
+    nothing of size answer length x vocabulary is ever held (HF's
+    ``output_logits`` keeps every step's logits, 4 GB for 32 answers of 128
+    tokens over a 262k vocabulary, and stacking them doubled it).
+    """
+
+    def __init__(self, k: int):
+        self.k = k
+        self.chosen, self.values, self.ids = [], [], []
+        self._last = None
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        logprobs = torch.log_softmax(scores.float(), dim=-1)
+        if self._last is not None:
+            self.chosen.append(self._picked(input_ids[:, -1]))
+        if self.k:
+            values, ids = logprobs.topk(min(self.k, logprobs.shape[-1]), dim=-1)
+            self.values.append(values.cpu())
+            self.ids.append(ids.cpu())
+        self._last = logprobs
+        return scores
+
+    def _picked(self, tokens):
+        return self._last.gather(-1, tokens.to(self._last.device).unsqueeze(-1)).squeeze(-1).cpu()
+
+    def finish(self, new_tokens) -> "RecordedSteps":
+        """The record of the whole batch, once ``new_tokens`` (batch, steps) shows the last step's choice."""
+        import torch
+
+        chosen = torch.stack(self.chosen + [self._picked(new_tokens[:, len(self.chosen)])], dim=1)
+        if not self.k:
+            return RecordedSteps(chosen, None, None)
+        return RecordedSteps(chosen, torch.stack(self.values, dim=1), torch.stack(self.ids, dim=1))
+
+
+@dataclass
+class RecordedSteps:
+    """(batch, steps) log p of the chosen tokens and, with top-k, (batch, steps, k) log p and ids."""
+
+    chosen: object
+    values: object | None
+    ids: object | None
+
+    def row(self, row: int, length: int):
+        """One answer's (chosen, top values, top ids), cut to its length."""
+        cut = (lambda t: t[row, :length] if t is not None else None)
+        return cut(self.chosen), cut(self.values), cut(self.ids)
 
 
 class RowSampler:
