@@ -756,11 +756,17 @@ class Store:
 
     def top_distributions(self, audit_id: str, model_id: str, purpose: str = "eval") -> dict[str, bytes]:
         """query id -> the packed top-k distributions (``audit.topk.TopK.unpack``) of each answer that has them."""
+        if not self._holds_top_logprobs():
+            return {}
         rows = self.db.execute(
             "select r.query_id, r.top_logprobs from responses r join queries q on q.id = r.query_id "
             "where r.audit_id = ? and r.model_id = ? and q.purpose = ? and r.top_logprobs is not null",
             [audit_id, model_id, purpose]).fetchall()
         return {qid: blob for qid, blob in rows}
+
+    def _holds_top_logprobs(self) -> bool:
+        """Whether the schema has the top-k column: a database read as it is (``open_readonly``) may predate it."""
+        return "top_logprobs" in self.db["responses"].columns_dict
 
     def query_errors(self, audit_id: str) -> list[dict]:
         return list(self.db["queries"].rows_where("audit_id = ? and status = 'error'", [audit_id]))
@@ -1034,7 +1040,8 @@ class Store:
         """Query ids whose stored response no longer matches its content hash."""
         bad = []
         cur = self.db.execute(
-            "select r.query_id, r.model_id, r.probe_id, r.sample, q.purpose, q.params_json, r.text, r.top_logprobs, "
+            f"select r.query_id, r.model_id, r.probe_id, r.sample, q.purpose, q.params_json, r.text, "
+            f"{'r.top_logprobs' if self._holds_top_logprobs() else 'null'}, "
             "r.content_hash from responses r join queries q on q.id = r.query_id where r.audit_id = ?",
             [audit_id],
         )

@@ -113,3 +113,20 @@ def test_replay_reads_a_signed_report_database_without_changing_it_even_beside_a
     assert replayed.error is None and replayed.text.startswith("Certainly!")
     assert hashlib.sha256(copy.read_bytes()).hexdigest() == before
     assert sorted(p.name for p in copy.parent.iterdir()) == names
+
+
+def test_replay_gives_back_the_recorded_top_k_distributions(tmp_path):
+    from audit.topk import TopK
+
+    path = tmp_path / "audit.db"
+    top = TopK(tokens=[[" A", " B"]], logprobs=[[-0.2, -1.8]], ids=[[4, 5]], chosen_tokens=[" A"], chosen_ids=[4])
+    with Store.open(path) as store:
+        store.add_suite(Suite(name="t", version="1", hash="h" * 64, probes=[Probe(id="p0", category="c",
+                                                                                  subcategory="s", text="probe 0")]))
+        audit_id = store.ensure_audit({"teacher": "x"}, suite_name="t", suite_version="1", suite_hash="h" * 64, seed=0)
+        store.select_probes(audit_id, ["p0"])
+        model_id = store.add_model(audit_id, name="teacher", role="teacher", spec="hf:/x", description={})
+        store.record_answers(audit_id, model_id, [{"probe_id": "p0", "sample": 0, "params": {}, "text": " A",
+                                                   "top_logprobs": top.pack()}])
+    [gen] = load_model(f"replay:{path}#teacher").generate(["probe 0"], GenParams())
+    assert gen.top_k.ids == [[4, 5]] and gen.top_logprobs == [{" A": pytest.approx(-0.2), " B": pytest.approx(-1.8)}]

@@ -286,3 +286,16 @@ def test_set_aside_keeps_every_earlier_audit_under_the_first_free_name(tmp_path)
     for seed in (0, 1):
         with Store.open(tmp_path / f"audit.db.{seed + 1}", create=False) as kept:
             assert kept.audit()["seed"] == seed
+
+
+def test_a_database_read_as_it_is_from_before_top_logprobs_still_verifies(tmp_path):
+    path = tmp_path / "old.db"
+    with Store.open(path) as store:
+        aid = store.ensure_audit({"teacher": "t"}, suite_name="t", suite_version="1", suite_hash="h" * 64, seed=0)
+        store.add_suite(make_suite())
+        mid = store.add_model(aid, name="teacher", role="teacher", spec="t", description={})
+        store.record_answers(aid, mid, [answer("p0")])
+        store.db.execute("alter table responses drop column top_logprobs")
+        store.db.execute("delete from _sqlite_migrations where name = 'm004_top_logprobs'")
+    with Store.open_readonly(path) as old:
+        assert old.verify_transcripts(aid) == [] and old.top_distributions(aid, mid) == {}

@@ -18,6 +18,7 @@ from audit.errors import ScoringUnsupported, SpecError, StoreError
 from audit.models.base import Description, Generation, GenParams
 from audit.models.cache import sha256_file
 from audit.models.spec import ModelSpec
+from audit.topk import TopK
 
 
 class ReplayModel:
@@ -79,7 +80,8 @@ class ReplayModel:
             latency_s=row["latency_s"] or 0.0,
             logprobs=logprobs.get("logprobs"),
             tokens=logprobs.get("tokens"),
-            top_logprobs=logprobs.get("top_logprobs"),
+            top_logprobs=row["top_k"].as_dicts() if row["top_k"] else logprobs.get("top_logprobs"),
+            top_k=row["top_k"],
         )
 
 
@@ -90,6 +92,8 @@ def _recorded_answers(store, spec: ModelSpec) -> tuple[dict[tuple[str, int], dic
         names = ", ".join(m["name"] for m in store.models(audit["id"])) or "none"
         raise SpecError(f"model spec {spec.text!r}: the audit in {spec.path} has no model {spec.role!r} (it has: {names})")
     recorded: dict[tuple[str, int], dict] = {}
+    blobs = store.top_distributions(audit["id"], model["id"])
     for row in store.responses(audit["id"], model["id"]):
+        row["top_k"] = TopK.unpack(blobs[row["query_id"]]) if row["query_id"] in blobs else None
         recorded.setdefault((row["probe_text"], row["sample"]), row)
     return recorded, model
