@@ -140,6 +140,7 @@ def test_kd_without_recorded_distributions_is_refused_in_one_line(tmp_path, tiny
 @pytest.mark.parametrize("flags, message", [
     (["--objective", "kd", "--exposure", "logits:3"], "error: unknown exposure policy step 'logits:3'"),
     (["--exposure", "top-k:5"], "error: --exposure top-k:5: --objective sft trains on the teacher's text alone"),
+    (["--top-logprobs", "5"], "error: --top-logprobs 5: the teacher's distributions are recorded as it answers"),
 ])
 def test_a_bad_exposure_is_one_line(tmp_path, tiny_llama_dir, flags, message):
     record_teacher(tmp_path / "train.db")
