@@ -18,6 +18,7 @@ alone with the same seed.
 from __future__ import annotations
 
 import copy
+import functools
 import time
 from dataclasses import dataclass
 
@@ -157,9 +158,14 @@ class TransformersModel:
             param_count=sum(p.numel() for p in self.model.parameters()),
             details={"kind": self.checkpoint.spec.kind, "architecture": self.model.config.model_type,
                      "dtype": dtype, "device": self.device, "chat_template": self.tokenizer.chat_template is not None,
-                     "tokenizer": tokenizer_fingerprint(self.tokenizer),
+                     "tokenizer": self.tokenizer_fingerprint,
                      **self.checkpoint.details},
         )
+
+    @functools.cached_property
+    def tokenizer_fingerprint(self) -> str:
+        """Computed once: hashing a 262k-token vocabulary takes a second."""
+        return tokenizer_fingerprint(self.tokenizer)
 
     # ---- helpers -------------------------------------------------------------
 
