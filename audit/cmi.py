@@ -16,7 +16,9 @@ label-conditional means are computed once on the whole sample; the interval
 resamples probes (all tokens of a probe's responses together, since they are
 dependent) with the project's bootstrap (``stats.bootstrap_ci``), and so does
 not include the means' own sampling error: a stated approximation, small
-when each label occurs often.
+when each label occurs often. A label seen at one position only is its own
+mean and adds 0, so on few tokens the estimate is biased low: compare
+policies on the same recorded responses, never across sample sizes.
 
 Utility beside it: the fraction of positions whose exposed top-1 token is the
 raw teacher's (rounding, noise or temperature may change it).
