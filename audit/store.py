@@ -80,7 +80,9 @@ def _key(*parts: Any) -> str:
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    """UTC to the microsecond: `run` decides a stage is current by comparing these, and two stages often
+    finish within one second."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
 
 
 # --------------------------------------------------------------------------
