@@ -55,11 +55,12 @@ def main() -> None:
     print(f"{'  vectorised speed-up':<58} {naive / fast:8.1f} x")
     timed("bootstrap_ci, pooled mean over ragged probes, B=2000", lambda: bootstrap_ci(ragged, n_boot=2000))
     flip_rng = np.random.default_rng(2)
+    judged = 2 * verdict_vs_suspect - 1
     timed("sign-flip permutation interval (judge), 1,000 worlds", lambda: permutation_interval(
-        verdict_vs_suspect.mean(), sign_flip_null(2 * verdict_vs_suspect - 1, PERMUTATIONS, flip_rng), n=PROBES))
+        judged.mean(), sign_flip_null(judged, PERMUTATIONS, flip_rng), per_probe=judged))
     gap = verdict_vs_control - verdict_vs_suspect
     timed("sign-flip permutation interval (provenance gap), 1,000 worlds", lambda: permutation_interval(
-        gap.mean(), sign_flip_null(gap, PERMUTATIONS, flip_rng), n=PROBES, bounds=(-2.0, 2.0)))
+        gap.mean(), sign_flip_null(gap, PERMUTATIONS, flip_rng), per_probe=gap, bounds=(-2.0, 2.0)))
     timed("per-category bootstrap, 10 categories, B=2000",
           lambda: [bootstrap_ci(cosine[i::CATEGORIES], n_boot=2000) for i in range(CATEGORIES)])
     timed("mmd_permutation_test rbf, 5,000 vs 5,000 (2,000 each), 500 perms",

@@ -267,10 +267,12 @@ def test_learned_adversaries_cover_their_true_advantage():
 
 
 def test_category_rows_cover_where_only_other_categories_differ():
-    """Categories of 10 probes, two of them with no difference while the others have one: plain and Holm rows."""
+    """Categories of 5 probes, two of them with no difference while the others have one: plain and Holm rows.
+    (With the permutation shift interval alone, the teacher-likelihood rows covered 83%: five tied probes give a
+    null without spread.)"""
     from helpers_adversaries import LEARNED, shift_for
 
-    claims = _simulate(40, (0.0, 0.0, shift_for(0.6), shift_for(0.6)), audits=100)
+    claims = _simulate(20, (0.0, 0.0, shift_for(0.6), shift_for(0.6)), audits=150)
     for suffix in (" per category", " per category, Holm"):
         count, misses, disagree = _tally(claims, tuple(name + suffix for name in LEARNED))
         assert misses <= _tolerated(count) and disagree == 0, suffix

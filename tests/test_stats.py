@@ -19,7 +19,7 @@ from statsmodels.stats.proportion import proportion_confint
 from audit.stats import (
     PERMUTATIONS, Estimate, accuracy_advantage, at_confidence, bonferroni, bootstrap_ci, clopper_pearson,
     correct_pvalues, estimate_gap, excludes, headline_bound, holm_interval, inverted_pvalue, mmd_permutation_test,
-    permutation_interval, rank_by_evidence, sign_flip_null,
+    permutation_interval, rank_by_evidence, share_interval, sign_flip_null,
 )
 
 SIMS = 1000
@@ -177,8 +177,9 @@ def test_permutation_p_value_is_the_inversion_of_its_interval():
     rng = np.random.default_rng(0)
     for trial in range(300):
         null = rng.normal(0, 0.2, PERMUTATIONS) if trial % 2 else rng.integers(-5, 6, PERMUTATIONS) / 10
-        observed = float(rng.choice(null)) if trial % 3 == 0 else float(rng.normal(0, 0.4))
-        e = permutation_interval(observed, null, n=40)
+        values = _ternary_probes(40, rng, rng.uniform(-0.3, 0.3))
+        observed = float(rng.choice(null)) if trial % 3 == 0 else float(values.mean())
+        e = permutation_interval(observed, null, per_probe=values)
         for alpha in (0.3, 0.05, 0.01, 0.05 / 3, 0.05 / 7):
             strict = at_confidence(e, 1 - alpha)
             assert (e.p_value < alpha) == excludes(strict.ci_low, strict.ci_high), (trial, alpha)
@@ -194,13 +195,22 @@ def _interval(e: Estimate, level: float) -> tuple[float, float]:
 def test_permutation_interval_is_exact_at_the_null_and_clipped():
     """An observed statistic exchangeable with the null worlds is rejected at most α of the time, at any B."""
     rng = np.random.default_rng(1)
-    worlds = rng.normal(size=(4000, 100))
-    rejected = [permutation_interval(w[0], w[1:], n=10).p_value < 0.05 for w in worlds]
+    worlds = rng.normal(0, 0.1, size=(2000, 100))
+    sure = np.ones(1000)  # a share interval far from 0, so the p-value is the permutation test's own
+    rejected = [permutation_interval(w[0], w[1:], per_probe=np.sign(w[0]) * sure).p_value < 0.05 for w in worlds]
     assert np.mean(rejected) <= 0.05 + 0.01
-    far = permutation_interval(0.99, rng.normal(0, 0.1, PERMUTATIONS), n=10)
+    far = permutation_interval(0.99, rng.normal(0, 0.1, PERMUTATIONS), per_probe=sure)
     assert far.ci_high == 1.0 and far.p_value == pytest.approx(2 / (1 + PERMUTATIONS))
-    empty = permutation_interval(0.0, [], n=0)
+    empty = permutation_interval(0.0, [], per_probe=[])
     assert math.isnan(empty.estimate) and math.isnan(empty.ci_low) and empty.p_value is None
+
+
+def test_a_null_without_spread_does_not_make_a_point_interval():
+    """Five probes that all tie: the permutation null is all 0, but the interval stays as wide as five probes allow
+    (the share interval), so a true advantage of 0.3 is not excluded."""
+    e = permutation_interval(0.0, np.zeros(PERMUTATIONS), per_probe=np.zeros(5))
+    assert e.ci_low < -0.3 and e.ci_high > 0.3 and e.p_value == 1.0
+    assert share_interval(np.zeros(5)) == pytest.approx((-clopper_pearson(0, 5, 0.975)[1], clopper_pearson(0, 5, 0.975)[1]))
 
 
 def _ternary_probes(n: int, rng, mean: float) -> np.ndarray:
@@ -210,7 +220,7 @@ def _ternary_probes(n: int, rng, mean: float) -> np.ndarray:
     return np.where(draw < right, 1.0, np.where(draw < 0.7, -1.0, 0.0))
 
 
-@pytest.mark.parametrize("n,mean", [(10, 0.0), (20, 0.0), (50, 0.0), (10, 0.4), (50, 0.4), (50, 0.65)])
+@pytest.mark.parametrize("n,mean", [(5, 0.2), (10, 0.0), (20, 0.0), (50, 0.0), (10, 0.4), (50, 0.4), (50, 0.65)])
 def test_sign_flip_interval_covers_the_mean_of_independent_probes(n, mean):
     """The interval of the sign-flip test (an adversary that learned nothing, or a gap of two such) covers the
     true mean at small n, ties and skew included, and rejects a true 0 at most α of the time."""
@@ -218,10 +228,19 @@ def test_sign_flip_interval_covers_the_mean_of_independent_probes(n, mean):
     ests = []
     for _ in range(400):
         values = _ternary_probes(n, rng, mean)
-        ests.append(permutation_interval(values.mean(), sign_flip_null(values, 400, rng), n=n))
+        ests.append(permutation_interval(values.mean(), sign_flip_null(values, 400, rng), per_probe=values))
     assert coverage(ests, mean) >= 0.95 - 0.027  # 400 audits: 2.5 binomial standard errors below 0.95
     if mean == 0:
         assert np.mean([e.p_value < 0.05 for e in ests]) <= 0.05 + 0.027
+
+
+@pytest.mark.parametrize("n", [5, 12, 20])
+def test_share_interval_covers_rare_wins_where_sign_flips_would_not(n):
+    """Values 1 with chance 0.1, else 0 (a probe rarely gives the models away): the share interval covers the mean
+    of 0.1; inverting the sign-flip test at each candidate mean, which assumes symmetry, would not (73% at n = 12)."""
+    rng = np.random.default_rng(n)
+    intervals = [share_interval((rng.random(n) < 0.1).astype(float)) for _ in range(1000)]
+    assert np.mean([low <= 0.1 <= high for low, high in intervals]) >= 0.95
 
 
 # ---- headline bound -------------------------------------------------------------
@@ -266,7 +285,7 @@ def test_headline_holdout_reports_heldout_interval():
 
 def test_headline_mixed_estimators_and_refusals():
     rng = np.random.default_rng(64)
-    learned = permutation_interval(0.45, rng.normal(0, 0.1, PERMUTATIONS), n=400)
+    learned = permutation_interval(0.45, rng.normal(0, 0.1, PERMUTATIONS), per_probe=np.r_[np.ones(290), -np.ones(110)])
     ests = {"judge": accuracy_advantage(130, 200), "discriminator-single": learned, "empty": accuracy_advantage(0, 0)}
     h = headline_bound(ests)
     assert h.details["selected"] == "discriminator-single" and h.details["m"] == 2

@@ -171,6 +171,7 @@ class Outcome:
         how = ("teacher and other traded places on random probes, the adversary retrained in each world"
                if self.refit is not None else "teacher and other traded places on random probes (sign flips)")
         return permutation_interval(observed, self.null_advantages(seed), confidence, n=len(self),
+                                    per_probe=list(self.per_probe().values()),
                                     details={"test": f"permutation over probes: {how}",
                                              "probes": len(per_probe_units)})
 
@@ -191,7 +192,7 @@ def provenance_gap(suspect: Outcome, control: Outcome, confidence: float, seed: 
     a, b = control.per_probe(), suspect.per_probe()
     shared = sorted(set(a) & set(b))
     if not shared:
-        return permutation_interval(math.nan, [], confidence, n=0, bounds=(-2.0, 2.0))
+        return permutation_interval(math.nan, [], confidence, per_probe=[], bounds=(-2.0, 2.0))
     gaps = np.array([a[p] - b[p] for p in shared], dtype=float)
     rng = np.random.default_rng(seed)
     learned = (suspect.refit is not None and control.refit is not None
@@ -205,5 +206,5 @@ def provenance_gap(suspect: Outcome, control: Outcome, confidence: float, seed: 
         null = sign_flip_null(gaps, n_perm, rng)
         how = "suspect and control traded places on random probes (sign flips of the per-probe gaps)"
     means = {"mean_a": float(np.mean([a[p] for p in shared])), "mean_b": float(np.mean([b[p] for p in shared]))}
-    return permutation_interval(float(gaps.mean()), null, confidence, n=len(shared), bounds=(-2.0, 2.0),
+    return permutation_interval(float(gaps.mean()), null, confidence, per_probe=gaps, bounds=(-2.0, 2.0),
                                 details={"test": f"permutation over probes: {how}", **means})
