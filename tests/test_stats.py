@@ -164,6 +164,9 @@ def test_bootstrap_ragged_groups_callables_and_null():
     assert med.ci_low <= med.estimate <= med.ci_high and rows.estimate == pytest.approx(a.estimate)
     assert a.p_value is None  # a described statistic, not a test
     assert math.isnan(bootstrap_ci(np.array([1.0])).ci_low)
+    few = bootstrap_ci(rng.beta(8, 2, 9))  # below 10 probes the interval would undercover (bench_coverage.py)
+    assert math.isnan(few.ci_low) and "fewer than 10 probes" in few.details["no_interval"]
+    assert not math.isnan(bootstrap_ci(rng.beta(8, 2, 10)).ci_low)
     with pytest.raises(ValueError):
         bootstrap_ci(rect, statistic="median")
 
