@@ -27,7 +27,8 @@ def bundled_audit(tmp_path_factory):
 def analyzed(bundled_audit):
     from audit.analyze import run_analysis
 
-    return bundled_audit, run_analysis(bundled_audit, use_judge=False, quiet=True)
+    return bundled_audit, run_analysis(bundled_audit, teacher_spec="smollm2-135m-instruct", use_judge=False,
+                                       quiet=True)
 
 
 def test_two_bundled_models_are_told_apart(analyzed):
@@ -39,7 +40,7 @@ def test_two_bundled_models_are_told_apart(analyzed):
     assert rows["discriminator-paired"]["n"] == 200
     assert rows["discriminator-paired"]["ci_low"] > 0.5, summary
     assert rows["headline"]["ci_low"] > 0.5
-    assert "teacher-likelihood" in rows, summary  # the bundled teacher reloads and scores
+    assert "teacher-likelihood" in rows, summary  # the teacher the user names reloads and scores
 
 
 def test_embeddings_are_cached_with_their_cost(analyzed):
