@@ -190,12 +190,15 @@ def test_several_samples_per_probe_are_permuted_by_probe(tmp_path):
     assert head["ci_method"] == "bonferroni" and head["ci_low"] <= rows[head["details"]["adversary"]]["ci_low"]
 
 
+class NoEmbedder(HashingEmbedder):
+    """An embedder that fails the test if used: a wrong spec must be refused before any embedding."""
+
+    def encode(self, texts):
+        raise AssertionError("embedded before the model specs were checked")
+
+
 def test_a_wrong_judge_spec_fails_before_any_embedding(tmp_path):
     from audit.errors import SpecError
-
-    class NoEmbedder(HashingEmbedder):
-        def encode(self, texts):
-            raise AssertionError("embedded before the judge spec was checked")
 
     store, _ = build_audit(tmp_path / "a.db", make_probes(20), {"teacher": teacher_style, "suspect": prose_style})
     with pytest.raises(SpecError, match="not a directory"):
@@ -350,10 +353,6 @@ def test_analyze_runs_a_teacher_the_user_names_and_only_that(tmp_path, recording
 
 def test_analyze_refuses_a_teacher_other_than_the_one_that_answered(tmp_path, tiny_llama_dir):
     from audit.errors import AuditError
-
-    class NoEmbedder(HashingEmbedder):
-        def encode(self, texts):
-            raise AssertionError("embedded before the teacher was checked")
 
     store, _ = build_audit(tmp_path / "a.db", make_probes(20), {"teacher": teacher_style, "suspect": prose_style})
     with pytest.raises(AuditError, match="is not the teacher that answered .* must score under the model that answered"):
