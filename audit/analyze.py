@@ -38,10 +38,10 @@ from pathlib import Path
 
 import numpy as np
 
+from audit import sequential
 from audit.adversaries import discriminator, judge, likelihood, similarity
 from audit.adversaries.comparison import Comparison, load_comparisons, probe_coverage
-from audit.adversaries.embeddings import Embedder, embed_texts, embedder_cost
-from audit.adversaries.features import style_matrix
+from audit.adversaries.embeddings import Embedder, attach_features, embedder_cost
 from audit.adversaries.mmd import mmd_estimate
 from audit.adversaries.outcome import Outcome, provenance_gap
 from audit.errors import AuditError, ScoringUnsupported
@@ -88,19 +88,20 @@ class Context:
 
 
 def run_analysis(db_path: Path, *, teacher_spec: str | None = None, judge_spec: str | None = None,
-                 named_specs: tuple[str, ...] = (), use_judge: bool = True, confidence: float = 0.95, seed: int = 0,
-                 quiet: bool = False) -> str:
+                 named_specs: tuple[str, ...] = (), use_judge: bool = True, judge_probes: int | None = None,
+                 confidence: float = 0.95, seed: int = 0, quiet: bool = False) -> str:
     """The `analyze` command: returns a short summary of the claims written."""
     store = Store.open(db_path, create=False)
     try:
         return analyze_store(store, teacher_spec=teacher_spec, judge_spec=judge_spec, named_specs=named_specs,
-                             use_judge=use_judge, confidence=confidence, seed=seed, quiet=quiet)
+                             use_judge=use_judge, judge_probes=judge_probes, confidence=confidence, seed=seed,
+                             quiet=quiet)
     finally:
         store.close()
 
 
 def analyze_store(store: Store, *, teacher_spec: str | None = None, judge_spec: str | None = None,
-                  named_specs: tuple[str, ...] = (), use_judge: bool = True,
+                  named_specs: tuple[str, ...] = (), use_judge: bool = True, judge_probes: int | None = None,
                   confidence: float = 0.95, seed: int = 0, quiet: bool = False, embedder=None,
                   judge_model=None, teacher_model=None, budget_repeats: int = BUDGET_REPEATS) -> str:
     """Analyze an open store. ``embedder``, ``judge_model`` and ``teacher_model`` replace the loaded ones (tests).
@@ -126,17 +127,20 @@ def analyze_store(store: Store, *, teacher_spec: str | None = None, judge_spec: 
                   named=frozenset(s for s in (teacher_spec, judge_spec, *named_specs) if s))
     ctx.notes.append(_coverage_note(coverage))
     teacher_model = teacher_model or _named_teacher(ctx, teacher_spec)  # a wrong --teacher fails before the stages
+    plan = sequential.recorded_plan(store, store.require_audit())
+    embedder = embedder or Embedder()
     stages = _StageClock()
     with progress(quiet) as bar:
         with stages("embeddings and style features"):
-            _featurize(ctx, comparisons, embedder or Embedder(), bar)
+            attach_features(ctx.store, ctx.audit_id, comparisons, embedder, bar)
         with stages("discriminators"):
             outcomes = _discriminators(comparisons)
         with stages("teacher-likelihood"):
             _add_likelihood(ctx, comparisons, outcomes, teacher_model, bar)
         with stages("judge"):
             if use_judge:
-                _add_judge(ctx, comparisons, outcomes, judge_spec, judge_model, bar)
+                judged = _judged_comparisons(comparisons, judge_probes, plan)
+                _add_judge(ctx, judged, outcomes, judge_spec, judge_model, bar, whole=comparisons)
             else:
                 ctx.notes.append("judge: skipped (--no-judge)")
                 ctx.not_run["judge"] = "the analysis was run with --no-judge"
@@ -148,13 +152,20 @@ def analyze_store(store: Store, *, teacher_spec: str | None = None, judge_spec: 
                     rows += _advantage_rows(ctx, comp, outcome)
                 rows += _headline_rows(ctx, comp, outcomes[comp.name])
             rows += _provenance_rows(ctx, comparisons, outcomes)
-            for row in rows:  # every claim carries the probe set it rests on, so the report and signature state it
-                row["details"]["coverage"] = coverage
+        if plan is not None:
+            with stages("confidence sequences"):
+                evaluation = sequential.evaluate(store, audit_id, plan, embedder=embedder,
+                                                 scorer=_cached_scorer(ctx, teacher_model), bar=bar)
+                rows += _sequential_rows(ctx, comparisons, evaluation)
+        for row in rows:  # every claim carries the probe set it rests on, so the report and signature state it
+            row["details"]["coverage"] = coverage
         with stages("budget curves"):
             points = [p for comp in comparisons for p in _budget_points(ctx, comparisons, comp, budget_repeats)]
         store.clear_results(audit_id)  # only now: a run that fails midway leaves the previous results whole
         store.record_results(audit_id, rows)
         store.record_budget_points(audit_id, points)
+        if plan is not None:
+            store.record_sequence_points(audit_id, evaluation.points())
     wall = time.perf_counter() - started
     store.record_cost(audit_id, subject="analysis", stage="analyze", wall_s=wall,
                       details={"rows": len(rows), "budget_points": len(points), "notes": ctx.notes,
@@ -187,19 +198,6 @@ class _StageClock:
 
 
 # ---- inputs ----------------------------------------------------------------
-
-
-def _featurize(ctx: Context, comparisons: list[Comparison], embedder, bar) -> None:
-    """Embeddings (cached) and style features of every response, attached to each comparison."""
-    texts = sorted({t for c in comparisons for t in c.teacher_texts + c.other_texts})
-    vectors = embed_texts(ctx.store, ctx.audit_id, texts, embedder=embedder, bar=bar)
-    styles = style_matrix(texts)
-    row_of = {t: i for i, t in enumerate(texts)}
-    for c in comparisons:
-        t_idx = [row_of[t] for t in c.teacher_texts]
-        o_idx = [row_of[t] for t in c.other_texts]
-        c.teacher_emb, c.other_emb = vectors[t_idx], vectors[o_idx]
-        c.teacher_style, c.other_style = styles[t_idx], styles[o_idx]
 
 
 def _discriminators(comparisons: list[Comparison]) -> dict[str, dict[str, Outcome]]:
@@ -261,8 +259,9 @@ def _add_likelihood(ctx: Context, comparisons: list[Comparison], outcomes: dict,
 
 
 def _add_judge(ctx: Context, comparisons: list[Comparison], outcomes: dict, judge_spec: str | None,
-               judge_model, bar) -> None:
-    """Ask the judge (resuming), then turn its verdicts into the judge and judge-unfiltered outcomes."""
+               judge_model, bar, whole: list[Comparison]) -> None:
+    """Ask the judge (resuming) the pairs of ``comparisons`` (a subsample of ``whole``'s where --judge-probes is
+    given), then turn its verdicts into the judge and judge-unfiltered outcomes."""
     if judge_spec:
         spec, why = judge_spec, "given with --judge"
     else:
@@ -290,16 +289,94 @@ def _add_judge(ctx: Context, comparisons: list[Comparison], outcomes: dict, judg
     reader = judge.VerdictReader(model)
     teacher_by_probe = {r["probe_id"]: (r["category"], r["text"] or "")
                         for r in ctx.by_model["teacher"] if r["sample"] == 0}
-    for comp in comparisons:
+    for comp, full in zip(comparisons, whole):
         judge.judge_comparison(ctx.store, ctx.audit_id, judge_id, reader, comp, teacher_by_probe,
                                seed=ctx.seed, bar=bar)
-        filtered, unfiltered = judge.judge_outcomes(ctx.store, ctx.audit_id, comp)
+        filtered, unfiltered = judge.judge_outcomes(ctx.store, ctx.audit_id, full, only=set(comp.probe_ids.tolist()))
         for o in (filtered, unfiltered):
             o.details.update(judge_spec=spec, judge_choice=why)
         outcomes[comp.name]["judge"] = filtered
         outcomes[comp.name]["judge-unfiltered"] = unfiltered
     _record_judge_cost(ctx, judge_id)
     ctx.notes.append(f"judge: {spec} ({why})")
+
+
+def _judged_comparisons(comparisons: list[Comparison], judge_probes: int | None, plan) -> list[Comparison]:
+    """The pairs the judge reads: all, or the first ``judge_probes`` probes (in the sequential order where the
+    audit has one, else in sorted id order), chosen before any verdict so the subsample cannot favour a side."""
+    if judge_probes is None:
+        return comparisons
+    ids = sorted(set(comparisons[0].probe_ids.tolist()))
+    if plan is not None:
+        position = {p: i for i, p in enumerate(plan.order)}
+        ids.sort(key=position.__getitem__)
+    chosen = ids[:judge_probes]
+    return [c.subset(c.mask_of(chosen)) for c in comparisons]
+
+
+def _cached_scorer(ctx: Context, teacher_model):
+    """The teacher's scorer for the sequences: the named teacher scores what the cache lacks; without one, the
+    scores cached during collection are read and a missing one is an error naming --teacher."""
+    row = ctx.model_rows["teacher"]
+    return likelihood.TeacherScorer(ctx.store, ctx.audit_id, teacher_model, row["fingerprint"] or "unknown",
+                                    row["param_count"])
+
+
+def _sequential_rows(ctx: Context, comparisons: list[Comparison], evaluation) -> list[dict]:
+    """The confidence sequences at the audit's last round, as claims (split ``sequential``): each at 1 − α/m
+    within its family, its p-value the anytime-valid one times m, so p ≤ α exactly when it excludes 0."""
+    by_name = {c.name: c for c in comparisons}
+    last = evaluation.last
+    stop = evaluation.stop
+    rows, main = [], []
+    for t in evaluation.tracked:
+        s = t.stream
+        estimate, low, high, n = sequential.bounds_at(t, last.round)
+        p = min(1.0, float(t.sequence.p_value[-1]) * t.family_size) if n else 1.0
+        est = Estimate(estimate, low, high, n, evaluation.plan.confidence, sequential.METHOD, p,
+                       {"per_test_confidence": t.sequence.confidence, "m": t.family_size,
+                        "rounds": last.round + 1, "round_size": evaluation.plan.round_size,
+                        "rule": evaluation.plan.rule, "stopped_by_rule": stop is not None,
+                        "stop_round": None if stop is None else stop.round + 1, "stop_outcome": last.outcome,
+                        "order_hash": evaluation.plan.order_hash,
+                        "validity": "anytime-valid: holds at every round at once, so under optional stopping"})
+        probes = set(s.probe_ids)
+        if s.comparison.startswith("provenance:"):
+            control = by_name[f"teacher-vs-control:{s.comparison.removeprefix('provenance:')}"]
+            q_c, t_c = _q_t(ctx, control, probes, {})
+            q_m, t_m = _q_t(ctx, by_name[sequential.MAIN], probes, {})
+            q, spent = max(q_c, q_m), {k: t_c[k] + t_m[k] for k in _T_KEYS}
+            metric = "advantage-gap"
+            est.details["meaning"] = "positive: the suspect is harder to tell from the teacher than the control is"
+        else:
+            q, spent = _q_t(ctx, by_name[s.comparison], probes, {})
+            metric = "advantage"
+        row = _row(s.adversary, s.comparison, "all", "sequential", metric, est, q, spent)
+        rows.append(row)
+        if s.comparison == sequential.MAIN:
+            main.append(row)
+    _mark_page_one(rows)
+    if main:
+        best = max(main, key=lambda r: (r["ci_low"] if r["ci_low"] is not None else -math.inf, r["adversary"]))
+        head = {**best, "adversary": "headline",
+                "details": {**best["details"], "adversary": best["adversary"],
+                            "candidates": sorted(r["adversary"] for r in main),
+                            "selection": "the largest lower bound among the family's sequences, each already at "
+                                         "1 − α/m (Bonferroni), so the choice costs nothing more",
+                            "not_run": dict(sorted(ctx.not_run.items()))}}
+        rows.append(head)
+    return rows
+
+
+def _mark_page_one(rows: list[dict]) -> None:
+    """Per control, the sequential gap with the strongest evidence (the family is corrected already)."""
+    by_control: dict[str, list[dict]] = {}
+    for r in rows:
+        if r["comparison"].startswith("provenance:"):
+            by_control.setdefault(r["comparison"], []).append(r)
+    for family in by_control.values():
+        strongest = min(family, key=lambda r: (r["p_value"], -abs(r["advantage"] or 0.0), r["adversary"]))
+        strongest["details"]["page_one"] = "the strongest evidence among this control's corrected sequences"
 
 
 def _record_judge_cost(ctx: Context, judge_id: str) -> None:

@@ -102,6 +102,22 @@ def collect_options(fn):
         click.option("--top-logprobs", type=click.IntRange(min=1), default=None, metavar="K",
                      help="Also record the K most likely tokens and their log-probabilities at every generated "
                           "token (for `distill --objective kd` and leakage estimates)."),
+        click.option("--sequential", is_flag=True,
+                     help="Ask in a pre-registered random order, in rounds, and stop as soon as --stop-rule is "
+                          "settled; every claim is then a confidence sequence, valid under that optional stopping. "
+                          "--queries is the most probes it may ask."),
+        click.option("--round-size", type=int, default=None, metavar="N",
+                     help="With --sequential: probes per model per round (default 10)."),
+        click.option("--stop-rule", type=click.Choice(["provenance", "distinguished", "certify"]), default=None,
+                     help="With --sequential: stop when the gap against every control is settled (provenance, the "
+                          "default), when ε(teacher, suspect) is shown above 0 (distinguished), or when ε ≤ "
+                          "--epsilon-threshold is shown or refuted (certify)."),
+        click.option("--epsilon-threshold", type=float, default=None, metavar="E",
+                     help="The ε in [0, 1] the suspect is certified not to exceed: the signed claims state passed, "
+                          "failed or inconclusive against it."),
+        click.option("--max-cost", type=click.FloatRange(min=0), default=None,
+                     help="With --sequential: stop once the prices endpoints report in their replies (usage.cost) "
+                          "add up to this."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N."),
         click.option("--dtype", default="auto", show_default=True, help="auto, float32, bfloat16, float16."),
         click.option("--quiet", is_flag=True, help="No progress bars."),
@@ -114,6 +130,9 @@ def collect_options(fn):
         fn = option(fn)
     return fn
 
+
+JUDGE_PROBES_HELP = ("The judge reads only the first N probes (of the sequential order, else by id), fixed "
+                     "before any verdict: a CPU can afford the judge on a subsample (default: every probe).")
 
 # ---------------------------------------------------------------------------
 # Commands
@@ -162,16 +181,18 @@ cli.add_command(probes)
               help="Spec of the judge model. Without it the judge runs only if the default choice (a model of "
                    "another family, else the teacher) is the --teacher given here.")
 @click.option("--no-judge", is_flag=True, help="Skip the pairwise LLM judge.")
+@click.option("--judge-probes", type=click.IntRange(min=2), default=None, metavar="N",
+              help=JUDGE_PROBES_HELP)
 @click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--quiet", is_flag=True)
-def analyze(db_path: Path, teacher: str | None, judge: str | None, no_judge: bool, confidence: float, seed: int,
-            quiet: bool) -> None:
+def analyze(db_path: Path, teacher: str | None, judge: str | None, no_judge: bool, judge_probes: int | None,
+            confidence: float, seed: int, quiet: bool) -> None:
     """Run the adversaries and statistics over the recorded transcripts; writes the results table."""
     from audit.analyze import run_analysis
 
     echo(run_analysis(db_path, teacher_spec=teacher, judge_spec=judge, use_judge=not no_judge,
-                      confidence=confidence, seed=seed, quiet=quiet))
+                      judge_probes=judge_probes, confidence=confidence, seed=seed, quiet=quiet))
 
 
 @cli.command()
@@ -284,6 +305,7 @@ def _read_config(ctx: click.Context, _param: click.Parameter, path: Path | None)
 @click.option("--judge", default=None,
               help="Spec of the judge model (default: one of another family among those given).")
 @click.option("--no-judge", is_flag=True, help="Skip the pairwise LLM judge.")
+@click.option("--judge-probes", type=click.IntRange(min=2), default=None, metavar="N", help=JUDGE_PROBES_HELP)
 @click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True)
 @click.option("--sign-key", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Ed25519 private key from `distill-audit keygen`; without it the report says it is unsigned.")

@@ -29,8 +29,11 @@ from audit.store import Store, content_hash, set_aside
 # The settings that decide what is asked: a resume must repeat them. The others (speed, device, display, the
 # time budget) may change between runs.
 ASKED = ("teacher", "suspect", "controls", "suite", "private_seed_env", "queries", "samples", "max_new_tokens",
-         "temperature", "seed", "top_logprobs")
-ASKED_SINCE = {"top_logprobs": 0}  # settings added later: an earlier record without one was collected at this value
+         "temperature", "seed", "top_logprobs", "sequential", "round_size", "stop_rule", "epsilon_threshold")
+# settings added later: an earlier record without one was collected at this value
+ASKED_SINCE = {"top_logprobs": 0, "sequential": False, "round_size": None, "stop_rule": None,
+               "epsilon_threshold": None}
+DEFAULT_ROUND_SIZE = 10
 
 
 @dataclass
@@ -56,9 +59,27 @@ class CollectOptions:
     dtype: str = "auto"
     quiet: bool = False
     new_run: bool = False  # set an audit already in db_path aside (db_path.N) and start over
+    sequential: bool = False  # ask in pre-registered rounds and stop when the claim is settled (audit.sequential)
+    round_size: int | None = None  # probes per model per round
+    stop_rule: str | None = None  # provenance, distinguished or certify
+    epsilon_threshold: float | None = None  # the ε a vendor certifies not to exceed (signed predicate's threshold)
+    max_cost: float | None = None  # stop once the endpoints' reported prices add up to this
+    confidence: float = 0.95  # a sequential audit's stopping level (run's --confidence)
 
     def __post_init__(self) -> None:
         self.top_logprobs = self.top_logprobs or 0  # the flag's "not given" (None) is no top-k
+        if self.round_size is not None and self.round_size < 1:
+            raise AuditError(f"--round-size {self.round_size}: a round asks at least one probe per model")
+        if self.sequential:
+            self.round_size = self.round_size if self.round_size is not None else DEFAULT_ROUND_SIZE
+            self.stop_rule = self.stop_rule or ("certify" if self.epsilon_threshold is not None else "provenance")
+        elif self.round_size is not None or self.stop_rule is not None:
+            raise AuditError("--round-size and --stop-rule apply to a sequential audit: add --sequential")
+        if self.epsilon_threshold is not None and not 0.0 <= self.epsilon_threshold <= 1.0:
+            raise AuditError(f"--epsilon-threshold {self.epsilon_threshold}: an advantage threshold lies in [0, 1]")
+        if self.sequential and self.queries is not None and self.round_size > self.queries:
+            raise AuditError(f"--round-size {self.round_size} is above the budget --queries {self.queries}: "
+                             "a round must fit in the budget")
 
     def gen_params(self) -> GenParams:
         return GenParams(max_new_tokens=self.max_new_tokens, temperature=self.temperature,
@@ -70,6 +91,8 @@ class CollectOptions:
         d.pop("db_path")
         d.pop("quiet")
         d.pop("new_run")
+        d.pop("max_cost")
+        d.pop("confidence")
         d["controls"] = list(self.controls)
         return d
 
@@ -158,6 +181,10 @@ def check_specs(named: list[tuple[str, str, str]], deadline: float | None = None
 
 def run_collect(options: CollectOptions) -> str:
     """The `collect` command: returns a short summary of what was asked and recorded."""
+    if options.sequential:
+        from audit.collect_sequential import run_sequential
+
+        return run_sequential(options)
     from audit.models import load_model
     from audit.progress import progress
 
@@ -206,7 +233,7 @@ def run_collect(options: CollectOptions) -> str:
     return summary if started_over is None else f"{started_over}\n{summary}"
 
 
-def check_resumable(store: Store, audit: dict, options: CollectOptions, probes: list[Probe]) -> None:
+def check_resumable(store: Store, audit: dict, options: CollectOptions, probes: list[Probe] | None) -> None:
     """A resume asks what the first run asked: other settings are refused with one line naming the first one.
 
     Otherwise a second run's answers would merge silently into the first's,
@@ -230,7 +257,7 @@ def check_resumable(store: Store, audit: dict, options: CollectOptions, probes: 
         if first != wanted.get(key):
             flag = "control" if key == "controls" else key.replace("_", "-")
             _refuse_resume(options, f"--{flag} {_shown(first)}, not {_shown(wanted.get(key))}")
-    if asked != {p.id for p in probes}:
+    if probes is not None and asked != {p.id for p in probes}:
         _refuse_resume(options, f"other probes of --suite {_shown(options.suite)} (its file or the "
                                 "--private-seed-env secret has changed since)")
 

@@ -43,10 +43,12 @@ CONFIG_KEYS = {
     "max_new_tokens": "max_new_tokens", "max_seconds": "max_seconds", "batch_size": "batch_size",
     "concurrency": "concurrency", "temperature": "temperature", "seed": "seed", "device": "device",
     "dtype": "dtype", "quiet": "quiet", "judge": "judge", "no_judge": "no_judge", "confidence": "confidence",
-    "sign_key": "sign_key", "no_pdf": "no_pdf",
+    "sign_key": "sign_key", "no_pdf": "no_pdf", "sequential": "sequential", "round_size": "round_size",
+    "stop_rule": "stop_rule", "epsilon_threshold": "epsilon_threshold", "max_cost": "max_cost",
+    "judge_probes": "judge_probes", "top_logprobs": "top_logprobs",
 }
 STAGES = ("collect", "analyze", "report")  # each prints "[n/3] stage" and shows its own progress bars
-RUN_KEYS = ("out_dir", "judge", "no_judge", "confidence", "sign_key", "no_pdf")
+RUN_KEYS = ("out_dir", "judge", "no_judge", "judge_probes", "confidence", "sign_key", "no_pdf")
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class RunOptions:
     out_dir: Path
     judge: str | None = None
     use_judge: bool = True
+    judge_probes: int | None = None
     confidence: float = 0.95
     sign_key: Path | None = None
     pdf: bool = True
@@ -90,13 +93,15 @@ def run_options(**params: Any) -> RunOptions:
     if "db_path" in params:
         params["db_path"] = Path(params["db_path"])
     params["controls"] = tuple(params.get("controls", ()))
+    params["confidence"] = run.get("confidence", 0.95)  # a sequential collection stops at the analysis' level
     try:
         collect = CollectOptions(**params)
     except TypeError as exc:  # a required setting (teacher, suspect, db) is missing from the config
         raise AuditError(f"incomplete settings: {exc}") from exc
     sign_key = run.get("sign_key")
     return RunOptions(collect=collect, out_dir=Path(run["out_dir"]), judge=run.get("judge"),
-                      use_judge=not run.get("no_judge", False), confidence=run.get("confidence", 0.95),
+                      use_judge=not run.get("no_judge", False), judge_probes=run.get("judge_probes"),
+                      confidence=run.get("confidence", 0.95),
                       sign_key=Path(sign_key) if sign_key else None, pdf=not run.get("no_pdf", False))
 
 
@@ -168,6 +173,7 @@ def _analyze(options: RunOptions) -> str:
     collect = options.collect  # the specs this run's user gave: the only ones analysis may load
     return run_analysis(collect.db_path, teacher_spec=collect.teacher, judge_spec=options.judge,
                         named_specs=(collect.suspect, *collect.controls), use_judge=options.use_judge,
+                        judge_probes=options.judge_probes,
                         confidence=options.confidence, seed=collect.seed, quiet=collect.quiet).splitlines()[0]
 
 

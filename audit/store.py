@@ -345,6 +345,30 @@ def m004_top_logprobs(db: sqlite_utils.Database) -> None:
     db["responses"].add_column("top_logprobs", bytes)
 
 
+@migrations()
+def m005_sequence_points(db: sqlite_utils.Database) -> None:
+    """A sequential audit's confidence sequences, one row per (comparison, adversary, round), for the report's
+    plot; derived from the responses like ``results``, and rewritten with them."""
+    db["sequence_points"].create(
+        {
+            "id": str,
+            "audit_id": str,
+            "comparison": str,
+            "adversary": str,
+            "round": int,
+            "n": int,
+            "q": int,
+            "estimate": float,
+            "ci_low": float,
+            "ci_high": float,
+            "confidence": float,
+            "p_value": float,
+            "details_json": str,
+        },
+        pk="id",
+    )
+
+
 SCHEMA_MIGRATIONS = [m.name for m in migrations._migrations]
 
 
@@ -611,15 +635,16 @@ class Store:
                 batch_size=500,
             )
 
-    def select_probes(self, audit_id: str, probe_ids: list[str], purpose: str = "eval") -> None:
-        """Record which probes this audit asks, for what (``eval`` or ``train``).
+    def select_probes(self, audit_id: str, probe_ids: list[str], purpose: str = "eval", first_rank: int = 0) -> None:
+        """Record which probes this audit asks, for what (``eval`` or ``train``; ``sequential-order``: a
+        sequential audit's pre-registered order of every probe it may ask), ranked from ``first_rank``.
 
         A probe selected for training can never be selected for evaluation and
         vice versa: evaluating a student on its own training prompts would
         measure memory, not imitation.
         """
-        other = "train" if purpose == "eval" else "eval"
-        clash = self.db.execute(
+        other = {"eval": "train", "train": "eval"}.get(purpose)
+        clash = other and self.db.execute(
             "select probe_id from selections where audit_id = ? and purpose = ? and probe_id in "
             "(select value from json_each(?)) limit 1",
             [audit_id, other, json.dumps(probe_ids)],
@@ -633,7 +658,7 @@ class Store:
             self.db["selections"].insert_all(
                 (
                     {"audit_id": audit_id, "probe_id": pid, "purpose": purpose, "rank": i}
-                    for i, pid in enumerate(probe_ids)
+                    for i, pid in enumerate(probe_ids, start=first_rank)
                 ),
                 pk=("audit_id", "probe_id", "purpose"),
                 ignore=True,
@@ -770,6 +795,13 @@ class Store:
         """Whether the schema has the top-k column: a database read as it is (``open_readonly``) may predate it."""
         return "top_logprobs" in self.db["responses"].columns_dict
 
+    def reported_cost(self, audit_id: str) -> tuple[float, int]:
+        """(sum, answers) of the prices endpoints reported in their replies (``usage.cost``), for --max-cost."""
+        row = self.db.execute(
+            "select total(json_extract(raw_json, '$.usage.cost')), count(json_extract(raw_json, '$.usage.cost')) "
+            "from responses where audit_id = ? and json_valid(raw_json)", [audit_id]).fetchone()
+        return float(row[0]), int(row[1])
+
     def query_errors(self, audit_id: str) -> list[dict]:
         return list(self.db["queries"].rows_where("audit_id = ? and status = 'error'", [audit_id]))
 
@@ -843,6 +875,7 @@ class Store:
         with self._write():
             self.db.execute("delete from results where audit_id = ?", [audit_id])
             self.db.execute("delete from budget_points where audit_id = ?", [audit_id])
+            self.db.execute("delete from sequence_points where audit_id = ?", [audit_id])
 
     def results(self, audit_id: str, **filters: Any) -> list[dict]:
         where = ["audit_id = ?"]
@@ -863,6 +896,23 @@ class Store:
                      "details_json": canonical_json(p.pop("details", None) or {}), **p},
                     pk="id",
                 )
+
+    def record_sequence_points(self, audit_id: str, points: list[dict]) -> None:
+        """Replace the audit's sequence points (they are derived from the responses in one pass)."""
+        with self._write():
+            self.db.execute("delete from sequence_points where audit_id = ?", [audit_id])
+            for p in points:
+                p = dict(p)
+                pid = _key(audit_id, p["comparison"], p["adversary"], p["round"])
+                self.db["sequence_points"].insert(
+                    {"id": pid, "audit_id": audit_id, "details_json": canonical_json(p.pop("details", None) or {}),
+                     **p}, pk="id")
+
+    def sequence_points(self, audit_id: str) -> list[dict]:
+        if not self.db["sequence_points"].exists():  # a database read as it is, from before m005
+            return []
+        rows = self.db["sequence_points"].rows_where("audit_id = ?", [audit_id], order_by="comparison, adversary, round")
+        return [_parse_json_cols(r, "details_json") for r in rows]
 
     def budget_points(self, audit_id: str) -> list[dict]:
         rows = self.db["budget_points"].rows_where("audit_id = ?", [audit_id], order_by="comparison, adversary, strategy, q")

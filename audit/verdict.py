@@ -48,6 +48,7 @@ METRIC_NAMES = {
 }
 
 HEADLINE = "headline"
+SEQUENTIAL = "sequential"  # the split of a sequential audit's claims: confidence sequences at the stop
 MAIN_COMPARISON = "teacher-vs-suspect"
 
 MATERIAL_UNANSWERED_SHARE = 0.05
@@ -445,6 +446,17 @@ class Claim:
                 f"'s responses gave statistic {fmt_num(self.estimate, 3)} ({self.interval_text()}; "
                 f"permutation p = {fmt_p(self.p_value)}; {self.scope()}): {self._test_outcome()}.")
 
+    def threshold_result(self, threshold: float | None) -> str | None:
+        """Against a certified ε ≤ E: passed (upper bound at most E), failed (lower bound above E), else
+        inconclusive; None without a threshold."""
+        if threshold is None:
+            return None
+        if self.ci_high is not None and self.ci_high <= threshold:
+            return "passed"
+        if self.ci_low is not None and self.ci_low > threshold:
+            return "failed"
+        return "inconclusive"
+
     # ---- the signed form --------------------------------------------------
 
     def predicate(self, threshold: float | None = None) -> dict[str, Any]:
@@ -469,6 +481,7 @@ class Claim:
             "coverage": self.coverage.predicate() if self.coverage else None,
             "comparator": "<=" if (is_advantage and threshold is not None) else None,
             "threshold": threshold if is_advantage else None,
+            "threshold_result": self.threshold_result(threshold) if is_advantage else None,
             "finding": self.finding,
             "statement": self.sentence(threshold),
         }
@@ -503,6 +516,8 @@ class Findings:
     by_category: list[Claim]
     threshold: float | None = None
     coverage: Coverage | None = None  # the probe set every claim rests on (the headline's, else any claim's)
+    sequential: list[Claim] = field(default_factory=list)  # confidence sequences at the stop (a sequential audit)
+    fixed_budget: Claim | None = None  # the fixed-budget headline, shown as descriptive beside a sequential one
 
     def summary_provenance(self) -> list[Claim]:
         """The provenance row the analysis marked for page 1 (one per control); all rows if none is marked.
@@ -517,20 +532,34 @@ class Findings:
 
     @property
     def signed_claims(self) -> list[Claim]:
-        """What the attestation lists: every whole-suite claim (all splits), not the per-category detail."""
-        return self.overall + self.by_split
+        """What the attestation lists: every whole-suite claim (all splits, the sequences), not the per-category
+        detail."""
+        return self.overall + self.by_split + self.sequential
+
+    @property
+    def is_sequential(self) -> bool:
+        return bool(self.sequential)
 
 
 def findings(rows: list[dict], *, threshold: float | None = None) -> Findings:
+    """Sort the claims; in a sequential audit page 1 states the confidence sequences (valid under the audit's
+    optional stopping), and the fixed-budget rows are kept as descriptive detail."""
     claims = [Claim.from_row(r) for r in rows]
+    sequences = [c for c in claims if c.split == SEQUENTIAL]
+    claims = [c for c in claims if c.split != SEQUENTIAL]
     overall = [c for c in claims if c.category == "all" and c.split == "all"]
-    headline = next((c for c in overall if c.adversary == HEADLINE and c.comparison == MAIN_COMPARISON), None)
+    fixed_headline = next((c for c in overall if c.adversary == HEADLINE and c.comparison == MAIN_COMPARISON), None)
+    headline = next((c for c in sequences if c.adversary == HEADLINE and c.comparison == MAIN_COMPARISON),
+                    fixed_headline)
+    page_one = sequences or overall
     return Findings(
         headline=headline,
         overall=overall,
         adversaries=[c for c in overall if c.metric == "advantage" and c.adversary != HEADLINE
                      and not c.comparison.startswith("provenance:")],
-        provenance=[c for c in overall if c.comparison.startswith("provenance:")],
+        provenance=[c for c in page_one if c.comparison.startswith("provenance:")],
+        sequential=sequences,
+        fixed_budget=fixed_headline if sequences else None,
         baseline=[c for c in overall if c.metric == "cosine"],
         tests=[c for c in overall if c.metric == "mmd"],
         by_split=[c for c in claims if c.category == "all" and c.split != "all"],

@@ -64,6 +64,16 @@ class Comparison:
         wanted[[self.code_of[p] for p in probe_ids if p in self.code_of]] = True
         return wanted[self.probe_codes]
 
+    def subset(self, mask: np.ndarray) -> "Comparison":
+        """The rows where ``mask`` holds (features too, where attached)."""
+        rows = np.flatnonzero(mask).tolist()
+        pick = lambda a: None if a is None else a[mask]  # noqa: E731
+        take = lambda xs: [xs[i] for i in rows]  # noqa: E731
+        return Comparison(self.name, self.other, self.probe_ids[mask], self.samples[mask], self.categories[mask],
+                          self.splits[mask], take(self.probe_texts), take(self.teacher_texts), take(self.other_texts),
+                          take(self.teacher_query_ids), take(self.other_query_ids), pick(self.teacher_emb),
+                          pick(self.other_emb), pick(self.teacher_style), pick(self.other_style))
+
     def category_of(self) -> dict[str, str]:
         return dict(zip(self.probe_ids.tolist(), self.categories.tolist()))
 

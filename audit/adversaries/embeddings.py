@@ -213,3 +213,18 @@ def embedder_cost(store: Store, audit_id: str) -> dict:
     if row is None:
         return {"wall_s": 0.0, "flops": 0.0, "tokens_in": 0}
     return {"wall_s": row["wall_s"], "flops": row["flops"] or 0.0, "tokens_in": row["tokens_in"]}
+
+
+def attach_features(store: Store, audit_id: str, comparisons: list, embedder, bar=None) -> None:
+    """Embeddings (cached) and style features of every response, attached to each comparison."""
+    from audit.adversaries.features import style_matrix
+
+    texts = sorted({t for c in comparisons for t in c.teacher_texts + c.other_texts})
+    vectors = embed_texts(store, audit_id, texts, embedder=embedder, bar=bar)
+    styles = style_matrix(texts)
+    row_of = {t: i for i, t in enumerate(texts)}
+    for c in comparisons:
+        t_idx = [row_of[t] for t in c.teacher_texts]
+        o_idx = [row_of[t] for t in c.other_texts]
+        c.teacher_emb, c.other_emb = vectors[t_idx], vectors[o_idx]
+        c.teacher_style, c.other_style = styles[t_idx], styles[o_idx]

@@ -247,10 +247,14 @@ def _row(row: dict, v: Verdict) -> dict:
             "tokens_out": v.tokens_out}
 
 
-def judge_outcomes(store: Store, audit_id: str, comp: Comparison) -> tuple[Outcome, Outcome]:
-    """(``judge``: consistent pairs only, ``judge-unfiltered``: every pair, ties half right) from the verdicts."""
+def judge_outcomes(store: Store, audit_id: str, comp: Comparison,
+                   only: set[str] | None = None) -> tuple[Outcome, Outcome]:
+    """(``judge``: consistent pairs only, ``judge-unfiltered``: every pair, ties half right) from the verdicts;
+    ``only``: the probes of the judge's subsample (verdicts on others, from an earlier run, are left out)."""
     by_key: dict[tuple[str, int], dict[str, dict]] = {}
     for j in store.judgements(audit_id, comp.name):
+        if only is not None and j["probe_id"] not in only:
+            continue
         by_key.setdefault((j["probe_id"], j["sample"]), {})[j["order"]] = j
     index = {(p, int(s)): i for i, (p, s) in enumerate(zip(comp.probe_ids.tolist(), comp.samples.tolist()))}
     keys = [k for k in by_key if len(by_key[k]) == 2 and k in index]

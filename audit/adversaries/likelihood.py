@@ -31,6 +31,7 @@ import numpy as np
 
 from audit.adversaries.comparison import Comparison
 from audit.adversaries.outcome import Outcome, Refit
+from audit.errors import AuditError
 from audit.store import Store, canonical_json, sha256_text
 
 
@@ -63,6 +64,9 @@ class TeacherScorer:
 
     def _score(self, probe: str, items: list[tuple[str, str]]) -> dict[str, list[float]]:
         """One batched scoring pass for all responses to one probe."""
+        if self.model is None:
+            raise AuditError(f"{self.store.path}: {len(items)} responses have no cached score under the teacher; "
+                             "name the teacher (--teacher SPEC) so they can be scored")
         started = time.perf_counter()
         logprobs = self.model.score(probe, [r for _, r in items])
         self.spent["wall_s"] += time.perf_counter() - started

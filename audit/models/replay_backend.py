@@ -53,6 +53,10 @@ class ReplayModel:
                 seen[prompt] += 1
         return [self._replayed(prompt, sample) for prompt, sample in zip(prompts, samples)]
 
+    def recorded_prompts(self) -> set[str]:
+        """The prompts this replay can answer: a sequential audit draws its order from these alone."""
+        return {prompt for prompt, _ in self._recorded}
+
     def score(self, prompt: str, continuations: list[str]) -> list[list[float]]:
         raise ScoringUnsupported(f"{self.spec}: a replayed model has only its recorded answers, no probabilities")
 

@@ -36,7 +36,7 @@ from audit.store import Store
 
 HTML = "report.html"
 PDF = "report.pdf"
-FIGURES = ("category-evidence.svg", "budget-curves.svg", "public-vs-private.svg")
+FIGURES = ("category-evidence.svg", "budget-curves.svg", "public-vs-private.svg", "confidence-sequences.svg")
 # Every name a report folder of this tool holds: a folder holding anything else is never replaced.
 REPORT_NAMES = frozenset((HTML, PDF, *FIGURES, signing.MANIFEST, signing.ENVELOPE, signing.PUBLIC_KEY,
                           signing.DATABASE))

@@ -74,6 +74,7 @@ class ReportContext:
     exhibits: list[Exhibit]
     exhibit_note: str
     budget_points: list[dict]
+    sequence: dict[str, Any] | None  # a sequential audit: its plan, its stop and its points
     splits: list[dict[str, Any]]
     figures: dict[str, plots.Figure]
     transcripts: dict[str, Any]
@@ -94,6 +95,8 @@ def gather(store: Store, *, keyid: str | None, tool_digest: str) -> ReportContex
     responses = store.responses(audit_id)
     judgements = store.judgements(audit_id, V.MAIN_COMPARISON)
     budget_points = store.budget_points(audit_id)
+    sequence = ({"plan": config["sequential_plan"], "stop": config.get("sequential_stop"),
+                 "points": store.sequence_points(audit_id)} if config.get("sequential_plan") else None)
     category_adversary, category_claims = _category_evidence(found)
     exhibits, exhibit_note = _exhibits(responses, judgements, category_claims)
     leaves = store.transcript_hashes(audit_id)
@@ -112,8 +115,9 @@ def gather(store: Store, *, keyid: str | None, tool_digest: str) -> ReportContex
         exhibits=exhibits,
         exhibit_note=exhibit_note,
         budget_points=budget_points,
+        sequence=sequence,
         splits=split_rows(found),
-        figures=_figures(found, category_adversary, [c.category for c in category_claims], budget_points),
+        figures=_figures(found, category_adversary, [c.category for c in category_claims], budget_points, sequence),
         transcripts={"count": len(leaves), "merkle_root": merkle_root(leaves),
                      "errors": len(store.query_errors(audit_id))},
         signing={"keyid": keyid, "tool_digest": tool_digest},
@@ -248,7 +252,7 @@ def _probe_of(rows: dict[str, dict]) -> dict:
 
 
 def _figures(found: V.Findings, category_adversary: str | None, category_order: list[str],
-             budget_points: list[dict]) -> dict[str, plots.Figure]:
+             budget_points: list[dict], sequence: dict | None) -> dict[str, plots.Figure]:
     by_comparison: dict[str, list[V.Claim]] = {}
     for c in found.by_category:
         if c.adversary == category_adversary and c.metric == "advantage" and c.split == "all":
@@ -259,6 +263,7 @@ def _figures(found: V.Findings, category_adversary: str | None, category_order: 
         "category": plots.category_figure(by_comparison, category_adversary or "", category_order),
         "budget": plots.budget_figure(budget_points),
         "split": plots.split_figure([c for c in found.by_split if c.comparison == V.MAIN_COMPARISON]),
+        "sequence": plots.sequence_figure(sequence["points"], sequence["stop"]) if sequence else None,
     }
     return {k: f for k, f in candidates.items() if f is not None}
 

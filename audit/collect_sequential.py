@@ -1,0 +1,203 @@
+"""A sequential collection: ask in pre-registered rounds, update the confidence sequences, stop when settled.
+
+The order of the whole usable suite is fixed by the seed and recorded (with
+its hash, the round size, the stopping rule and the adversaries of the
+family) before the first query; then each round asks every model the next
+``round_size`` probes, and `audit.sequential.evaluate` recomputes the
+sequences from the database. Collection stops at the first round where the
+rule is settled, or at the budget (``--queries`` probes, ``--max-seconds``,
+``--max-cost``). The stop is recorded in the audit's config. Every model,
+the embedder and the teacher's scorer stay loaded across rounds.
+
+A run killed anywhere resumes at the round it was in: earlier rounds are
+recomputed from the database, so the sequences are the same as if it had
+never stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+
+from audit import sequential
+from audit.collect import (CollectOptions, RoleTally, check_resumable, check_specs, choose_probes,
+                           collect_role, collection_environment, model_names, summarize)
+from audit.errors import AuditError, ScoringUnsupported
+from audit.store import Store, set_aside
+
+
+def run_sequential(options: CollectOptions) -> str:
+    from audit.adversaries import embeddings
+    from audit.models import load_model
+    from audit.progress import progress
+
+    deadline = time.monotonic() + options.max_seconds if options.max_seconds is not None else None
+    store = Store.open(options.db_path)
+    audit = store.audit()
+    named = model_names(options.teacher, options.suspect, options.controls)
+    if audit is not None and not options.new_run:
+        check_resumable(store, audit, options, None)
+    check_specs(named, deadline)
+    started_over = None
+    if audit is not None and options.new_run:
+        store.close()
+        started_over = f"started over: the earlier audit is kept as {set_aside(options.db_path)}"
+        store, audit = Store.open(options.db_path), None
+    models = {name: load_model(spec, device=options.device, dtype=options.dtype, concurrency=options.concurrency,
+                               deadline=deadline) for name, _role, spec in named}
+    suites, pool = _pool(store, audit, options, models)
+    plan = sequential.preregister([p.id for p in pool], seed=options.seed, round_size=options.round_size,
+                                  rule=options.stop_rule, threshold=options.epsilon_threshold,
+                                  adversaries=_family(models["teacher"]), confidence=options.confidence)
+    audit_id = _start(store, audit, options, suites, plan)
+    ids = {name: store.add_model(audit_id, name=name, role=role, spec=spec,
+                                 description=models[name].describe().as_dict()) for name, role, spec in named}
+    scorer = _scorer(store, audit_id, models["teacher"], plan)
+    embedder = embeddings.Embedder()
+    by_id = {p.id: p for p in pool}
+    rounds = plan.rounds(options.queries)
+    tallies = {name: RoleTally(name=name) for name, _, _ in named}
+    stop, why = None, "budget"
+    with progress(options.quiet) as bar:
+        task = bar.add_task("rounds            ", total=len(rounds), status="") if bar is not None else None
+        for index, round_ids in enumerate(rounds):
+            store.select_probes(audit_id, round_ids, purpose="eval", first_rank=index * plan.round_size)
+            if not _ask_round(store, audit_id, ids, models, [by_id[p] for p in round_ids], options, deadline,
+                              tallies, bar):
+                why = "deadline"
+                break
+            evaluation = sequential.evaluate(store, audit_id, plan, embedder=embedder,
+                                             scorer=scorer, bar=bar)
+            if task is not None:
+                bar.update(task, advance=1, status=evaluation.last.outcome if evaluation.last else "")
+            stop = evaluation.stop
+            if stop is not None:
+                why = "rule"
+                break
+            if _over_cost(store, audit_id, options):
+                why = "cost"
+                break
+    if scorer is not None:
+        scorer.record_cost()
+    errors = sum(t.errors for t in tallies.values())
+    complete = why in ("rule", "budget", "cost") and errors == 0
+    config = {**options.recorded(), "sequential_plan": plan.recorded(), **collection_environment()}
+    if why != "deadline":
+        config["sequential_stop"] = _stop_record(stop, why, options)
+    store.update_audit(audit_id, status="collected" if complete else "collecting", config=config)
+    summary = summarize(options.db_path, list(tallies.values()), complete)
+    lines = [summary, _stop_line(stop, why, plan)]
+    return "\n".join(([started_over] if started_over else []) + lines)
+
+
+def _pool(store: Store, audit: dict | None, options: CollectOptions, models: dict):
+    """The usable probes: the whole suite (and private split), less training probes and prompts a replay lacks."""
+    training = {p["id"] for p in store.selected_probes(audit["id"], "train")} if audit else set()
+    training |= adapter_training_ids(options)
+    suites, pool, _ = choose_probes(replace(options, queries=None), training)
+    for name, model in models.items():
+        recorded = getattr(model, "recorded_prompts", None)
+        if recorded is not None:
+            known = recorded()
+            pool = [p for p in pool if p.text in known]
+            if len(pool) < options.round_size:
+                raise AuditError(f"--sequential: the replayed {name} answered {len(pool)} of the suite's probes, "
+                                 f"fewer than one round (--round-size {options.round_size})")
+    return suites, pool
+
+
+def adapter_training_ids(options: CollectOptions) -> set[str]:
+    """Probes a peft adapter among the audited models was trained on (named in its training marker)."""
+    from audit.distill import training_probe_ids
+    from audit.models import parse_spec
+
+    ids: set[str] = set()
+    for spec in (options.suspect, *options.controls):
+        parsed = parse_spec(spec)
+        if parsed.kind == "peft":
+            ids.update(training_probe_ids(parsed.path))
+    return ids
+
+
+def _family(teacher) -> tuple[str, ...]:
+    """The adversaries of the stopping family, fixed before any query: teacher-likelihood where the teacher scores."""
+    try:
+        teacher.score("Say yes.", ["yes"])
+    except ScoringUnsupported:
+        return ("discriminator-paired",)
+    return sequential.ADVERSARIES
+
+
+def _start(store: Store, audit: dict | None, options: CollectOptions, suites: list, plan) -> str:
+    """The audit row with the plan recorded before the first query; a resume must find the same plan."""
+    if audit is not None:
+        recorded = json.loads(audit["config_json"] or "{}").get("sequential_plan")
+        if recorded is not None and recorded != plan.recorded():
+            differs = next(k for k in plan.recorded() if recorded.get(k) != plan.recorded()[k])
+            raise AuditError(f"{options.db_path}: its pre-registered plan has another {differs} "
+                             f"({recorded.get(differs)!r}, now {plan.recorded()[differs]!r}): resume with the same "
+                             "settings, or --new-run")
+    audit_id = store.ensure_audit(options.recorded(), suite_name=suites[0].name, suite_version=suites[0].version,
+                                  suite_hash=suites[0].hash, seed=options.seed,
+                                  private_seed_hash=suites[-1].secret_seed_hash if len(suites) > 1 else None)
+    config = {**options.recorded(), "sequential_plan": plan.recorded()}
+    if audit is not None:
+        config = {**json.loads(audit["config_json"] or "{}"), **config}
+    store.update_audit(audit_id, config=config, status="collecting")
+    for suite in suites:
+        store.add_suite(suite)
+    store.select_probes(audit_id, list(plan.order), purpose=sequential.ORDER)
+    return audit_id
+
+
+def _scorer(store: Store, audit_id: str, teacher, plan):
+    if "teacher-likelihood" not in plan.adversaries:
+        return None
+    from audit.adversaries.likelihood import TeacherScorer
+
+    row = store.model(audit_id, "teacher")
+    return TeacherScorer(store, audit_id, teacher, row["fingerprint"] or "unknown", row["param_count"])
+
+
+def _ask_round(store, audit_id, ids, models, probes, options, deadline, tallies, bar) -> bool:
+    """Every model answers the round's probes; False if the deadline stopped it (resume asks the rest)."""
+    for name, model in models.items():
+        tally = collect_role(store, audit_id, ids[name], name, model, probes, options.gen_params(),
+                             samples=options.samples, deadline=deadline)
+        total = tallies[name]
+        total.answered += tally.answered
+        total.errors += tally.errors
+        total.already += tally.already
+        total.seconds += tally.seconds
+        total.error_samples += tally.error_samples[:3 - len(total.error_samples)]
+        if tally.stopped:
+            total.stopped = True
+            return False
+    return True
+
+
+def _over_cost(store: Store, audit_id: str, options: CollectOptions) -> bool:
+    """Whether the prices the endpoints reported reach --max-cost; an endpoint that reports none cannot be capped."""
+    if options.max_cost is None:
+        return False
+    spent, priced = store.reported_cost(audit_id)
+    if priced == 0:
+        raise AuditError("--max-cost: no endpoint of this audit reported a price (usage.cost) in its replies, so the "
+                         "cost cannot be capped; use --queries or --max-seconds instead (the answers so far are kept)")
+    return spent >= options.max_cost
+
+
+def _stop_record(stop, why: str, options: CollectOptions) -> dict:
+    if stop is not None:
+        return {"round": stop.round, "reason": "rule", "rule": options.stop_rule, "outcome": stop.outcome}
+    return {"round": None, "reason": why, "rule": options.stop_rule,
+            "outcome": {"budget": "the budget of probes ran out first", "cost": "--max-cost was reached first"}[why]}
+
+
+def _stop_line(stop, why: str, plan) -> str:
+    if why == "deadline":
+        return "sequential: stopped at the --max-seconds deadline mid-round; run the same command again to resume"
+    if stop is not None:
+        return f"sequential: stopped after round {stop.round + 1} by the {plan.rule} rule: {stop.outcome}"
+    return f"sequential: the {plan.rule} rule was not settled before the {why} ran out; claims are stated as they stand"

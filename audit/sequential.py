@@ -1,0 +1,359 @@
+"""Anytime-valid sequential audits: a pre-registered probe order, rounds, and claims that survive optional stopping.
+
+A real audit pays for every query, so it should stop as soon as its claim is
+settled. Looking at a fixed-n interval after every round and stopping when
+it looks decisive inflates its error; here every claim is a confidence
+sequence (`audit.confseq`), valid at every round at once.
+
+- **Pre-registered order.** The probes are asked in one seeded random order
+  of the whole usable suite (`preregister`), in rounds of ``round_size``
+  probes per model; its seed and the hash of the order are recorded before
+  the first query, so nobody can pick the order after seeing answers. The
+  first t probes of that order are a uniform sample of the suite without
+  replacement, which for t well below the suite's size behaves as the i.i.d.
+  draws the CS assumes.
+- **Predictable adversaries.** Each adversary turns every probe into one
+  bounded number using only what came before it (Podkopaev & Ramdas 2023,
+  sequential predictive two-sample tests): the paired discriminator is
+  trained on the earlier rounds' probes and says which of the two responses
+  to a new probe is the teacher's (+1 right, −1 wrong, 0 tie); the
+  teacher-likelihood adversary says the one the teacher finds more likely
+  (a fixed rule: nothing to train). The per-probe mean of these is the
+  paired advantage, in [−1, 1]; a provenance gap per probe,
+  Adv(teacher, control) − Adv(teacher, suspect), lies in [−2, 2]. Where the
+  two models are exchangeable every step has mean 0, whatever was learned.
+- **Family.** The adversaries of the stopping family are fixed before the
+  first query (the teacher-likelihood one only when the teacher scores
+  text), and each CS runs at 1 − α/m for m adversaries (Bonferroni), per
+  comparison; provenance, per control, likewise, as in a fixed-budget audit.
+- **Stopping rules** (`RULES`), checked after each round: ``provenance``
+  stops when the gap against every control is settled (some adversary's CS
+  above 0, or below); ``distinguished`` when some adversary's lower bound on
+  ε(teacher, suspect) is above 0; ``certify`` (a vendor's ε ≤ E) passes when
+  every adversary's upper bound is below E and fails when any lower bound
+  is above it. Otherwise collection stops at the budget and the claims are
+  stated as they stand, still valid.
+
+Everything here is a function of the database and the plan, so an audit
+killed between rounds and resumed computes exactly the sequences it would
+have without the interruption.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from audit.adversaries import discriminator
+from audit.adversaries.comparison import Comparison
+from audit.confseq import Sequence, confidence_sequence
+from audit.errors import AuditError
+from audit.store import content_hash
+
+RULES = ("provenance", "distinguished", "certify")
+ADVERSARIES = ("discriminator-paired", "teacher-likelihood")
+MAIN = "teacher-vs-suspect"
+ORDER = "sequential-order"  # the selections purpose under which the pre-registered order is recorded
+METHOD = "confidence sequence: hedged betting (Waudby-Smith & Ramdas 2023), anytime-valid"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a sequential audit commits to before its first query."""
+
+    order: tuple[str, ...]  # every usable probe id, in the order they will be asked
+    round_size: int
+    rule: str
+    seed: int
+    threshold: float | None = None  # certify: the ε a vendor claims not to exceed
+    adversaries: tuple[str, ...] = ("discriminator-paired",)
+    confidence: float = 0.95  # the level of every sequence (before Bonferroni over the family)
+
+    @property
+    def order_hash(self) -> str:
+        return content_hash(list(self.order))
+
+    def rounds(self, budget: int | None = None) -> list[list[str]]:
+        """The probes of each round, within a budget of probes."""
+        order = self.order[:budget] if budget else self.order
+        return [list(order[i:i + self.round_size]) for i in range(0, len(order), self.round_size)]
+
+    def recorded(self) -> dict:
+        """What the audit's config records (the order itself is the seed's, so its hash suffices)."""
+        return {"round_size": self.round_size, "rule": self.rule, "seed": self.seed, "threshold": self.threshold,
+                "adversaries": list(self.adversaries), "confidence": self.confidence, "order_hash": self.order_hash,
+                "probes": len(self.order)}
+
+
+def preregister(probe_ids: list[str], *, seed: int, round_size: int, rule: str, threshold: float | None,
+                adversaries: tuple[str, ...], confidence: float = 0.95) -> Plan:
+    """The seeded random order of ``probe_ids``; it depends on the seed and the set of ids alone."""
+    if rule not in RULES:
+        raise AuditError(f"--stop-rule {rule!r}: not a stopping rule; choose one of {', '.join(RULES)}")
+    if rule == "certify" and threshold is None:
+        raise AuditError("--stop-rule certify needs --epsilon-threshold E (the ε the suspect is certified not to exceed)")
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        raise AuditError(f"--epsilon-threshold {threshold}: an advantage threshold lies in [0, 1]")
+    ids = sorted(probe_ids)
+    key = int(content_hash(["sequential-order", seed])[:16], 16)
+    order = [ids[i] for i in np.random.default_rng(key).permutation(len(ids))]
+    return Plan(tuple(order), round_size, rule, seed, threshold, tuple(adversaries), confidence)
+
+
+# ---- per-probe statistics, predictable --------------------------------------------------
+
+
+@dataclass
+class Stream:
+    """One adversary's per-probe values on one comparison, in the plan's order, with each probe's round."""
+
+    comparison: str
+    adversary: str
+    probe_ids: list[str]
+    values: np.ndarray
+    rounds: np.ndarray
+    bounds: tuple[float, float] = (-1.0, 1.0)
+
+
+def _positions(plan: Plan) -> dict[str, int]:
+    return {p: i for i, p in enumerate(plan.order)}
+
+
+def _per_probe(comp: Comparison, unit_values: np.ndarray, valid: np.ndarray, plan: Plan) -> Stream:
+    """Unit values averaged per probe (samples of one probe are one observation), in plan order."""
+    sums: dict[str, list[float]] = {}
+    for pid, value, ok in zip(comp.probe_ids.tolist(), unit_values.tolist(), valid.tolist()):
+        if ok:
+            sums.setdefault(pid, []).append(value)
+    position = _positions(plan)
+    ordered = sorted(sums, key=position.__getitem__)
+    return Stream(comp.name, "", ordered, np.array([np.mean(sums[p]) for p in ordered], dtype=float),
+                  np.array([position[p] // plan.round_size for p in ordered], dtype=int))
+
+
+def unit_rounds(comp: Comparison, plan: Plan) -> np.ndarray:
+    position = _positions(plan)
+    return np.array([position[p] // plan.round_size for p in comp.probe_ids.tolist()], dtype=int)
+
+
+def discriminator_streams(comparisons: list[Comparison], plan: Plan) -> list[Stream]:
+    """The paired discriminator trained on every earlier round, judging each new round's pairs."""
+    rounds = unit_rounds(comparisons[0], plan)
+    design = discriminator.Design.predictable("paired", comparisons, rounds)
+    tested = np.zeros(len(rounds), dtype=bool)
+    for fold in design.folds:
+        tested[fold.test] = True
+    streams = []
+    for comp in comparisons:
+        stream = _per_probe(comp, design.observed(comp.other), tested, plan)
+        stream.adversary = "discriminator-paired"
+        streams.append(stream)
+    return streams
+
+
+def likelihood_streams(comparisons: list[Comparison], loglik: dict[str, np.ndarray], plan: Plan) -> list[Stream]:
+    """+1 where the teacher finds its own response more likely than the other's, −1 where less, 0 on a tie."""
+    streams = []
+    for comp in comparisons:
+        signs = np.sign(loglik["teacher"] - loglik[comp.other])
+        stream = _per_probe(comp, signs, np.ones(len(signs), dtype=bool), plan)
+        stream.adversary = "teacher-likelihood"
+        streams.append(stream)
+    return streams
+
+
+def provenance_streams(streams: list[Stream]) -> list[Stream]:
+    """Per control and adversary: Adv(teacher, control) − Adv(teacher, suspect) on each probe both judged."""
+    by_key = {(s.comparison, s.adversary): s for s in streams}
+    out = []
+    for s in streams:
+        if s.comparison == MAIN or (MAIN, s.adversary) not in by_key:
+            continue
+        main = by_key[(MAIN, s.adversary)]
+        suspect = dict(zip(main.probe_ids, main.values))
+        keep = [i for i, p in enumerate(s.probe_ids) if p in suspect]
+        control = s.comparison.removeprefix("teacher-vs-control:")
+        out.append(Stream(f"provenance:{control}", s.adversary, [s.probe_ids[i] for i in keep],
+                          np.array([s.values[i] - suspect[s.probe_ids[i]] for i in keep], dtype=float),
+                          s.rounds[keep], bounds=(-2.0, 2.0)))
+    return out
+
+
+# ---- sequences and the stopping rule ----------------------------------------------------
+
+
+@dataclass
+class Tracked:
+    """A stream's confidence sequence, evaluated at the end of each round (Bonferroni level already applied)."""
+
+    stream: Stream
+    sequence: Sequence
+    family_size: int
+
+    def at_round(self, round_index: int) -> int:
+        """How many of the stream's probes were in rounds up to ``round_index``."""
+        return int(np.searchsorted(self.stream.rounds, round_index, side="right"))
+
+
+@dataclass
+class Decision:
+    """The stopping rule's state after a round."""
+
+    round: int
+    settled: bool
+    outcome: str  # words for the report: what was settled, or "not settled"
+    findings: dict = field(default_factory=dict)  # comparison -> "above" / "below" / "within" / "not settled"
+
+
+def track(streams: list[Stream], confidence: float) -> list[Tracked]:
+    """Each stream's CS at 1 − α/m, m the adversaries in its comparison's family."""
+    family: dict[str, int] = {}
+    for s in streams:
+        family[s.comparison] = family.get(s.comparison, 0) + 1
+    tracked = []
+    for s in streams:
+        level = 1.0 - (1.0 - confidence) / family[s.comparison]
+        tracked.append(Tracked(s, confidence_sequence(s.values, s.bounds, level), family[s.comparison]))
+    return tracked
+
+
+def bounds_at(t: Tracked, round_index: int) -> tuple[float, float, float, int]:
+    """(estimate, low, high, probes) of the CS after ``round_index``; (nan, bounds, 0) before any probe."""
+    k = t.at_round(round_index)
+    if k == 0:
+        return math.nan, t.stream.bounds[0], t.stream.bounds[1], 0
+    seq = t.sequence
+    if k == len(seq):
+        return float(seq.estimate[-1]), seq.final_low, seq.final_high, k
+    return float(seq.estimate[k - 1]), float(seq.low[k - 1]), float(seq.high[k - 1]), k
+
+
+def decide(tracked: list[Tracked], plan: Plan, round_index: int) -> Decision:
+    """Is the plan's claim settled after ``round_index``? Reads the sequences only, never a fixed-n interval."""
+    by_comparison: dict[str, list[Tracked]] = {}
+    for t in tracked:
+        by_comparison.setdefault(t.stream.comparison, []).append(t)
+    if plan.rule == "provenance":
+        found = {c: _side(ts, round_index, 0.0) for c, ts in by_comparison.items() if c.startswith("provenance:")}
+        settled = bool(found) and all(v in ("above", "below") for v in found.values())
+        words = "; ".join(f"{c.removeprefix('provenance:')}: gap {v} 0" for c, v in sorted(found.items()))
+    else:
+        main = by_comparison.get(MAIN, [])
+        threshold = 0.0 if plan.rule == "distinguished" else plan.threshold
+        side = _side(main, round_index, threshold, every_below=plan.rule == "certify")
+        found = {MAIN: side}
+        if plan.rule == "distinguished":
+            settled = side == "above"
+        else:
+            settled = side in ("above", "below")
+        words = f"ε(teacher, suspect) {side} {threshold:g}"
+    return Decision(round_index, settled, words if settled else f"not settled ({words})", found)
+
+
+def _side(family: list[Tracked], round_index: int, threshold: float, every_below: bool = False) -> str:
+    """'above' if some member's CS lies above ``threshold``; 'below' if (every member's, or some member's) lies
+    below; 'conflicting' if both; else 'not settled'."""
+    lows_highs = [bounds_at(t, round_index)[1:3] for t in family]
+    above = any(low > threshold for low, _ in lows_highs)
+    below_each = [high < threshold for _, high in lows_highs]
+    below = all(below_each) if every_below else any(below_each)
+    if above and below:
+        return "conflicting"
+    return "above" if above else "below" if (below and lows_highs) else "not settled"
+
+
+# ---- from the database to the sequences ---------------------------------------------------
+
+
+@dataclass
+class Evaluation:
+    """Every sequence of an audit, and the rule's state after each round, from the recorded responses."""
+
+    plan: Plan
+    tracked: list[Tracked]
+    decisions: list[Decision]  # one per round with responses, in order
+    queries: dict[int, int]  # round -> queries per model asked up to its end
+
+    @property
+    def stop(self) -> Decision | None:
+        """The first round at which the rule was settled (where a sequential collection stops)."""
+        return next((d for d in self.decisions if d.settled), None)
+
+    @property
+    def last(self) -> Decision | None:
+        return self.decisions[-1] if self.decisions else None
+
+    def points(self) -> list[dict]:
+        """One row per (comparison, adversary, round): the sequence as the report plots it."""
+        rows = []
+        for t in self.tracked:
+            for d in self.decisions:
+                estimate, low, high, n = bounds_at(t, d.round)
+                k = t.at_round(d.round)
+                p = float(min(1.0, t.sequence.p_value[k - 1] * t.family_size)) if k else 1.0
+                rows.append({"comparison": t.stream.comparison, "adversary": t.stream.adversary, "round": d.round,
+                             "n": n, "q": self.queries[d.round], "estimate": None if math.isnan(estimate) else estimate,
+                             "ci_low": low, "ci_high": high, "confidence": t.sequence.confidence, "p_value": p,
+                             "details": {"settled": d.settled}})
+        return rows
+
+
+def evaluate(store, audit_id: str, plan: Plan, *, embedder=None, scorer=None, bar=None) -> Evaluation:
+    """Recompute every stream from the database (caches make this cheap) and track it round by round, at the
+    plan's level.
+
+    ``scorer`` (a `TeacherScorer`) scores responses under the teacher where the
+    plan's family has the teacher-likelihood adversary; one without a model
+    reads only its cache.
+    """
+    from audit.adversaries.comparison import load_comparisons
+    from audit.adversaries.embeddings import Embedder, attach_features
+
+    comparisons, _ = load_comparisons(store, audit_id)
+    outside = sorted(set(comparisons[0].probe_ids.tolist()) - set(plan.order))
+    if outside:
+        raise AuditError(f"{store.path}: probe {outside[0]} was answered but is not in the pre-registered order "
+                         f"(hash {plan.order_hash[:12]}): the audit's probes changed since it was planned")
+    attach_features(store, audit_id, comparisons, embedder or Embedder(), bar)
+    streams = discriminator_streams(comparisons, plan)
+    if "teacher-likelihood" in plan.adversaries:
+        streams += likelihood_streams(comparisons, teacher_logliks(scorer, comparisons, bar), plan)
+    streams += provenance_streams(streams)
+    tracked = track(streams, plan.confidence)
+    rounds = sorted(set(unit_rounds(comparisons[0], plan).tolist()))
+    answered = {r: 0 for r in rounds}
+    for r in unit_rounds(comparisons[0], plan).tolist():
+        answered[r] += 1
+    queries, total = {}, 0
+    for r in rounds:
+        total += answered[r]
+        queries[r] = total
+    return Evaluation(plan, tracked, [decide(tracked, plan, r) for r in rounds], queries)
+
+
+def teacher_logliks(scorer, comparisons: list[Comparison], bar=None) -> dict[str, np.ndarray]:
+    """Mean token log-probability under the teacher of every response in the comparisons (cached)."""
+    loglik: dict[str, np.ndarray] = {}
+    for comp in comparisons:
+        both = scorer.mean_logprobs(comp.probe_texts * 2, comp.teacher_texts + comp.other_texts, bar)
+        loglik["teacher"], loglik[comp.other] = both[:len(comp)], both[len(comp):]
+    return loglik
+
+
+def recorded_plan(store, audit: dict) -> Plan | None:
+    """The plan a sequential audit recorded, rebuilt from its settings and the probes it could draw from."""
+    config = json.loads(audit["config_json"] or "{}")
+    recorded = config.get("sequential_plan")
+    if not recorded:
+        return None
+    order = [p["id"] for p in store.selected_probes(audit["id"], ORDER)]
+    plan = preregister(order, seed=recorded["seed"], round_size=recorded["round_size"], rule=recorded["rule"],
+                       threshold=recorded["threshold"], adversaries=tuple(recorded["adversaries"]),
+                       confidence=recorded["confidence"])
+    if plan.order_hash != recorded["order_hash"]:
+        raise AuditError(f"{store.path}: its recorded probe order (hash {recorded['order_hash'][:12]}) cannot be "
+                         "rebuilt from its probes: the database is not as the sequential collection left it")
+    return plan

@@ -1,0 +1,211 @@
+"""Sequential audits: confidence sequences by betting, the pre-registered order, stopping rules, resume."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from audit import collect_sequential, sequential
+from audit.adversaries import embeddings
+from audit.cli import cli
+from audit.confseq import _bets, _log_capital, confidence_sequence
+from audit.errors import AuditError
+from audit.pipeline import run_pipeline
+from audit.stats import excludes
+from audit.store import Store
+from helpers_adversaries import HashingEmbedder
+from test_pipeline import stage_lines, tiny_options, write_suite
+
+# ---------------------------------------------------------------------------
+# The confidence sequence
+# ---------------------------------------------------------------------------
+
+
+def test_the_capital_matches_the_reference_implementation():
+    """Hedged capital of confseq 0.0.11's ``betting_mart`` (Waudby-Smith & Ramdas' code, default bets, θ = 1/2,
+    truncation 1/2), run once on this stream: final and largest capital at four candidate means."""
+    x = np.random.default_rng(7).choice([0.0, 0.5, 1.0], size=40, p=[0.2, 0.3, 0.5])
+    reference = {0.3: (54783.24543015465, 66875.95736556553), 0.5: (9.0126114685733, 32.43658447265625),
+                 0.62: (0.14655951751409987, 3.031337721203544), 0.8: (4.676859186868902, 4.676859186868902)}
+    lam = _bets(x, 0.05)
+    for m, (final, largest) in reference.items():
+        log_k = _log_capital(x, lam, np.array([m]))[:, 0]
+        assert np.exp(log_k[-1]) == pytest.approx(final, rel=1e-9)
+        assert np.exp(log_k.max()) == pytest.approx(largest, rel=1e-9)
+
+
+def test_the_sequence_covers_the_mean_at_every_step_at_once():
+    """400 streams of 80 steps with mean 0.2 on {-1, 0, 1}: the running intersection holds the mean at every step
+    in at least 95% of them (allowing simulation error), and the p-value agrees with the interval at every step."""
+    rng = np.random.default_rng(1)
+    misses = 0
+    for _ in range(400):
+        x = rng.choice([-1.0, 0.0, 1.0], size=80, p=[0.2, 0.4, 0.4])
+        seq = confidence_sequence(x, (-1.0, 1.0), 0.95, null=0.2)
+        misses += bool(np.any((seq.low > 0.2) | (seq.high < 0.2)))
+        rejected = seq.p_value <= 0.05
+        assert np.all(~rejected | (seq.low >= 0.2) | (seq.high <= 0.2))
+    assert misses / 400 <= 0.06
+
+
+def test_the_final_interval_excludes_the_null_exactly_when_the_anytime_p_value_is_below_alpha():
+    rng = np.random.default_rng(3)
+    for shift in (0.0, 0.1, 0.3, 0.6):
+        for _ in range(30):
+            x = np.clip(rng.normal(shift, 0.7, size=rng.integers(5, 60)), -1, 1)
+            seq = confidence_sequence(x, (-1.0, 1.0), 0.95)
+            assert excludes(seq.final_low, seq.final_high) == (seq.p_value[-1] <= 0.05)
+            assert seq.low[-1] <= seq.final_low <= seq.final_high <= seq.high[-1]
+
+
+def test_a_value_outside_the_bounds_is_refused():
+    with pytest.raises(ValueError):
+        confidence_sequence([0.5, 1.5], (-1.0, 1.0))
+
+
+# ---------------------------------------------------------------------------
+# The plan
+# ---------------------------------------------------------------------------
+
+
+def test_the_order_depends_on_the_seed_and_the_probe_set_alone():
+    ids = [f"p{i}" for i in range(30)]
+    plan = sequential.preregister(ids, seed=4, round_size=5, rule="provenance", threshold=None,
+                                  adversaries=("discriminator-paired",))
+    again = sequential.preregister(list(reversed(ids)), seed=4, round_size=5, rule="provenance", threshold=None,
+                                   adversaries=("discriminator-paired",))
+    other = sequential.preregister(ids, seed=5, round_size=5, rule="provenance", threshold=None,
+                                   adversaries=("discriminator-paired",))
+    assert plan.order == again.order and plan.order_hash == again.order_hash
+    assert plan.order != other.order
+    assert [len(r) for r in plan.rounds(12)] == [5, 5, 2]
+
+
+@pytest.mark.parametrize("rule, threshold, message", [
+    ("sometimes", None, "not a stopping rule"),
+    ("certify", None, "needs --epsilon-threshold"),
+    ("certify", 1.5, "lies in [0, 1]"),
+])
+def test_a_bad_plan_is_one_line(rule, threshold, message):
+    with pytest.raises(AuditError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        sequential.preregister(["a", "b"], seed=0, round_size=1, rule=rule, threshold=threshold, adversaries=())
+
+
+# ---------------------------------------------------------------------------
+# A sequential run on tiny models
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def hashing(monkeypatch):
+    from audit import analyze
+
+    monkeypatch.setattr(analyze, "Embedder", HashingEmbedder)
+    monkeypatch.setattr(embeddings, "Embedder", HashingEmbedder)
+
+
+@pytest.fixture(scope="module")
+def long_suite(tmp_path_factory):
+    return write_suite(tmp_path_factory.mktemp("suite") / "suite.jsonl", per_category=8)
+
+
+def sequential_options(folder, tiny_llama_dir, tiny_gemma3_dir, tiny_lora_dir, suite, **overrides):
+    params = dict(sequential=True, round_size=4, queries=16, stop_rule="distinguished", no_judge=True)
+    params.update(overrides)
+    return tiny_options(folder, tiny_llama_dir, tiny_gemma3_dir, tiny_lora_dir, suite, **params)
+
+
+def points_of(db_path):
+    with Store.open(db_path, create=False) as store:
+        audit = store.require_audit()
+        points = [{k: p[k] for k in ("comparison", "adversary", "round", "n", "estimate", "ci_low", "ci_high")}
+                  for p in store.sequence_points(audit["id"])]
+        config = json.loads(audit["config_json"])
+        results = store.results(audit["id"], split="sequential")
+    return points, config, results
+
+
+def test_a_sequential_run_records_its_plan_and_states_its_sequences(tmp_path, hashing, tiny_llama_dir,
+                                                                     tiny_gemma3_dir, tiny_lora_dir, long_suite):
+    options = sequential_options(tmp_path, tiny_llama_dir, tiny_gemma3_dir, tiny_lora_dir, long_suite)
+    lines = stage_lines(run_pipeline(options))
+    assert "sequential" in lines["collect"] or "collection complete" in lines["collect"]
+    points, config, results = points_of(tmp_path / "audit.db")
+    plan = config["sequential_plan"]
+    assert plan["round_size"] == 4 and plan["rule"] == "distinguished" and len(plan["order_hash"]) == 64
+    assert plan["adversaries"] == ["discriminator-paired", "teacher-likelihood"]
+    assert config["sequential_stop"]["reason"] in ("rule", "budget")
+    assert {r["adversary"] for r in results} >= {"discriminator-paired", "teacher-likelihood", "headline"}
+    for r in results:
+        assert (r["p_value"] <= 0.05) == excludes(r["ci_low"], r["ci_high"]), r
+        assert r["details"]["validity"].startswith("anytime-valid")
+    assert {p["round"] for p in points} == set(range(max(p["round"] for p in points) + 1))
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert "optional stopping" in html
+
+
+def test_an_audit_killed_between_rounds_resumes_with_the_same_sequences(tmp_path, hashing, monkeypatch,
+                                                                        tiny_llama_dir, tiny_gemma3_dir,
+                                                                        tiny_lora_dir, long_suite):
+    whole, broken = tmp_path / "whole", tmp_path / "broken"
+    whole.mkdir()
+    broken.mkdir()
+    run_pipeline(sequential_options(whole, tiny_llama_dir, tiny_gemma3_dir, tiny_lora_dir, long_suite,
+                                    stop_rule="certify", epsilon_threshold=0.0))
+    real_ask = collect_sequential._ask_round
+    calls = {"n": 0}
+
+    def dies_in_round_three(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real_ask(*args, **kwargs)
+
+    monkeypatch.setattr(collect_sequential, "_ask_round", dies_in_round_three)
+    options = sequential_options(broken, tiny_llama_dir, tiny_gemma3_dir, tiny_lora_dir, long_suite,
+                                 stop_rule="certify", epsilon_threshold=0.0)
+    with pytest.raises(KeyboardInterrupt):
+        run_pipeline(options)
+    monkeypatch.setattr(collect_sequential, "_ask_round", real_ask)
+    run_pipeline(options)
+    assert points_of(broken / "audit.db")[0] == points_of(whole / "audit.db")[0]
+
+
+def test_a_resume_with_another_round_size_is_refused(tmp_path, hashing, tiny_llama_dir, tiny_gemma3_dir,
+                                                     tiny_lora_dir, long_suite):
+    run_pipeline(sequential_options(tmp_path, tiny_llama_dir, tiny_gemma3_dir, tiny_lora_dir, long_suite))
+    with pytest.raises(AuditError, match="--round-size 4, not 8"):
+        run_pipeline(sequential_options(tmp_path, tiny_llama_dir, tiny_gemma3_dir, tiny_lora_dir, long_suite,
+                                        round_size=8))
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--sequential", "--round-size", "0"], "a round asks at least one probe"),
+    (["--sequential", "--round-size", "20", "--queries", "10"], "above the budget"),
+    (["--sequential", "--epsilon-threshold", "1.5"], "lies in [0, 1]"),
+    (["--round-size", "5"], "add --sequential"),
+])
+def test_bad_sequential_flags_are_one_line(tmp_path, flags, message):
+    result = CliRunner().invoke(cli, ["collect", "--db", str(tmp_path / "a.db"), "--teacher", "t", "--suspect", "s",
+                                      *flags])
+    assert result.exit_code == 1, result.output
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "a.db").exists()
+
+
+def test_a_replayed_suspect_with_fewer_probes_than_a_round_is_refused(tmp_path, hashing, tiny_llama_dir,
+                                                                      tiny_gemma3_dir, tiny_lora_dir, long_suite):
+    source = tmp_path / "source"
+    source.mkdir()
+    run_pipeline(tiny_options(source, tiny_llama_dir, tiny_gemma3_dir, tiny_lora_dir, long_suite, queries=6,
+                              no_judge=True))
+    target = tmp_path / "target"
+    target.mkdir()
+    with pytest.raises(AuditError, match="fewer than one round"):
+        run_pipeline(sequential_options(target, tiny_llama_dir, tiny_gemma3_dir, tiny_lora_dir, long_suite,
+                                        suspect=f"replay:{source / 'audit.db'}#suspect", round_size=8))
+    shutil.rmtree(source)
