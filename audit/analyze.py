@@ -40,6 +40,7 @@ import numpy as np
 
 from audit import sequential
 from audit.adversaries import discriminator, judge, likelihood, similarity
+from audit.adversaries.comparison import MAIN_COMPARISON as MAIN
 from audit.adversaries.comparison import Comparison, load_comparisons, probe_coverage
 from audit.adversaries.embeddings import Embedder, attach_features, embedder_cost
 from audit.adversaries.mmd import mmd_estimate
@@ -50,7 +51,6 @@ from audit.stats import (Estimate, bonferroni, correct_pvalues, estimate_gap, he
                          holm_interval, rank_by_evidence)
 from audit.store import Store
 
-MAIN = "teacher-vs-suspect"
 BUDGET_QS = (50, 100, 250, 500, 1000, None)
 MIN_BUDGET_Q = 8  # a paired discriminator needs a few probes per fold
 BUDGET_REPEATS = 10
@@ -169,7 +169,8 @@ def analyze_store(store: Store, *, teacher_spec: str | None = None, judge_spec: 
     wall = time.perf_counter() - started
     store.record_cost(audit_id, subject="analysis", stage="analyze", wall_s=wall,
                       details={"rows": len(rows), "budget_points": len(points), "notes": ctx.notes,
-                               "unnamed": ctx.unnamed, "stage_seconds": stages.seconds})
+                               "unnamed": ctx.unnamed, "stage_seconds": stages.seconds,
+                               "judge_probes": judge_probes if use_judge else None})
     return _summary(ctx, rows, wall, stages.seconds)
 
 
@@ -295,10 +296,16 @@ def _add_judge(ctx: Context, comparisons: list[Comparison], outcomes: dict, judg
         filtered, unfiltered = judge.judge_outcomes(ctx.store, ctx.audit_id, full, only=set(comp.probe_ids.tolist()))
         for o in (filtered, unfiltered):
             o.details.update(judge_spec=spec, judge_choice=why)
+            if len(comp) < len(full):
+                o.details["subsample"] = (f"the judge read {len(set(comp.probe_ids.tolist()))} of the "
+                                          f"{len(set(full.probe_ids.tolist()))} probes, chosen before any verdict "
+                                          "(--judge-probes)")
         outcomes[comp.name]["judge"] = filtered
         outcomes[comp.name]["judge-unfiltered"] = unfiltered
     _record_judge_cost(ctx, judge_id)
-    ctx.notes.append(f"judge: {spec} ({why})")
+    ctx.notes.append(f"judge: {spec} ({why})" + (f"; on the first {len(set(comparisons[0].probe_ids.tolist()))} "
+                                                 "probes only (--judge-probes)" if len(comparisons[0]) < len(whole[0])
+                                                 else ""))
 
 
 def _judged_comparisons(comparisons: list[Comparison], judge_probes: int | None, plan) -> list[Comparison]:
@@ -344,7 +351,7 @@ def _sequential_rows(ctx: Context, comparisons: list[Comparison], evaluation) ->
         if s.comparison.startswith("provenance:"):
             control = by_name[f"teacher-vs-control:{s.comparison.removeprefix('provenance:')}"]
             q_c, t_c = _q_t(ctx, control, probes, {})
-            q_m, t_m = _q_t(ctx, by_name[sequential.MAIN], probes, {})
+            q_m, t_m = _q_t(ctx, by_name[MAIN], probes, {})
             q, spent = max(q_c, q_m), {k: t_c[k] + t_m[k] for k in _T_KEYS}
             metric = "advantage-gap"
             est.details["meaning"] = "positive: the suspect is harder to tell from the teacher than the control is"
@@ -353,7 +360,7 @@ def _sequential_rows(ctx: Context, comparisons: list[Comparison], evaluation) ->
             metric = "advantage"
         row = _row(s.adversary, s.comparison, "all", "sequential", metric, est, q, spent)
         rows.append(row)
-        if s.comparison == sequential.MAIN:
+        if s.comparison == MAIN:
             main.append(row)
     _mark_page_one(rows)
     if main:

@@ -73,8 +73,8 @@ class CollectOptions:
         if self.sequential:
             self.round_size = self.round_size if self.round_size is not None else DEFAULT_ROUND_SIZE
             self.stop_rule = self.stop_rule or ("certify" if self.epsilon_threshold is not None else "provenance")
-        elif self.round_size is not None or self.stop_rule is not None:
-            raise AuditError("--round-size and --stop-rule apply to a sequential audit: add --sequential")
+        elif self.round_size is not None or self.stop_rule is not None or self.max_cost is not None:
+            raise AuditError("--round-size, --stop-rule and --max-cost apply to a sequential audit: add --sequential")
         if self.epsilon_threshold is not None and not 0.0 <= self.epsilon_threshold <= 1.0:
             raise AuditError(f"--epsilon-threshold {self.epsilon_threshold}: an advantage threshold lies in [0, 1]")
         if self.sequential and self.queries is not None and self.round_size > self.queries:

@@ -130,7 +130,12 @@ def _stage(number: int, name: str, run, options: RunOptions) -> str:
 
 
 def check_training_probes(collect_options) -> None:
-    """Refuse to evaluate a distilled adapter on the probes it was trained on (named in its training marker)."""
+    """Refuse to evaluate a distilled adapter on the probes it was trained on (named in its training marker).
+
+    A sequential audit's order leaves them out of its pool instead (`audit.collect_sequential`).
+    """
+    if collect_options.sequential:
+        return
     from audit.collect import choose_probes
     from audit.distill import training_probe_ids
     from audit.models import parse_spec
@@ -264,11 +269,12 @@ def _every_named_adversary_ran(store, audit_id: str) -> bool:
 
 def _judge_as_asked(store, audit_id: str, options: RunOptions) -> bool:
     """Did the recorded analysis use the judge the way this run asks (skipped, default, or this spec)?"""
-    notes = [n for c in store.costs(audit_id) if c["subject"] == "analysis" for n in c["details"].get("notes", [])]
+    analyses = [c["details"] for c in store.costs(audit_id) if c["subject"] == "analysis"]
+    notes = [n for details in analyses for n in details.get("notes", [])]
     skipped_on_request = any(n.startswith("judge: skipped (--no-judge)") for n in notes)
     if not options.use_judge:
         return skipped_on_request
-    if skipped_on_request:
+    if skipped_on_request or any(d.get("judge_probes") != options.judge_probes for d in analyses):
         return False
     if options.judge:
         judge = store.model(audit_id, "judge")

@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from audit.adversaries import discriminator
+from audit.adversaries.comparison import MAIN_COMPARISON as MAIN
 from audit.adversaries.comparison import Comparison
 from audit.confseq import Sequence, confidence_sequence
 from audit.errors import AuditError
@@ -55,7 +56,6 @@ from audit.store import content_hash
 
 RULES = ("provenance", "distinguished", "certify")
 ADVERSARIES = ("discriminator-paired", "teacher-likelihood")
-MAIN = "teacher-vs-suspect"
 ORDER = "sequential-order"  # the selections purpose under which the pre-registered order is recorded
 METHOD = "confidence sequence: hedged betting (Waudby-Smith & Ramdas 2023), anytime-valid"
 

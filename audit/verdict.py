@@ -527,8 +527,18 @@ class Findings:
         by the headline's adversary would choose on Adv(teacher, suspect), one
         term of the gap.
         """
-        marked = [c for c in self.provenance if c.details.get("page_one")]
-        return marked or self.provenance
+        rows = self.sequential_provenance or self.provenance
+        marked = [c for c in rows if c.details.get("page_one")]
+        return marked or rows
+
+    @property
+    def sequential_provenance(self) -> list[Claim]:
+        return [c for c in self.sequential if c.comparison.startswith("provenance:")]
+
+    @property
+    def fixed_headline(self) -> Claim | None:
+        """The fixed-budget headline: descriptive detail in a sequential audit, the headline otherwise."""
+        return self.fixed_budget if self.is_sequential else self.headline
 
     @property
     def signed_claims(self) -> list[Claim]:
@@ -551,13 +561,12 @@ def findings(rows: list[dict], *, threshold: float | None = None) -> Findings:
     fixed_headline = next((c for c in overall if c.adversary == HEADLINE and c.comparison == MAIN_COMPARISON), None)
     headline = next((c for c in sequences if c.adversary == HEADLINE and c.comparison == MAIN_COMPARISON),
                     fixed_headline)
-    page_one = sequences or overall
     return Findings(
         headline=headline,
         overall=overall,
         adversaries=[c for c in overall if c.metric == "advantage" and c.adversary != HEADLINE
                      and not c.comparison.startswith("provenance:")],
-        provenance=[c for c in page_one if c.comparison.startswith("provenance:")],
+        provenance=[c for c in overall if c.comparison.startswith("provenance:")],
         sequential=sequences,
         fixed_budget=fixed_headline if sequences else None,
         baseline=[c for c in overall if c.metric == "cosine"],

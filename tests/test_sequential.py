@@ -209,3 +209,40 @@ def test_a_replayed_suspect_with_fewer_probes_than_a_round_is_refused(tmp_path, 
         run_pipeline(sequential_options(target, tiny_llama_dir, tiny_gemma3_dir, tiny_lora_dir, long_suite,
                                         suspect=f"replay:{source / 'audit.db'}#suspect", round_size=8))
     shutil.rmtree(source)
+
+
+# ---------------------------------------------------------------------------
+# The judge on a subsample, the certified threshold
+# ---------------------------------------------------------------------------
+
+
+def test_the_judge_reads_only_the_subsample_chosen_before_any_verdict(tmp_path):
+    from audit.analyze import analyze_store
+    from helpers_adversaries import (HashingEmbedder, LengthTeacher, ObedientJudge, build_audit, make_probes,
+                                     prose_style, teacher_style)
+
+    store, audit_id = build_audit(tmp_path / "a.db", make_probes(30),
+                                  {"teacher": teacher_style, "suspect": teacher_style, "control:prose": prose_style})
+    judge = ObedientJudge()
+    analyze_store(store, named_specs=tuple(m["spec"] for m in store.models(audit_id)), embedder=HashingEmbedder(),
+                  judge_model=judge, teacher_model=LengthTeacher({"sure"}), judge_probes=6, quiet=True,
+                  budget_repeats=2)
+    judged = {j["probe_id"] for j in store.judgements(audit_id)}
+    first_six = sorted({r["probe_id"] for r in store.responses(audit_id)})[:6]
+    assert judged == set(first_six) and len(store.judgements(audit_id)) == 2 * 2 * 6
+    row = store.results(audit_id, adversary="judge", comparison="teacher-vs-suspect", category="all", split="all")[0]
+    assert row["n"] <= 6 and "read 6 of the 30 probes" in row["details"]["subsample"]
+
+
+@pytest.mark.parametrize("low, high, result", [(0.01, 0.08, "passed"), (0.12, 0.4, "failed"),
+                                               (0.05, 0.2, "inconclusive")])
+def test_a_certified_threshold_is_passed_failed_or_inconclusive_in_the_signed_claim(low, high, result):
+    from audit.verdict import Claim
+
+    claim = Claim.from_row({"adversary": "discriminator-paired", "comparison": "teacher-vs-suspect",
+                            "category": "all", "split": "sequential", "metric": "advantage", "n": 40,
+                            "advantage": (low + high) / 2, "ci_low": low, "ci_high": high, "confidence": 0.95,
+                            "ci_method": sequential.METHOD, "p_value": 0.01, "q": 40})
+    entry = claim.predicate(0.1)
+    assert (entry["comparator"], entry["threshold"], entry["threshold_result"]) == ("<=", 0.1, result)
+    assert claim.predicate(None)["threshold_result"] is None

@@ -82,6 +82,7 @@ def comparison_name(other: str) -> str:
     return f"teacher-vs-{other}"
 
 
+MAIN_COMPARISON = comparison_name("suspect")  # teacher vs suspect: the comparison every audit is about
 AUDITED_ROLES = ("teacher", "suspect", "control")
 
 

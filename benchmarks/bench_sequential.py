@@ -1,0 +1,162 @@
+"""How few probes decide, and how often wrongly: sequential vs fixed-budget audits on recorded transcripts.
+
+Replays recorded audits (no model is run): for each of many random probe
+orders, the real sequential code (`audit.sequential`: the paired
+discriminator trained on earlier rounds, the teacher-likelihood sign, hedged
+betting confidence sequences, Bonferroni per family) decides round by round,
+and the real fixed-budget code (`audit.analyze`'s adversaries, permutation
+intervals, provenance gaps with Bonferroni) decides on the first k probes of
+the same order, side by side.
+
+    python benchmarks/bench_sequential.py --demo DEMO.db --null SELF.db
+
+DEMO.db: teacher smollm2-135m-instruct, suspect the demo's distilled adapter,
+control gemma3-270m (a fixed-budget `run` with enough probes, analysed with
+--teacher so the teacher's scores are cached). SELF.db: the teacher against
+itself at temperature 0.8 (each role draws its own seeds), the same control.
+Prints, for the demo pair, the share of orders with a correct provenance
+decision by 10, 20 and 30 probes, the wrong-direction share and the median
+probes to decide; for the teacher against itself, the share of orders that
+ever declare "distinguished", round by round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+
+from audit import sequential  # noqa: E402
+from audit.adversaries import discriminator, likelihood  # noqa: E402
+from audit.adversaries.comparison import load_comparisons  # noqa: E402
+from audit.adversaries.embeddings import Embedder, attach_features  # noqa: E402
+from audit.adversaries.outcome import provenance_gap  # noqa: E402
+from audit.stats import bonferroni  # noqa: E402
+from audit.store import Store  # noqa: E402
+
+BUDGETS = (10, 20, 30)
+
+
+def load(db: Path):
+    """Comparisons with features attached and every response's teacher log-likelihood, from the caches."""
+    store = Store.open_readonly(db)
+    audit = store.require_audit()
+    comparisons, _ = load_comparisons(store, audit["id"])
+    attach_features(store, audit["id"], comparisons, Embedder())
+    teacher = store.model(audit["id"], "teacher")
+    scorer = likelihood.TeacherScorer(store, audit["id"], None, teacher["fingerprint"] or "unknown", None)
+    return comparisons, sequential.teacher_logliks(scorer, comparisons)
+
+
+def sequential_run(comparisons, loglik, seed: int, rule: str, round_size: int, budget: int):
+    """The decision after each round of one random order: list of (probes asked, Decision)."""
+    ids = sorted(set(comparisons[0].probe_ids.tolist()))
+    plan = sequential.preregister(ids, seed=seed, round_size=round_size, rule=rule, threshold=None,
+                                  adversaries=sequential.ADVERSARIES)
+    asked = set(plan.order[:budget])
+    part = [c.subset(c.mask_of(asked)) for c in comparisons]
+    logs = {k: v[comparisons[0].mask_of(asked)] for k, v in loglik.items()}
+    streams = sequential.discriminator_streams(part, plan) + sequential.likelihood_streams(part, logs, plan)
+    streams += sequential.provenance_streams(streams)
+    tracked = sequential.track(streams, 0.95)
+    rounds = sorted(set(sequential.unit_rounds(part[0], plan).tolist()))
+    return [(min((r + 1) * round_size, budget), sequential.decide(tracked, plan, r)) for r in rounds]
+
+
+def fixed_decision(comparisons, loglik, seed: int, k: int) -> str:
+    """The fixed-budget provenance finding on the first k probes of the order: 'above', 'below' or 'none'."""
+    ids = sorted(set(comparisons[0].probe_ids.tolist()))
+    order = sequential.preregister(ids, seed=seed, round_size=k, rule="provenance", threshold=None,
+                                   adversaries=()).order
+    chosen = set(order[:k])
+    part = [c.subset(c.mask_of(chosen)) for c in comparisons]
+    mask = comparisons[0].mask_of(chosen)
+    design = discriminator.Design.of("paired", part)
+    logs = {name: values[mask] for name, values in loglik.items()}
+    like = likelihood.LikelihoodDesign(logs, part[0].probe_ids, seed)
+    outcomes = {c.name: {"discriminator-paired": discriminator.paired_outcome(design, c),
+                         "teacher-likelihood": likelihood.likelihood_outcome(like, c)} for c in part}
+    main, control = part[0].name, part[1].name
+    gaps = {a: provenance_gap(outcomes[main][a], outcomes[control][a], 0.95, seed) for a in outcomes[main]}
+    family = bonferroni(gaps, 0.95)
+    strongest = min(family.values(), key=lambda e: (e.p_value, -abs(e.estimate)))
+    if strongest.ci_low > 0:
+        return "above"
+    return "below" if strongest.ci_high < 0 else "none"
+
+
+def demo_figures(comparisons, loglik, orders: int, round_size: int, fixed_orders: int) -> None:
+    stops, wrong = [], 0
+    correct_by = {k: 0 for k in BUDGETS}
+    started = time.perf_counter()
+    for seed in range(orders):
+        decided = next(((n, d) for n, d in sequential_run(comparisons, loglik, seed, "provenance", round_size,
+                                                            len(set(comparisons[0].probe_ids.tolist())))
+                        if d.settled), None)
+        if decided is None:
+            continue
+        n, d = decided
+        side = next(iter(d.findings.values()))
+        if side != "above":
+            wrong += 1
+            continue
+        stops.append(n)
+        for k in BUDGETS:
+            correct_by[k] += n <= k
+    seconds = time.perf_counter() - started
+    print(f"sequential, provenance rule, rounds of {round_size}, {orders} random orders "
+          f"({seconds / orders:.2f} s each):")
+    for k in BUDGETS:
+        print(f"  correct provenance decision by {k} probes: {correct_by[k] / orders:.1%}")
+    print(f"  wrong-direction decisions: {wrong / orders:.1%}; median probes to decide (correct ones): "
+          f"{np.median(stops) if stops else float('nan'):.0f}; undecided within the pool: "
+          f"{(orders - len(stops) - wrong) / orders:.1%}")
+    started = time.perf_counter()
+    fixed = {k: [fixed_decision(comparisons, loglik, seed, k) for seed in range(fixed_orders)] for k in BUDGETS}
+    seconds = time.perf_counter() - started
+    print(f"fixed budget (permutation intervals, Bonferroni over 2 adversaries), {fixed_orders} orders "
+          f"({seconds / (fixed_orders * len(BUDGETS)):.2f} s each):")
+    for k in BUDGETS:
+        right = sum(d == "above" for d in fixed[k]) / fixed_orders
+        wrong_k = sum(d == "below" for d in fixed[k]) / fixed_orders
+        print(f"  {k} probes: correct {right:.1%}, wrong direction {wrong_k:.1%}")
+
+
+def null_figures(comparisons, loglik, audits: int, round_size: int) -> None:
+    pool = len(set(comparisons[0].probe_ids.tolist()))
+    ever = np.zeros(-(-pool // round_size))
+    started = time.perf_counter()
+    for seed in range(audits):
+        settled = [d.settled for _, d in sequential_run(comparisons, loglik, seed, "distinguished", round_size, pool)]
+        ever[:len(settled)] += np.logical_or.accumulate(settled)
+    seconds = time.perf_counter() - started
+    print(f"teacher vs itself (temperature 0.8), distinguished rule, {audits} random orders of {pool} probes "
+          f"({seconds / audits:.2f} s each): share that ever declared 'distinguished' by round")
+    print("  " + ", ".join(f"{(r + 1) * round_size}: {share / audits:.1%}" for r, share in enumerate(ever)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--demo", type=Path, help="recorded demo audit (teacher, distilled suspect, base control)")
+    parser.add_argument("--null", type=Path, help="recorded teacher-vs-itself audit at temperature > 0")
+    parser.add_argument("--orders", type=int, default=200)
+    parser.add_argument("--fixed-orders", type=int, default=100)
+    parser.add_argument("--null-audits", type=int, default=1000)
+    parser.add_argument("--round-size", type=int, default=10)
+    args = parser.parse_args()
+    from audit import threads
+
+    threads.apply(threads.choose(None))
+    if args.demo:
+        demo_figures(*load(args.demo), args.orders, args.round_size, args.fixed_orders)
+    if args.null:
+        null_figures(*load(args.null), args.null_audits, args.round_size)
+
+
+if __name__ == "__main__":
+    main()
