@@ -353,12 +353,13 @@ def _sequential_rows(ctx: Context, comparisons: list[Comparison], evaluation) ->
             q_c, t_c = _q_t(ctx, control, probes, {})
             q_m, t_m = _q_t(ctx, by_name[MAIN], probes, {})
             q, spent = max(q_c, q_m), {k: t_c[k] + t_m[k] for k in _T_KEYS}
-            metric = "advantage-gap"
-            est.details["meaning"] = "positive: the suspect is harder to tell from the teacher than the control is"
+            metric = "preference"
+            est.details["meaning"] = ("P[the adversary finds the suspect's response more teacher-like than the "
+                                      "control's] − P[the reverse]; positive: the suspect imitates the teacher more")
         else:
             q, spent = _q_t(ctx, by_name[s.comparison], probes, {})
             metric = "advantage"
-        row = _row(s.adversary, s.comparison, "all", "sequential", metric, est, q, spent)
+        row = _row(s.adversary, s.comparison, "all", sequential.SPLIT, metric, est, q, spent)
         rows.append(row)
         if s.comparison == MAIN:
             main.append(row)
@@ -659,9 +660,11 @@ def budget_ladder(pool: int) -> tuple:
 def _summary(ctx: Context, rows: list[dict], wall: float, stage_seconds: dict[str, float]) -> str:
     lines = []
     for r in rows:
-        if r["category"] != "all" or r["split"] != "all" or r["metric"] not in ("advantage", "advantage-gap"):
+        if (r["category"] != "all" or r["split"] not in ("all", sequential.SPLIT)
+                or r["metric"] not in ("advantage", "advantage-gap", "preference")):
             continue
         name = r["adversary"] + (f" ({r['details']['adversary']})" if r["adversary"] == "headline" else "")
+        name += " [sequence]" if r["split"] == sequential.SPLIT else ""
         interval = (f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]" if r["ci_low"] is not None and r["ci_high"] is not None
                     else "[no interval]")
         estimate = f"{r['advantage']:+.3f}" if r["advantage"] is not None else "n/a"

@@ -15,13 +15,22 @@ sequence (`audit.confseq`), valid at every round at once.
 - **Predictable adversaries.** Each adversary turns every probe into one
   bounded number using only what came before it (Podkopaev & Ramdas 2023,
   sequential predictive two-sample tests): the paired discriminator is
-  trained on the earlier rounds' probes and says which of the two responses
-  to a new probe is the teacher's (+1 right, −1 wrong, 0 tie); the
+  refitted on every probe before a new one and says which of the two
+  responses to it is the teacher's (+1 right, −1 wrong, 0 tie); the
   teacher-likelihood adversary says the one the teacher finds more likely
   (a fixed rule: nothing to train). The per-probe mean of these is the
-  paired advantage, in [−1, 1]; a provenance gap per probe,
-  Adv(teacher, control) − Adv(teacher, suspect), lies in [−2, 2]. Where the
-  two models are exchangeable every step has mean 0, whatever was learned.
+  paired advantage, in [−1, 1]. Where the two models are exchangeable every
+  step has mean 0, whatever was learned.
+- **Provenance, asked directly.** Against each control the same two
+  adversaries say which of the suspect's and the control's responses to a
+  probe is the more teacher-like (the discriminant fitted toward the teacher
+  from both, the teacher's likelihood): +1 the suspect's, −1 the control's.
+  Its mean, the *teacher-likeness preference*, is above 0 when the suspect
+  imitates the teacher more than the control does, and exactly 0 under the
+  fixed-budget audit's provenance null (suspect and control exchangeable).
+  It asks in one comparison what the gap Adv(teacher, control) −
+  Adv(teacher, suspect) asks in two, so it decides in far fewer probes
+  (measured in ``benchmarks/bench_sequential.py``).
 - **Family.** The adversaries of the stopping family are fixed before the
   first query (the teacher-likelihood one only when the teacher scores
   text), and each CS runs at 1 − α/m for m adversaries (Bonferroni), per
@@ -47,7 +56,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from audit.adversaries import discriminator
 from audit.adversaries.comparison import MAIN_COMPARISON as MAIN
 from audit.adversaries.comparison import Comparison
 from audit.confseq import Sequence, confidence_sequence
@@ -56,6 +64,7 @@ from audit.store import content_hash
 
 RULES = ("provenance", "distinguished", "certify")
 ADVERSARIES = ("discriminator-paired", "teacher-likelihood")
+SPLIT = "sequential"  # the results split of a sequential audit's claims (the sequences at its last round)
 ORDER = "sequential-order"  # the selections purpose under which the pre-registered order is recorded
 METHOD = "confidence sequence: hedged betting (Waudby-Smith & Ramdas 2023), anytime-valid"
 
@@ -122,7 +131,8 @@ def _positions(plan: Plan) -> dict[str, int]:
     return {p: i for i, p in enumerate(plan.order)}
 
 
-def _per_probe(comp: Comparison, unit_values: np.ndarray, valid: np.ndarray, plan: Plan) -> Stream:
+def _per_probe(comp: Comparison, unit_values: np.ndarray, valid: np.ndarray, plan: Plan, adversary: str,
+               comparison: str | None = None) -> Stream:
     """Unit values averaged per probe (samples of one probe are one observation), in plan order."""
     sums: dict[str, list[float]] = {}
     for pid, value, ok in zip(comp.probe_ids.tolist(), unit_values.tolist(), valid.tolist()):
@@ -130,7 +140,8 @@ def _per_probe(comp: Comparison, unit_values: np.ndarray, valid: np.ndarray, pla
             sums.setdefault(pid, []).append(value)
     position = _positions(plan)
     ordered = sorted(sums, key=position.__getitem__)
-    return Stream(comp.name, "", ordered, np.array([np.mean(sums[p]) for p in ordered], dtype=float),
+    return Stream(comparison or comp.name, adversary, ordered,
+                  np.array([np.mean(sums[p]) for p in ordered], dtype=float),
                   np.array([position[p] // plan.round_size for p in ordered], dtype=int))
 
 
@@ -140,46 +151,72 @@ def unit_rounds(comp: Comparison, plan: Plan) -> np.ndarray:
 
 
 def discriminator_streams(comparisons: list[Comparison], plan: Plan) -> list[Stream]:
-    """The paired discriminator trained on every earlier round, judging each new round's pairs."""
-    rounds = unit_rounds(comparisons[0], plan)
-    design = discriminator.Design.predictable("paired", comparisons, rounds)
-    tested = np.zeros(len(rounds), dtype=bool)
-    for fold in design.folds:
-        tested[fold.test] = True
+    """The paired discriminator, refitted before every probe on all the probes before it in the order.
+
+    Which of two responses to a new probe is the teacher's: the sign of
+    (f(a) − f(b)) · w with w = mean(f(teacher) − f(other)) / s² over the
+    earlier probes, s² each feature's second moment around the models' mean
+    response, pooled over every audited model (no labels used). That is the
+    nearest-class-mean limit of the fixed-budget audit's shrinkage
+    discriminant (γ → ∞; γ = 3 is already close to it), and it updates in
+    O(features) per probe, so a predictor can be fitted for every probe: only
+    the first two probes of the order are spent on training alone. Each
+    verdict uses only probes before its own, which is what betting needs.
+    """
+    position = _positions(plan)
+    unit_position = np.array([position[p] for p in comparisons[0].probe_ids.tolist()], dtype=int)
+    order = np.argsort(unit_position, kind="stable")
+    where = unit_position[order]
+    teacher = comparisons[0].teacher_features()[order].astype(float)
+    others = {c.name: c.other_features()[order].astype(float) for c in comparisons}
+    everyone = np.stack([teacher, *others.values()])
+    spread = ((everyone - everyone.mean(axis=0)) ** 2).sum(axis=0)  # units x features, summed over models
+    starts = np.searchsorted(where, where)  # each unit's first training-free index: units before its probe
+    counts = starts.astype(float)
+    earlier_probes = np.searchsorted(np.unique(where), where)
+    ready = earlier_probes >= 2
+    cumulative = lambda a: np.vstack([np.zeros((1, a.shape[1])), np.cumsum(a, axis=0)])  # noqa: E731
+    scale2 = cumulative(spread)[starts] / np.maximum(counts * len(everyone), 1.0)[:, None]
+    scale2[scale2 < 1e-12] = 1.0
+    valid = np.empty_like(ready)
+    valid[order] = ready
+
+    def verdicts(toward_teacher: np.ndarray, pair: np.ndarray) -> np.ndarray:
+        """sign(pair · w), w the mean of ``toward_teacher`` over earlier units, per unit in the database's order."""
+        weights = cumulative(toward_teacher)[starts] / np.maximum(counts, 1.0)[:, None] / scale2
+        values = np.sign(np.einsum("uf,uf->u", pair, weights))
+        unit_values = np.empty_like(values)
+        unit_values[order] = values
+        return unit_values
+
     streams = []
+    main = comparisons[0]
     for comp in comparisons:
-        stream = _per_probe(comp, design.observed(comp.other), tested, plan)
-        stream.adversary = "discriminator-paired"
-        streams.append(stream)
+        gap = teacher - others[comp.name]
+        streams.append(_per_probe(comp, verdicts(gap, gap), valid, plan, "discriminator-paired"))
+        if comp.name != MAIN:  # which of the suspect's and the control's responses looks more like the teacher's
+            suspect, control = others[main.name], others[comp.name]
+            preference = verdicts(teacher - (suspect + control) / 2.0, suspect - control)
+            streams.append(_per_probe(comp, preference, valid, plan, "discriminator-paired", _provenance(comp)))
     return streams
+
+
+def _provenance(comp: Comparison) -> str:
+    return "provenance:" + comp.other.removeprefix("control:")
 
 
 def likelihood_streams(comparisons: list[Comparison], loglik: dict[str, np.ndarray], plan: Plan) -> list[Stream]:
-    """+1 where the teacher finds its own response more likely than the other's, −1 where less, 0 on a tie."""
+    """+1 where the teacher finds its own response more likely than the other's, −1 where less, 0 on a tie; and,
+    per control, +1 where it finds the suspect's more likely than the control's."""
+    everywhere = np.ones(len(comparisons[0]), dtype=bool)
     streams = []
     for comp in comparisons:
         signs = np.sign(loglik["teacher"] - loglik[comp.other])
-        stream = _per_probe(comp, signs, np.ones(len(signs), dtype=bool), plan)
-        stream.adversary = "teacher-likelihood"
-        streams.append(stream)
+        streams.append(_per_probe(comp, signs, everywhere, plan, "teacher-likelihood"))
+        if comp.name != MAIN:
+            preference = np.sign(loglik["suspect"] - loglik[comp.other])
+            streams.append(_per_probe(comp, preference, everywhere, plan, "teacher-likelihood", _provenance(comp)))
     return streams
-
-
-def provenance_streams(streams: list[Stream]) -> list[Stream]:
-    """Per control and adversary: Adv(teacher, control) − Adv(teacher, suspect) on each probe both judged."""
-    by_key = {(s.comparison, s.adversary): s for s in streams}
-    out = []
-    for s in streams:
-        if s.comparison == MAIN or (MAIN, s.adversary) not in by_key:
-            continue
-        main = by_key[(MAIN, s.adversary)]
-        suspect = dict(zip(main.probe_ids, main.values))
-        keep = [i for i, p in enumerate(s.probe_ids) if p in suspect]
-        control = s.comparison.removeprefix("teacher-vs-control:")
-        out.append(Stream(f"provenance:{control}", s.adversary, [s.probe_ids[i] for i in keep],
-                          np.array([s.values[i] - suspect[s.probe_ids[i]] for i in keep], dtype=float),
-                          s.rounds[keep], bounds=(-2.0, 2.0)))
-    return out
 
 
 # ---- sequences and the stopping rule ----------------------------------------------------
@@ -321,7 +358,6 @@ def evaluate(store, audit_id: str, plan: Plan, *, embedder=None, scorer=None, ba
     streams = discriminator_streams(comparisons, plan)
     if "teacher-likelihood" in plan.adversaries:
         streams += likelihood_streams(comparisons, teacher_logliks(scorer, comparisons, bar), plan)
-    streams += provenance_streams(streams)
     tracked = track(streams, plan.confidence)
     rounds = sorted(set(unit_rounds(comparisons[0], plan).tolist()))
     answered = {r: 0 for r in rounds}

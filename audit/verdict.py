@@ -45,6 +45,8 @@ METRIC_NAMES = {
     "cosine": "mean cosine similarity",
     "mmd": "MMD statistic",
     "advantage-gap": "advantage gap, Adv(teacher, control) − Adv(teacher, suspect)",
+    "preference": "teacher-likeness preference, P[suspect's response judged the more teacher-like than the "
+                  "control's] − P[the reverse]",
 }
 
 HEADLINE = "headline"
@@ -319,7 +321,7 @@ class Claim:
         if self.metric == "advantage":
             return {"above-zero": "distinguished", "includes-zero": "not shown distinguishable at this budget",
                     "below-zero": "distinguished (inverted)", "no-interval": "no interval: no claim"}[self.finding]
-        if self.metric == "advantage-gap":
+        if self.metric in ("advantage-gap", "preference"):
             return {"above-zero": "suspect closer to teacher than control",
                     "below-zero": "suspect farther from teacher than control",
                     "includes-zero": "not shown closer than control",
@@ -357,7 +359,7 @@ class Claim:
     def _sentence(self, threshold: float | None) -> str:
         if self.metric == "advantage":
             return self._advantage_sentence(threshold)
-        if self.metric == "advantage-gap":
+        if self.metric in ("advantage-gap", "preference"):
             return self._gap_sentence()
         if self.metric == "cosine":
             return self._similarity_sentence()
@@ -420,7 +422,10 @@ class Claim:
 
     def _gap_sentence(self) -> str:
         control = self.comparison.split(":", 1)[1] if ":" in self.comparison else self.comparison
-        numbers = (f"Adv(teacher, control) − Adv(teacher, suspect) = {fmt_num(self.estimate)} "
+        statistic = ("the teacher-likeness preference (how much more often the adversary found the suspect's "
+                     "response the more teacher-like one than the control's)" if self.metric == "preference"
+                     else "Adv(teacher, control) − Adv(teacher, suspect)")
+        numbers = (f"{statistic} = {fmt_num(self.estimate)} "
                    f"({self.interval_text()}; {self.scope()}; A = {adversary_class(self.adversary)})")
         if self.finding == "above-zero":
             return (f"Against control “{control}”, the suspect was harder to tell from the teacher than the "

@@ -42,14 +42,20 @@ from audit.store import Store  # noqa: E402
 BUDGETS = (10, 20, 30)
 
 
-def load(db: Path):
-    """Comparisons with features attached and every response's teacher log-likelihood, from the caches."""
-    store = Store.open_readonly(db)
+def load(db: Path, teacher_spec: str | None):
+    """Comparisons with features attached and every response's teacher log-likelihood; what the database's caches
+    lack is computed and cached (a recording of the benchmark's own, so it is opened for writing)."""
+    store = Store.open(db, create=False)
     audit = store.require_audit()
     comparisons, _ = load_comparisons(store, audit["id"])
     attach_features(store, audit["id"], comparisons, Embedder())
     teacher = store.model(audit["id"], "teacher")
-    scorer = likelihood.TeacherScorer(store, audit["id"], None, teacher["fingerprint"] or "unknown", None)
+    model = None
+    if teacher_spec:
+        from audit.models import load_model
+
+        model = load_model(teacher_spec)
+    scorer = likelihood.TeacherScorer(store, audit["id"], model, teacher["fingerprint"] or "unknown", None)
     return comparisons, sequential.teacher_logliks(scorer, comparisons)
 
 
@@ -62,7 +68,6 @@ def sequential_run(comparisons, loglik, seed: int, rule: str, round_size: int, b
     part = [c.subset(c.mask_of(asked)) for c in comparisons]
     logs = {k: v[comparisons[0].mask_of(asked)] for k, v in loglik.items()}
     streams = sequential.discriminator_streams(part, plan) + sequential.likelihood_streams(part, logs, plan)
-    streams += sequential.provenance_streams(streams)
     tracked = sequential.track(streams, 0.95)
     rounds = sorted(set(sequential.unit_rounds(part[0], plan).tolist()))
     return [(min((r + 1) * round_size, budget), sequential.decide(tracked, plan, r)) for r in rounds]
@@ -148,14 +153,15 @@ def main() -> None:
     parser.add_argument("--fixed-orders", type=int, default=100)
     parser.add_argument("--null-audits", type=int, default=1000)
     parser.add_argument("--round-size", type=int, default=10)
+    parser.add_argument("--teacher", default=None, help="the teacher's spec, to score responses the cache lacks")
     args = parser.parse_args()
     from audit import threads
 
     threads.apply(threads.choose(None))
     if args.demo:
-        demo_figures(*load(args.demo), args.orders, args.round_size, args.fixed_orders)
+        demo_figures(*load(args.demo, args.teacher), args.orders, args.round_size, args.fixed_orders)
     if args.null:
-        null_figures(*load(args.null), args.null_audits, args.round_size)
+        null_figures(*load(args.null, args.teacher), args.null_audits, args.round_size)
 
 
 if __name__ == "__main__":

@@ -106,13 +106,12 @@ class _Discriminants:
 class Design:
     """One discriminator variant over every audited model's features on the common (probe, sample) units."""
 
-    def __init__(self, kind: str, features: dict[str, np.ndarray], probe_ids: np.ndarray,
-                 splits: list[tuple[np.ndarray, np.ndarray]] | None = None):
+    def __init__(self, kind: str, features: dict[str, np.ndarray], probe_ids: np.ndarray):
         self.kind = kind
         self.features = features
         self.probe_ids = probe_ids
         self.probes, self.probe_of_unit = np.unique(probe_ids, return_inverse=True)
-        self.folds = [self._fold(train, test) for train, test in (_folds(probe_ids) if splits is None else splits)]
+        self.folds = [self._fold(train, test) for train, test in _folds(probe_ids)]
 
     @classmethod
     def of(cls, kind: str, comparisons: list[Comparison], mask: np.ndarray | None = None) -> "Design":
@@ -121,23 +120,6 @@ class Design:
         features = {"teacher": comparisons[0].teacher_features()[keep]}
         features.update({c.other: c.other_features()[keep] for c in comparisons})
         return cls(kind, features, comparisons[0].probe_ids[keep])
-
-    @classmethod
-    def predictable(cls, kind: str, comparisons: list[Comparison], rounds: np.ndarray) -> "Design":
-        """Each round's units judged by the discriminant fitted on every earlier round's (a sequential audit).
-
-        A round is tested only once the earlier rounds hold two probes or more;
-        the first round trains and is never judged.
-        """
-        features = {"teacher": comparisons[0].teacher_features()}
-        features.update({c.other: c.other_features() for c in comparisons})
-        probe_ids = comparisons[0].probe_ids
-        splits = []
-        for r in np.unique(rounds):
-            train, test = np.flatnonzero(rounds < r), np.flatnonzero(rounds == r)
-            if len(np.unique(probe_ids[train])) >= 2:
-                splits.append((train, test))
-        return cls(kind, features, probe_ids, splits)
 
     def _fold(self, train: np.ndarray, test: np.ndarray) -> _Fold:
         """Standardisation and shrunk covariance from every model's training responses (no labels used)."""
