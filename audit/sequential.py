@@ -276,7 +276,8 @@ def decide(tracked: list[Tracked], plan: Plan, round_index: int) -> Decision:
     if plan.rule == "provenance":
         found = {c: _side(ts, round_index, 0.0) for c, ts in by_comparison.items() if c.startswith("provenance:")}
         settled = bool(found) and all(v in ("above", "below") for v in found.values())
-        words = "; ".join(f"{c.removeprefix('provenance:')}: gap {v} 0" for c, v in sorted(found.items()))
+        words = "; ".join(f"against {c.removeprefix('provenance:')}, {PROVENANCE_WORDS[v]}"
+                          for c, v in sorted(found.items()))
     else:
         main = by_comparison.get(MAIN, [])
         threshold = 0.0 if plan.rule == "distinguished" else plan.threshold
@@ -288,6 +289,12 @@ def decide(tracked: list[Tracked], plan: Plan, round_index: int) -> Decision:
             settled = side in ("above", "below")
         words = f"ε(teacher, suspect) {side} {threshold:g}"
     return Decision(round_index, settled, words if settled else f"not settled ({words})", found)
+
+
+PROVENANCE_WORDS = {"above": "the suspect's responses are the more teacher-like (preference above 0)",
+                    "below": "the control's responses are the more teacher-like (preference below 0)",
+                    "conflicting": "the adversaries disagree in direction",
+                    "not settled": "the direction is not settled"}
 
 
 def _side(family: list[Tracked], round_index: int, threshold: float, every_below: bool = False) -> str:

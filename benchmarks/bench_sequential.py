@@ -152,7 +152,7 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=200)
     parser.add_argument("--fixed-orders", type=int, default=100)
     parser.add_argument("--null-audits", type=int, default=1000)
-    parser.add_argument("--round-size", type=int, default=10)
+    parser.add_argument("--round-size", type=int, default=5)
     parser.add_argument("--teacher", default=None, help="the teacher's spec, to score responses the cache lacks")
     args = parser.parse_args()
     from audit import threads
