@@ -236,7 +236,8 @@ def verify(report_dir: Path, public_key: Path | None, key_id: str | None) -> Non
                    "distributions (tail mass as one bucket; same tokenizer required); sft+kd: their sum.")
 @click.option("--exposure", default=None, metavar="POLICY",
               help="What the teacher exposes before training: text, top-k:K, and steps joined by + "
-                   "(temperature:T, noise:SIGMA, round:D). Default: text for sft, all recorded top-k for kd.")
+                   "(temperature:T, noise:SIGMA, round:D, purify:STRENGTH, the learned defence). Default: text "
+                   "for sft, all recorded top-k for kd.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--rank", type=click.IntRange(min=1), default=8, show_default=True, help="LoRA rank.")
 @click.option("--alpha", type=click.FloatRange(min=0, min_open=True), default=16.0, show_default=True,

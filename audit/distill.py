@@ -260,7 +260,10 @@ def exposed_targets(store: Store, audit_id: str, rows: list[dict],
     SFT trains on text: its policy is ``text`` and it takes no other. KD
     needs the teacher's recorded top-k distribution for every training
     response, with token ids, and a student of the teacher's tokenizer; the
-    default policy exposes all k recorded.
+    default policy exposes all k recorded. A learned step (``purify``) is
+    fitted on every training distribution the teacher recorded in this
+    database, the vendor's whole record, not only this run's responses: so
+    students trained on fewer of them face the same defence.
     """
     from audit.exposure import Exposed, parse_policy
     from audit.topk import TopK
@@ -282,13 +285,14 @@ def exposed_targets(store: Store, audit_id: str, rows: list[dict],
                          f"distributions, which --objective {options.objective} trains on; record them in a new --db "
                          "with --train-queries N --top-logprobs K")
     _check_same_tokenizer(teacher, options)
-    tops = {r["query_id"]: TopK.unpack(blobs[r["query_id"]]) for r in rows}
+    tops = {qid: TopK.unpack(blob) for qid, blob in blobs.items()}
     if any(t.ids is None or t.chosen_ids is None for t in tops.values()):
         raise AuditError(f"{store.path}: the teacher's distributions were recorded as token texts without ids; "
                          f"--objective {options.objective} needs ids: use --objective sft")
-    recorded_k = min(t.most_given for t in tops.values())
-    policy = parse_policy(options.exposure or f"top-k:{recorded_k}", seed=options.seed)
-    return policy, {qid: policy.expose(Exposed.recorded(top), qid) for qid, top in tops.items()}
+    recorded = {qid: Exposed.recorded(top) for qid, top in tops.items()}
+    recorded_k = min(tops[r["query_id"]].most_given for r in rows)
+    policy = parse_policy(options.exposure or f"top-k:{recorded_k}", seed=options.seed).fitted(recorded)
+    return policy, {r["query_id"]: policy.expose(recorded[r["query_id"]], r["query_id"]) for r in rows}
 
 
 def _check_same_tokenizer(teacher: dict, options: DistillOptions) -> None:
