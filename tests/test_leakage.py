@@ -232,3 +232,39 @@ def test_a_k_above_what_the_database_recorded_is_refused_before_training(tmp_pat
 def test_sizes_parse_in_ascending_order_and_policies_become_folder_names():
     assert parse_sizes(" 400, 100 ") == (100, 400)
     assert slug("top-k:20+purify:0.5") == "top-k20_purify0.5" and "+" not in slug("text+noise:1")
+
+
+def claim(estimate, low, high, metric="advantage", n=48):
+    from audit.verdict import Claim
+
+    return Claim(adversary="headline" if metric == "advantage" else "x", comparison="c", category="all",
+                 split="all", metric=metric, n=n, estimate=estimate, ci_low=low, ci_high=high, confidence=0.95,
+                 ci_method="m", p_value=None, p_holm=None, p_bh=None, q=n, details={"adversary": "teacher-likelihood"})
+
+
+def test_the_answer_takes_a_side_only_where_the_intervals_do_not_overlap():
+    from audit.report.leakage import Exposure, Point, answer
+
+    def point(policy, size, eps, sim):
+        return Point(policy, size, "m", eps, sim, None)
+
+    base = point("text", 0, claim(0.9, 0.8, 1.0), claim(0.40, 0.35, 0.45, "cosine"))
+    curves = {
+        "text": [base, point("text", 100, claim(0.7, 0.6, 0.8), claim(0.50, 0.45, 0.55, "cosine"))],
+        "top-k:20": [base, point("top-k:20", 100, claim(0.3, 0.2, 0.4), claim(0.52, 0.47, 0.57, "cosine"))],
+        "top-k:20+purify:0.5": [base, point("top-k:20+purify:0.5", 100, claim(0.35, 0.2, 0.5), None)],
+    }
+    exposures = [Exposure("text", claim(0.0, 0.0, 0.0, "cmi"), claim(1.0, 1.0, 1.0, "top1-agreement")),
+                 Exposure("top-k:20", claim(0.4, 0.35, 0.45, "cmi"), claim(1.0, 1.0, 1.0, "top1-agreement")),
+                 Exposure("top-k:20+purify:0.5", claim(0.1, 0.08, 0.12, "cmi"), claim(1.0, 1.0, 1.0, "top1-agreement"))]
+    said = answer(curves, exposures)
+    assert said[0].startswith("Untrained, the base model was at ε ≤ 1.00")
+    top_k = next(s for s in said if s.startswith("Under top-k:20, the student distilled on 100"))
+    assert "ε ≤ 0.40 (ε = 0.30, 95% CI 0.20–0.40, n = 48, teacher-likelihood)" in top_k
+    assert "under text with as many examples: closer to the teacher (the intervals do not overlap)" in top_k
+    assert "similarity 0.52 (95% CI 0.47–0.57, n = 48) against 0.50 (95% CI 0.45–0.55, n = 48): inconclusive" in top_k
+    defended = next(s for s in said if s.startswith("Under top-k:20+purify:0.5"))
+    assert "under top-k:20 with as many examples: inconclusive (the intervals overlap)" in defended
+    assert "no comparison (an interval is missing)" in defended
+    assert said[-1].endswith("against 0.400 (95% CI 0.350–0.450, n = 48) for top-k:20: less distillation-relevant "
+                             "information (the intervals do not overlap).")

@@ -141,10 +141,13 @@ def predicate(copy: Store, *, tool_sha256: str) -> dict:
 
 
 def answer(curves: dict[str, list[Point]], exposures: list[Exposure]) -> list[str]:
-    """One sentence per comparison the data allows: each policy against text alone, each defence against the
-    policy it extends (``top-k:20+purify:0.5`` against ``top-k:20``), size by size; then the CMI estimates."""
+    """One sentence per comparison the data allows: the base model first, then each policy against text alone
+    and each defence against the policy it extends (``top-k:20+purify:0.5`` against ``top-k:20``), size by
+    size; then the CMI estimates."""
     by_policy = {policy: {p.size: p for p in points if p.size} for policy, points in curves.items()}
-    sentences = []
+    base = next((p for points in curves.values() for p in points if not p.size), None)
+    sentences = [f"Untrained, the base model was at {_epsilon(base.epsilon)}, similarity {_value(base.similarity)}."
+                 ] if base else []
     for policy, points in by_policy.items():
         against = _reference(policy, list(by_policy))
         for size, point in sorted(points.items()):
