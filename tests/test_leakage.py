@@ -268,3 +268,26 @@ def test_the_answer_takes_a_side_only_where_the_intervals_do_not_overlap():
     assert "no comparison (an interval is missing)" in defended
     assert said[-1].endswith("against 0.400 (95% CI 0.350–0.450, n = 48) for top-k:20: less distillation-relevant "
                              "information (the intervals do not overlap).")
+
+
+def test_a_signed_database_with_a_malformed_leakage_record_fails_verify_in_one_line(finished, tmp_path):
+    report = tmp_path / "report"
+    shutil.copytree(finished[0] / "out" / "report", report)
+    database = report / "audit.db"
+    with Store.open(database) as store:  # the signer's own crafted database: a plan without its students
+        audit_id = store.audit()["id"]
+        plan = next(c for c in store.costs(audit_id) if c["stage"] == "leakage")
+        store.record_cost(audit_id, subject="leakage", stage="leakage", details={"policies": plan["details"]["policies"]})
+        store.db.execute("PRAGMA journal_mode=DELETE")
+    from audit.report.signing import file_sha256
+
+    statement = json.loads((report / MANIFEST).read_text())
+    for subject in statement["subject"]:
+        if subject["name"] == "audit.db":
+            subject["digest"]["sha256"] = file_sha256(database)
+    payload = statement_bytes(statement)
+    (report / MANIFEST).write_bytes(payload)
+    (report / ENVELOPE).write_text(json.dumps(sign_payload(payload, load_private_key(finished[0] / "signer"))) + "\n")
+    result = CliRunner().invoke(cli, ["verify", str(report), "--public-key", str(finished[0] / "signer.pub")])
+    assert result.exit_code == 1 and "its leakage record is malformed (KeyError)" in result.output
+    assert result.output.count("\n") == 1

@@ -479,7 +479,11 @@ def _compare_leakage(signed: Any, store: Store, db_path: Path) -> None:
     """A leakage report's curves, CMI estimates and answer (``audit.report.leakage``), recomputed from the copy."""
     from audit.report.leakage import leakage_section
 
-    expected = json.loads(json.dumps(leakage_section(store)))
+    try:
+        expected = json.loads(json.dumps(leakage_section(store)))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # a signed database is still hostile data
+        raise AuditError(f"{db_path}: its leakage record is malformed ({type(exc).__name__}), so the signed "
+                         "leakage section cannot be checked") from exc
     if signed != expected:
         part = next((k for k in expected if not isinstance(signed, dict) or signed.get(k) != expected[k]), "leakage")
         raise AuditError(f"{ENVELOPE}: the signed leakage {part} differs from what {db_path} holds")
