@@ -173,7 +173,7 @@ def _with_top_logprobs(options: LeakageOptions) -> LeakageOptions:
     widest = {text: max((s.k for s in parse_policy(text).steps if isinstance(s, TopKStep)), default=0)
               for text in options.policies}
     if options.top_logprobs is None:
-        return replace(options, top_logprobs=max([DEFAULT_TOP_LOGPROBS if not k else k for k in widest.values()]))
+        return replace(options, top_logprobs=max(widest.values(), default=0) or DEFAULT_TOP_LOGPROBS)
     for text, k in widest.items():
         if k > options.top_logprobs:
             raise AuditError(f"--policy {text}: exposes {k} tokens per position, but --top-logprobs "

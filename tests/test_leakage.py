@@ -229,6 +229,17 @@ def test_a_k_above_what_the_database_recorded_is_refused_before_training(tmp_pat
     refused(result, "exposure top-k:3: the teacher's distributions were recorded with only 2 tokens", tmp_path)
 
 
+@pytest.mark.parametrize("policies, given, recorded", [
+    (("text", "top-k:5", "top-k:3+purify:0.5"), None, 5),
+    (("text", "purify:0.5"), None, 20),
+    (("text", "top-k:5"), 8, 8),
+])
+def test_k_recorded_is_the_widest_policy_s_unless_given(tmp_path, policies, given, recorded):
+    options = leakage.LeakageOptions(teacher="t", student="s", policies=policies, train_sizes=(2,),
+                                     db_path=tmp_path / "leak.db", out_dir=tmp_path, top_logprobs=given)
+    assert leakage._with_top_logprobs(options).top_logprobs == recorded
+
+
 def test_sizes_parse_in_ascending_order_and_policies_become_folder_names():
     assert parse_sizes(" 400, 100 ") == (100, 400)
     assert slug("top-k:20+purify:0.5") == "top-k20_purify0.5" and "+" not in slug("text+noise:1")
