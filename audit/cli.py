@@ -257,7 +257,8 @@ def verify(report_dir: Path, public_key: Path | None, key_id: str | None) -> Non
                    "distributions (tail mass as one bucket; same tokenizer required); sft+kd: their sum.")
 @click.option("--exposure", default=None, metavar="POLICY",
               help="What the teacher exposes before training: text, top-k:K, and steps joined by + "
-                   "(temperature:T, noise:SIGMA, round:D). Default: text for sft, all recorded top-k for kd.")
+                   "(temperature:T, noise:SIGMA, round:D, purify:STRENGTH, the learned defence). Default: text "
+                   "for sft, all recorded top-k for kd.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--rank", type=click.IntRange(min=1), default=8, show_default=True, help="LoRA rank.")
 @click.option("--alpha", type=click.FloatRange(min=0, min_open=True), default=16.0, show_default=True,
@@ -286,6 +287,41 @@ def distill(target_modules: str, **options) -> None:
     modules = tuple(m.strip() for m in target_modules.split(",") if m.strip())
     command = shlex.join(["distill-audit", *sys.argv[1:]])
     echo(run_distill(DistillOptions(target_modules=modules, command=command, **options)))
+
+
+@cli.command()
+@click.option("--teacher", required=True, help="Spec of the teacher whose exposure is measured (a local model: KD "
+                                               "needs its token ids).")
+@click.option("--student", required=True, help="Spec of the base model every student's LoRA adapter is trained on "
+                                               "(the teacher's tokenizer); also the curves' point at 0 examples.")
+@click.option("--policy", "policies", multiple=True, required=True, metavar="POLICY",
+              help="An exposure policy to distil students under (repeatable): text, top-k:K, and steps joined by + "
+                   "(temperature:T, noise:SIGMA, round:D, purify:STRENGTH).")
+@click.option("--train-sizes", required=True, metavar="N,N,...",
+              help="Training examples per student, e.g. 100,400: one student per policy and size.")
+@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The leakage database (created if missing; resumed if present).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the students (OUT/students/) and the signed report (OUT/report/).")
+@click.option("--sign-key", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Ed25519 private key from `distill-audit keygen`; without it the report says it is unsigned.")
+@click.option("--eval-queries", type=click.IntRange(min=1), default=48, show_default=True,
+              help="Public evaluation probes every student and the teacher answer (no student trained on them).")
+@click.option("--top-logprobs", type=click.IntRange(min=1), default=None, metavar="K",
+              help="Tokens per position to record (default: the largest top-k:K of the policies, else 20).")
+@click.option("--epochs", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--max-new-tokens", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Length limit of every answer, training and evaluation.")
+@click.option("--suite", default="bbi-probes-v1", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
+@click.option("--dtype", default="auto", show_default=True, help="auto, float32, bfloat16, float16.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def leakage(train_sizes: str, policies: tuple[str, ...], **options) -> None:
+    """Distil a student per exposure policy and training size, audit each against the teacher, sign the curves."""
+    from audit.leakage import LeakageOptions, parse_sizes, run_leakage
+
+    echo(run_leakage(LeakageOptions(train_sizes=parse_sizes(train_sizes), policies=policies, **options)))
 
 
 def _read_config(ctx: click.Context, _param: click.Parameter, path: Path | None) -> None:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from audit.exposure import Exposed, Policy
+from audit.exposure import Exposed, Flat, Policy, label_conditional_divergence
 from audit.stats import Estimate, bootstrap_ci
 from audit.store import Store
 from audit.topk import TopK
@@ -65,11 +65,16 @@ def recorded_distributions(store: Store, audit_id: str, model_id: str, purpose: 
 
 def leakage(responses: list[Recorded], policy: Policy, *, confidence: float = 0.95, n_boot: int = 2000,
             seed: int = 0) -> Leakage:
-    """The CMI estimate and the utility of ``policy`` over ``responses`` (raw teacher distributions)."""
+    """The CMI estimate and the utility of ``policy`` over ``responses`` (raw teacher distributions).
+
+    A policy with a learned step (``purify``) must be fitted first (``Policy.fitted``), on other responses
+    than these where the estimate is to say what the defence does to answers it never saw.
+    """
     raw = [Exposed.recorded(r.top) for r in responses]
     exposed = [policy.expose(dist, r.query_id) for dist, r in zip(raw, responses)]
     labels = np.concatenate([dist.top1() for dist in raw])
-    divergences = _label_conditional_divergence(exposed, labels)
+    flat = Flat.of(exposed)
+    divergences = label_conditional_divergence(flat.ids, flat.probs, labels)
     agreement = np.concatenate([e.top1() == dist.top1() for e, dist in zip(exposed, raw)]).astype(float)
     probes = [r.probe_id for r in responses]
     ends = np.cumsum([len(dist.chosen) for dist in raw])
@@ -77,31 +82,6 @@ def leakage(responses: list[Recorded], policy: Policy, *, confidence: float = 0.
                    cmi=bootstrap_ci(_by_probe(divergences, ends, probes), "mean", confidence, n_boot, seed),
                    agreement=bootstrap_ci(_by_probe(agreement, ends, probes), "mean", confidence, n_boot, seed),
                    probes=len(set(probes)), tokens=len(labels))
-
-
-def _label_conditional_divergence(exposed: list[Exposed], labels: np.ndarray) -> np.ndarray:
-    """KL(exposed_t || mean of exposed over the positions labelled like t), one value per position."""
-    k = max(e.ids.shape[1] for e in exposed)
-    ids = np.concatenate([_padded(e.ids, k, -1) for e in exposed])
-    probs = np.concatenate([_padded(e.probs, k, 0.0) for e in exposed])
-    tail = np.concatenate([e.tail for e in exposed])
-    _, label_index, label_counts = np.unique(labels, return_inverse=True, return_counts=True)
-    # the mean over a label's positions of each token's probability: sums per (label, token), then / count
-    pair = label_index[:, None].astype(np.int64) * (int(ids.max()) + 2) + (ids + 1)
-    present = (ids >= 0) & (probs > 0)
-    keys, pair_index = np.unique(pair[present], return_inverse=True)
-    sums = np.bincount(pair_index, weights=probs[present], minlength=len(keys))
-    mean = np.zeros_like(probs)
-    mean[present] = sums[pair_index] / label_counts[label_index[:, None].repeat(k, 1)[present]]
-    mean_tail = np.bincount(label_index, weights=tail) / label_counts
-    head = np.where(present, probs * np.log(np.where(present, probs, 1.0) / np.where(present, mean, 1.0)), 0.0)
-    tail_mean = mean_tail[label_index]
-    tails = np.where(tail > 0, tail * np.log(np.where(tail > 0, tail, 1.0) / np.where(tail > 0, tail_mean, 1.0)), 0.0)
-    return head.sum(axis=1) + tails
-
-
-def _padded(values: np.ndarray, k: int, fill) -> np.ndarray:
-    return np.pad(values, ((0, 0), (0, k - values.shape[1])), constant_values=fill)
 
 
 def _by_probe(values: np.ndarray, ends: np.ndarray, probes: list[str]) -> list[np.ndarray]:

@@ -98,27 +98,58 @@ def run_distill(options: DistillOptions) -> str:
                          "answers --train-queries N; without it nothing is asked")
     _check_adapter_dir(options.out_dir, options.overwrite)
     with Store.open(options.db_path) as store:
-        audit_id, rows = teacher_training_responses(store, options)
-        policy, targets = exposed_targets(store, audit_id, rows, options)
-        config = {**options.identity(), "exposure": policy.recorded(),
-                  "data_hash": content_hash(sorted(r["query_id"] for r in rows))}
+        plan = training_plan(store, options)
         if options.overwrite:
             _remove_adapter_dir(options.out_dir)
-        checkpoint = _load_checkpoint(options.out_dir, config)
-        teacher_id = store.model(audit_id, "teacher")["id"]
-        run_id = store.start_distill_run(audit_id, teacher_id=teacher_id, student_spec=options.student,
-                                         adapter_dir=str(options.out_dir.resolve()), config=config)
+        checkpoint = _load_checkpoint(options.out_dir, plan.config)
+        teacher_id = store.model(plan.audit_id, "teacher")["id"]
+        run_id = store.start_distill_run(plan.audit_id, teacher_id=teacher_id, student_spec=options.student,
+                                         adapter_dir=str(options.out_dir.resolve()), config=plan.config)
         try:
-            summary = _train(store, run_id, options, config, rows, checkpoint, targets)
+            summary = _train(store, run_id, options, plan.config, plan.rows, checkpoint, plan.targets)
         except BaseException:
             store.finish_distill_run(run_id, status="interrupted")
             raise
         store.finish_distill_run(run_id, status="complete")
     resumed = f", resumed at step {summary['resumed_at_step']}" if summary["resumed_at_step"] else ""
-    return (f"adapter written to {options.out_dir} ({options.objective} on exposure {policy.name}, "
+    return (f"adapter written to {options.out_dir} ({options.objective} on exposure {plan.policy.name}, "
             f"{summary['examples']} examples, {summary['steps']} steps"
             f"{resumed}, loss {summary['first_loss']:.3f} -> {summary['final_loss']:.3f}, "
             f"{summary['tokens_per_s']:.0f} tokens/s); use it as peft:{options.student}+{options.out_dir}")
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """What a run trains on, decided before any training: the teacher's responses, the (fitted) exposure and what
+    it exposes of each response, and the config that identifies the run (its checkpoint and marker carry it)."""
+
+    audit_id: str
+    rows: list[dict]
+    policy: "Policy"
+    targets: "dict[str, Exposed] | None"
+    config: dict
+
+
+def training_plan(store: Store, options: DistillOptions) -> TrainingPlan:
+    """The plan of the run ``options`` describe, asking the teacher first when --train-queries is given."""
+    audit_id, rows = teacher_training_responses(store, options)
+    policy, targets = exposed_targets(store, audit_id, rows, options)
+    config = {**options.identity(), "exposure": policy.recorded(),
+              "data_hash": content_hash(sorted(r["query_id"] for r in rows))}
+    return TrainingPlan(audit_id, rows, policy, targets, config)
+
+
+def finished_adapter(out: Path, config: dict) -> dict | None:
+    """The marker of the finished adapter in OUT when it was trained by exactly this plan's config; None when OUT
+    holds no finished adapter; an error when it holds another run's (other settings, data or fitted exposure)."""
+    marker = out / COMPLETE_MARKER
+    if not marker.exists():
+        return None
+    recorded = json.loads(marker.read_text())
+    if recorded.get("config") != json.loads(json.dumps(config)):
+        raise AuditError(f"{out}: holds a finished adapter of other settings or data than this run's; move it "
+                         "away or choose another folder")
+    return recorded
 
 
 # ---------------------------------------------------------------------------
@@ -260,7 +291,10 @@ def exposed_targets(store: Store, audit_id: str, rows: list[dict],
     SFT trains on text: its policy is ``text`` and it takes no other. KD
     needs the teacher's recorded top-k distribution for every training
     response, with token ids, and a student of the teacher's tokenizer; the
-    default policy exposes all k recorded.
+    default policy exposes all k recorded. A learned step (``purify``) is
+    fitted on every training distribution the teacher recorded in this
+    database, the vendor's whole record, not only this run's responses: so
+    students trained on fewer of them face the same defence.
     """
     from audit.exposure import Exposed, parse_policy
     from audit.topk import TopK
@@ -282,13 +316,14 @@ def exposed_targets(store: Store, audit_id: str, rows: list[dict],
                          f"distributions, which --objective {options.objective} trains on; record them in a new --db "
                          "with --train-queries N --top-logprobs K")
     _check_same_tokenizer(teacher, options)
-    tops = {r["query_id"]: TopK.unpack(blobs[r["query_id"]]) for r in rows}
+    tops = {qid: TopK.unpack(blob) for qid, blob in blobs.items()}
     if any(t.ids is None or t.chosen_ids is None for t in tops.values()):
         raise AuditError(f"{store.path}: the teacher's distributions were recorded as token texts without ids; "
                          f"--objective {options.objective} needs ids: use --objective sft")
-    recorded_k = min(t.most_given for t in tops.values())
-    policy = parse_policy(options.exposure or f"top-k:{recorded_k}", seed=options.seed)
-    return policy, {qid: policy.expose(Exposed.recorded(top), qid) for qid, top in tops.items()}
+    recorded = {qid: Exposed.recorded(top) for qid, top in tops.items()}
+    recorded_k = min(tops[r["query_id"]].most_given for r in rows)
+    policy = parse_policy(options.exposure or f"top-k:{recorded_k}", seed=options.seed).fitted(recorded)
+    return policy, {r["query_id"]: policy.expose(recorded[r["query_id"]], r["query_id"]) for r in rows}
 
 
 def _check_same_tokenizer(teacher: dict, options: DistillOptions) -> None:

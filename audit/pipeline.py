@@ -112,7 +112,7 @@ def run_pipeline(options: RunOptions) -> str:
     check_out_dir(options.collect.db_path, options.out_dir)
     check_training_probes(options.collect)
     lines = [_stage(1, "collect", _collect, options)]
-    left = _unasked(options.collect)
+    left = unasked(options.collect)
     if left:
         lines.append(f"stopped: {left} queries are not asked yet; run the same command again to resume")
         return "\n".join(lines)
@@ -163,7 +163,7 @@ def check_training_probes(collect_options) -> None:
 def _collect(options: RunOptions) -> str:
     from audit.collect import run_collect
 
-    if not options.collect.new_run and _collection_complete(options.collect):
+    if not options.collect.new_run and collection_complete(options.collect):
         return "already complete for these settings (skipped)"
     lines = run_collect(options.collect).splitlines()
     started_over = [line for line in lines if line.startswith("started over:")]  # where --new-run put the old audit
@@ -173,7 +173,7 @@ def _collect(options: RunOptions) -> str:
 def _analyze(options: RunOptions) -> str:
     from audit.analyze import run_analysis
 
-    if _analysis_current(options):
+    if analysis_current(options):
         return "results are current (skipped)"
     collect = options.collect  # the specs this run's user gave: the only ones analysis may load
     return run_analysis(collect.db_path, teacher_spec=collect.teacher, judge_spec=options.judge,
@@ -206,7 +206,7 @@ def _open_audit(db_path: Path):
     return store, store.audit()
 
 
-def _unasked(collect_options) -> int:
+def unasked(collect_options) -> int:
     """Queries of the audit not asked yet (a collection stopped by --max-seconds): analysis waits for them.
 
     A query that failed was asked: it is recorded as an error and retried by
@@ -230,7 +230,7 @@ def _unasked(collect_options) -> int:
     return left
 
 
-def _collection_complete(collect_options) -> bool:
+def collection_complete(collect_options) -> bool:
     from audit.collect import ASKED
 
     store, audit = _open_audit(collect_options.db_path)
@@ -243,7 +243,7 @@ def _collection_complete(collect_options) -> bool:
         return all(recorded.get(key) == wanted.get(key) for key in ASKED)
 
 
-def _analysis_current(options: RunOptions) -> bool:
+def analysis_current(options: RunOptions) -> bool:
     store, audit = _open_audit(options.collect.db_path)
     if store is None:
         return False

@@ -921,18 +921,20 @@ class Store:
     # ---- costs ---------------------------------------------------------------
 
     def model_costs(self, audit_id: str) -> list[dict]:
-        """Per model: queries q and compute t (tokens, wall and device seconds, FLOP estimate).
+        """Per model: queries q and compute t (tokens, wall and device seconds, FLOP estimate) of the evaluation.
 
         Derived from the recorded queries, so it can never drift from them.
-        The FLOP estimate is 2 x parameters x tokens processed, where the
-        parameter count is known.
+        Only evaluation queries count: a teacher's answers to training probes
+        (``distill`` and ``leakage`` record them in the same database) are the
+        cost of a distillation, not of telling models apart. The FLOP estimate
+        is 2 x parameters x tokens processed, where the parameter count is known.
         """
         cur = self.db.execute(
             "select m.id as model_id, m.name, m.role, m.spec, m.param_count, "
             "count(q.id) as queries, sum(q.status = 'ok') as answered, sum(q.status = 'error') as errors, "
             "coalesce(sum(r.tokens_in), 0) as tokens_in, coalesce(sum(r.tokens_out), 0) as tokens_out, "
             "coalesce(sum(r.latency_s), 0) as wall_s, coalesce(sum(r.device_s), 0) as device_s "
-            "from models m left join queries q on q.model_id = m.id "
+            "from models m left join queries q on q.model_id = m.id and q.purpose = 'eval' "
             "left join responses r on r.query_id = q.id where m.audit_id = ? group by m.id order by m.rowid",
             [audit_id],
         )

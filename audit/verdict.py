@@ -38,6 +38,7 @@ ADVERSARY_CLASSES = {
     "judge-unfiltered": "a pairwise LLM judge, counting every verdict (order-inconsistent pairs as ties)",
     "teacher-likelihood": "a threshold test on the response's length-normalised likelihood under the teacher",
     "mmd": "a two-sample MMD test on the response sets (no learning)",
+    "exposure": "no adversary: a measure of what a teacher's exposure policy exposes (leakage)",
 }
 
 METRIC_NAMES = {
@@ -47,6 +48,8 @@ METRIC_NAMES = {
     "advantage-gap": "advantage gap, Adv(teacher, control) − Adv(teacher, suspect)",
     "preference": "teacher-likeness preference, P[suspect's response judged the more teacher-like than the "
                   "control's] − P[the reverse]",
+    "cmi": "CMI plug-in estimate, nats per token",
+    "top1-agreement": "top-1 agreement of the exposed with the raw teacher distribution",
 }
 
 HEADLINE = "headline"
@@ -86,6 +89,8 @@ def comparison_words(comparison: str) -> str:
         return "the suspect from the claimed teacher"
     if comparison.startswith("teacher-vs-control:"):
         return f"control “{comparison.split(':', 1)[1]}” from the claimed teacher"
+    if comparison.startswith("exposure:"):
+        return f"the claimed teacher's exposure policy “{comparison.split(':', 1)[1]}”"
     return f"the models of “{comparison}”"
 
 
@@ -328,7 +333,7 @@ class Claim:
                     "no-interval": "no interval: no claim"}[self.finding]
         if self.metric == "mmd":
             return self._test_outcome()
-        return "baseline"
+        return "measured" if self.metric in ("cmi", "top1-agreement") else "baseline"
 
     def _test_outcome(self) -> str:
         alpha = 1 - (self.confidence or 0.95)

@@ -105,6 +105,18 @@ def test_an_exposure_policy_is_applied_before_training(tmp_path, tiny_llama_dir,
     assert not (tmp_path / "more").exists()
 
 
+def test_a_learned_exposure_is_fitted_on_the_teacher_s_whole_record_and_recorded_with_the_run(
+        tmp_path, tiny_llama_dir, sharp_teacher_dir, suite_file):
+    run_distill(kd_options(tmp_path, tiny_llama_dir, sharp_teacher_dir, suite_file, epochs=1, train_queries=6))
+    summary = run_distill(kd_options(tmp_path, tiny_llama_dir, sharp_teacher_dir, suite_file, epochs=1,
+                                     train_queries=3, exposure="top-k:4+purify:0.5", out_dir=tmp_path / "purified"))
+    assert "kd on exposure top-k:4+purify:0.5, 3 examples" in summary
+    fitted = json.loads((tmp_path / "purified" / COMPLETE_MARKER).read_text())["config"]["exposure"]["fitted"]
+    assert fitted["on"]["responses"] == 6  # every training answer the teacher recorded, not only these 3
+    (step,) = fitted["steps"]
+    assert step["step"] == "purify:0.5" and step["cmi_after"] < step["cmi_before"] and len(step["theta"]) == 3
+
+
 def record_with_distributions(db_path, tokenizer: str | None):
     """A teacher's training answers with top-k blobs, its description naming ``tokenizer``."""
     audit_id, probe_ids = record_teacher(db_path, n=2)

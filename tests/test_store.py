@@ -122,6 +122,16 @@ def test_model_costs_are_derived_from_queries(store, audit_id):
     assert cost["flops"] == 2 * 10 * 10
 
 
+def test_training_answers_are_not_counted_in_an_audit_s_q_and_t(store, audit_id):
+    mid = store.add_model(audit_id, name="teacher", role="teacher", spec="t", description={})
+    store.add_suite(make_suite(6))
+    store.select_probes(audit_id, ["p5"], purpose="train")
+    store.record_answers(audit_id, mid, [answer("p0")])
+    store.record_answers(audit_id, mid, [answer("p5"), answer("p5", sample=1)], purpose="train")
+    cost = store.model_costs(audit_id)[0]
+    assert (cost["queries"], cost["answered"], cost["tokens_in"]) == (1, 1, 3)
+
+
 def test_training_probes_are_never_evaluation_probes(store, audit_id):
     with pytest.raises(StoreError, match="never evaluates on training probes"):
         store.select_probes(audit_id, ["p0"], purpose="train")

@@ -26,7 +26,7 @@ import os
 import secrets
 import shlex
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -37,9 +37,10 @@ from audit.store import Store
 HTML = "report.html"
 PDF = "report.pdf"
 FIGURES = ("category-evidence.svg", "budget-curves.svg", "public-vs-private.svg", "confidence-sequences.svg")
+LEAKAGE_FIGURE = "leakage-curves.svg"  # the leakage report's (audit.report.leakage): report.html and this
 # Every name a report folder of this tool holds: a folder holding anything else is never replaced.
-REPORT_NAMES = frozenset((HTML, PDF, *FIGURES, signing.MANIFEST, signing.ENVELOPE, signing.PUBLIC_KEY,
-                          signing.DATABASE))
+REPORT_NAMES = frozenset((HTML, PDF, *FIGURES, LEAKAGE_FIGURE, signing.MANIFEST, signing.ENVELOPE,
+                          signing.PUBLIC_KEY, signing.DATABASE))
 # Companions SQLite may leave beside the copy when rendering is killed mid-backup: only in our own sibling folders.
 _BACKUP_LEFTOVERS = frozenset(f"{signing.DATABASE}{suffix}" for suffix in ("-journal", "-wal", "-shm"))
 # ".<report folder>.distill-audit-<random>": the sibling folders a report is rendered into and an old one set aside in.
@@ -49,6 +50,22 @@ _SIBLING_MARK = ".distill-audit-"
 def render_report(db_path: str | os.PathLike, out_dir: str | os.PathLike, *,
                   sign_key: str | os.PathLike | None = None, pdf: bool = True) -> str:
     """Write the report folder for the audit in ``db_path``; returns a short summary of what was written."""
+
+    def rendered(store: Store, staging: Path, keyid: str | None, tool_sha256: str) -> list[tuple[str, str]]:
+        return _write_rendered(render.gather(store, keyid=keyid, tool_digest=tool_sha256), staging, pdf)
+
+    names, predicate, keyid = publish(db_path, out_dir, sign_key=sign_key, render_into=rendered,
+                                      predicate_of=signing.evaluation_predicate)
+    return _summary(out_dir, names, predicate, keyid)
+
+
+def publish(db_path: str | os.PathLike, out_dir: str | os.PathLike, *, sign_key: str | os.PathLike | None,
+            render_into: Callable[[Store, Path, str | None, str], list[tuple[str, str]]],
+            predicate_of: Callable[..., dict]) -> tuple[list[str], dict, str | None]:
+    """Steps 1 to 4 above for any rendering of an audit database: ``render_into(store, folder, keyid,
+    tool_sha256)`` writes the rendered files and names them with their kind; ``predicate_of(copy,
+    tool_sha256=...)`` states the claims from the database copy. Returns the signed names, the predicate and
+    the key id (None when unsigned)."""
     db_path, out_dir = Path(db_path), Path(out_dir)
     private_key = signing.load_private_key(sign_key) if sign_key else None
     keyid = signing.key_id(private_key.public_key()) if private_key else None
@@ -56,13 +73,12 @@ def render_report(db_path: str | os.PathLike, out_dir: str | os.PathLike, *,
     tool_sha256 = signing.tool_digest()
     with Store.open(db_path, create=False) as store, _replacing(out_dir) as staging:
         audit_id = store.require_audit()["id"]
-        ctx = render.gather(store, keyid=keyid, tool_digest=tool_sha256)
-        rendered = _write_rendered(ctx, staging, pdf)
+        rendered = render_into(store, staging, keyid, tool_sha256)
         for name, kind in rendered:
             _record(store, audit_id, staging, name, kind)
         store.backup(staging / signing.DATABASE)
         with Store.open_readonly(staging / signing.DATABASE) as copy:
-            predicate = signing.evaluation_predicate(copy, tool_sha256=tool_sha256)
+            predicate = predicate_of(copy, tool_sha256=tool_sha256)
         names = [name for name, _ in rendered] + [signing.DATABASE]
         payload = signing.statement_bytes(signing.statement(staging, names, predicate))
         (staging / signing.MANIFEST).write_bytes(payload)
@@ -72,7 +88,7 @@ def render_report(db_path: str | os.PathLike, out_dir: str | os.PathLike, *,
             final.append((signing.ENVELOPE, "signature"))
         for name, kind in final:
             _record(store, audit_id, staging, name, kind)
-    return _summary(out_dir, names, predicate, keyid)
+    return names, predicate, keyid
 
 
 # ---------------------------------------------------------------------------

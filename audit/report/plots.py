@@ -170,6 +170,54 @@ def budget_figure(points: list[dict]) -> Figure | None:
                   "sampling, dashed: disagreement-guided acquisition.")
 
 
+def leakage_figure(curves: dict[str, list[tuple[int, Claim | None, Claim | None]]], name: str) -> Figure | None:
+    """ε (the headline adversary) and similarity against training examples, one line per exposure policy.
+
+    ``curves``: policy -> [(training examples, ε claim, similarity claim)], the
+    base student at 0 examples on every line. Points of one size are spread
+    a little sideways so their intervals do not hide each other.
+    """
+    if not curves:
+        return None
+    plt = _pyplot()
+    fig, (eps_ax, sim_ax) = plt.subplots(1, 2, figsize=(7.6, 3.0), gridspec_kw={"wspace": 0.35})
+    sizes = sorted({size for points in curves.values() for size, _, _ in points})
+    spread = 0.12 * (max(sizes) - min(sizes) or 1)
+    for k, (policy, points) in enumerate(curves.items()):
+        colour, shift = _PALETTE[k % len(_PALETTE)], _offsets(len(curves))[k] * spread
+        _curve(eps_ax, [(size + shift, eps) for size, eps, _ in points], colour)
+        _curve(sim_ax, [(size + shift, sim) for size, _, sim in points], colour)
+        eps_ax.plot([], [], "-o", ms=3.5, lw=1, color=colour, label=_label(policy, 40))
+    eps_ax.axhline(0, color="#444", lw=0.8, ls=":")
+    eps_ax.set_ylabel("ε, teacher vs student (headline adversary)")
+    sim_ax.set_ylabel("similarity to the teacher (mean cosine)")
+    for ax in (eps_ax, sim_ax):
+        ax.set_xticks(sizes)
+        ax.set_xlabel("training examples (0: the base model)")
+    _legend_above(eps_ax)
+    return Figure(name, _to_svg(fig),
+                  "Left: distinguishing advantage ε of the strongest adversary (Bonferroni over adversaries) between "
+                  "the teacher and each student; lower is closer to the teacher. Right: mean cosine similarity of "
+                  "their answers (baseline). One line per exposure policy; bars are the recorded intervals, a cross "
+                  "a point without one (too few probes).")
+
+
+def _curve(ax, points: list[tuple[float, Claim | None]], colour: str) -> None:
+    """A line through the estimates, bars for the intervals, a cross where a point has no interval."""
+    shown = [(x, c) for x, c in points if c is not None and c.estimate is not None]
+    if not shown:
+        return
+    ax.plot([x for x, _ in shown], [c.estimate for _, c in shown], "-", lw=1, color=colour, alpha=0.6)
+    with_ci = [(x, c) for x, c in shown if c.ci_low is not None and c.ci_high is not None]
+    if with_ci:
+        ax.errorbar([x for x, _ in with_ci], [c.estimate for _, c in with_ci], fmt="o", ms=3.5, capsize=2, lw=1,
+                    color=colour, yerr=[[c.estimate - c.ci_low for _, c in with_ci],
+                                        [c.ci_high - c.estimate for _, c in with_ci]])
+    bare = [(x, c) for x, c in shown if c.ci_low is None or c.ci_high is None]
+    if bare:
+        ax.plot([x for x, _ in bare], [c.estimate for _, c in bare], "x", ms=4, color=colour)
+
+
 def split_figure(claims: list[Claim]) -> Figure | None:
     """Public vs private split, side by side per adversary, for the teacher-vs-suspect comparison."""
     claims = [c for c in claims if c.metric == "advantage" and c.ci_low is not None and c.ci_high is not None]

@@ -264,11 +264,14 @@ def verify_report(report_dir: str | os.PathLike, *, public_key: str | os.PathLik
     _check_listing(report_dir, names)
     _check_subjects(stmt, report_dir)
     count, root = _check_database(stmt, report_dir)
+    leakage = ["ok: the leakage curves, CMI estimates and answer match the database"] \
+        if "leakage" in stmt["predicate"] else []
     return "\n".join([
         f"ok: signature by key {key_id(key)} ({key_source})",
         f"ok: {len(names)} files hash as recorded ({', '.join(names)}); the folder holds nothing else",
         f"ok: {count} transcripts match Merkle root {root}",
         f"ok: {len(stmt['predicate']['claims'])} claims match the database's results",
+        *leakage,
         f"signed by distill-audit {stmt['predicate']['tool']['version']}; assurance level "
         f"{stmt['predicate']['assurance_level']}",
     ])
@@ -464,10 +467,26 @@ def _check_database(stmt: dict[str, Any], report_dir: Path) -> tuple[int, str]:
         if root != signed_root:
             raise AuditError(f"{db_path}: transcripts' Merkle root {root} differs from the signed {signed_root}")
         expected = signed_claims(store)
+        if "leakage" in predicate:
+            _compare_leakage(predicate["leakage"], store, db_path)
     finally:
         store.close()
     _compare_claims(predicate["claims"], expected, db_path)
     return len(leaves), root
+
+
+def _compare_leakage(signed: Any, store: Store, db_path: Path) -> None:
+    """A leakage report's curves, CMI estimates and answer (``audit.report.leakage``), recomputed from the copy."""
+    from audit.report.leakage import leakage_section
+
+    try:
+        expected = json.loads(json.dumps(leakage_section(store)))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # a signed database is still hostile data
+        raise AuditError(f"{db_path}: its leakage record is malformed ({type(exc).__name__}), so the signed "
+                         "leakage section cannot be checked") from exc
+    if signed != expected:
+        part = next((k for k in expected if not isinstance(signed, dict) or signed.get(k) != expected[k]), "leakage")
+        raise AuditError(f"{ENVELOPE}: the signed leakage {part} differs from what {db_path} holds")
 
 
 def _compare_claims(signed: list[Any], expected: list[dict[str, Any]], db_path: Path) -> None:

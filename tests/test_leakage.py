@@ -1,0 +1,304 @@
+"""`distill-audit leakage` on tiny models: the whole run, its signed report, resuming, and one-line refusals."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from audit import analyze, leakage
+from audit.cli import cli
+from audit.distill import COMPLETE_MARKER, DistillOptions, teacher_training_responses
+from audit.leakage import parse_sizes, slug
+from audit.report.signing import ENVELOPE, MANIFEST, load_private_key, sign_payload, statement_bytes
+from audit.store import Store
+from helpers_adversaries import HashingEmbedder
+from test_distill_kd import sharp_teacher_dir  # noqa: F401  (the fixture: a peaked teacher of the tiny tokenizer)
+from test_pipeline import write_suite
+
+POLICIES = ("text", "top-k:3", "top-k:3+purify:0.5")
+
+
+@pytest.fixture(scope="module")
+def suite_file(tmp_path_factory):
+    return write_suite(tmp_path_factory.mktemp("suite") / "suite.jsonl", per_category=8)
+
+
+def arguments(folder, teacher, student, suite, *extra, policies=POLICIES, sizes="2,4"):
+    return ["leakage", "--teacher", f"hf:{teacher}", "--student", f"hf:{student}",
+            *[flag for p in policies for flag in ("--policy", p)], "--train-sizes", sizes,
+            "--db", str(folder / "leak.db"), "--out", str(folder / "out"), "--suite", str(suite),
+            "--eval-queries", "6", "--max-new-tokens", "5", "--top-logprobs", "3", "--device", "cpu", "--quiet",
+            *extra]
+
+
+def invoke(*args):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(analyze, "Embedder", HashingEmbedder)
+        return CliRunner().invoke(cli, list(args))
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, sharp_teacher_dir, tiny_llama_dir, suite_file):  # noqa: F811
+    """One whole signed run: 3 policies x 2 sizes, 6 evaluation probes; tests read copies of its folder."""
+    folder = tmp_path_factory.mktemp("leakage")
+    keys = CliRunner().invoke(cli, ["keygen", "--out", str(folder / "signer")])
+    assert keys.exit_code == 0, keys.output
+    result = invoke(*arguments(folder, sharp_teacher_dir, tiny_llama_dir, suite_file, "--sign-key",
+                               str(folder / "signer")))
+    assert result.exit_code == 0, result.output
+    return folder, result.output
+
+
+def test_a_run_trains_a_student_per_policy_and_size_and_signs_a_report_verify_accepts(finished):
+    folder, output = finished
+    assert "students: 6 trained now, 0 already finished" in output and "stage seconds:" in output
+    report = folder / "out" / "report"
+    assert {p.name for p in report.iterdir()} == {"report.html", "leakage-curves.svg", "audit.db", MANIFEST,
+                                                  ENVELOPE, "signer.pub"}
+    verified = CliRunner().invoke(cli, ["verify", str(report), "--public-key", str(folder / "signer.pub")])
+    assert verified.exit_code == 0, verified.output
+    assert "ok: the leakage curves, CMI estimates and answer match the database" in verified.output
+    html = (report / "report.html").read_text()
+    assert all(policy in html for policy in POLICIES) and "inconclusive" in html and "<script" not in html
+    svg = (report / "leakage-curves.svg").read_text()
+    assert svg.startswith("<svg") and "<script" not in svg
+
+
+def test_each_point_is_the_audit_s_own_claim_with_its_n_and_the_students_are_controls(finished, tiny_llama_dir):
+    folder, _ = finished
+    with Store.open(folder / "leak.db", create=False) as store:
+        audit_id = store.audit()["id"]
+        models = {m["name"]: m for m in store.models(audit_id)}
+        headlines = {r["comparison"]: r for r in store.results(audit_id, adversary="headline")}
+        cmi = {r["comparison"]: r for r in store.results(audit_id, adversary="exposure", metric="cmi")}
+        training = {c["subject"]: c for c in store.costs(audit_id) if c["stage"] == "distill"}
+        eval_probes = {p["id"] for p in store.selected_probes(audit_id, "eval")}
+        train_probes = {p["id"] for p in store.selected_probes(audit_id, "train")}
+    names = [f"control:{slug(p)}-{n}" for n in (2, 4) for p in POLICIES]
+    assert models["suspect"]["spec"] == f"hf:{tiny_llama_dir}" and all(n in models for n in names)
+    assert set(headlines) == {"teacher-vs-suspect", *(f"teacher-vs-{n}" for n in names)}
+    assert all(r["n"] >= 6 and r["q"] == 6 for r in headlines.values())  # q: evaluation queries, not training ones
+    assert set(cmi) == {f"exposure:{p}" for p in POLICIES} and all(r["n"] == 6 for r in cmi.values())
+    assert cmi["exposure:text"]["advantage"] == pytest.approx(0.0, abs=1e-12)
+    assert len(eval_probes) == 6 and len(train_probes) == 4 and not eval_probes & train_probes
+    assert {training[n]["details"]["train_size"] for n in names} == {2, 4}
+    purified = json.loads((folder / "out" / "students" / f"{slug(POLICIES[2])}-4" / COMPLETE_MARKER).read_text())
+    assert purified["config"]["objective"] == "kd" and purified["examples"] == 4
+    fitted = purified["config"]["exposure"]["fitted"]
+    assert fitted["on"]["responses"] == 4 and fitted["steps"][0]["step"] == "purify:0.5"
+
+
+def test_a_second_run_redoes_nothing_but_the_estimates_and_the_report(finished, sharp_teacher_dir,  # noqa: F811
+                                                                       tiny_llama_dir, suite_file):
+    folder = finished[0]
+    result = invoke(*arguments(folder, sharp_teacher_dir, tiny_llama_dir, suite_file, "--sign-key",
+                               str(folder / "signer")))
+    assert result.exit_code == 0, result.output
+    assert "students: 0 trained now, 6 already finished" in result.output
+    assert "evaluation answers: already complete (skipped)" in result.output
+    assert "analysis: results are current (skipped)" in result.output
+
+
+def test_a_killed_run_resumes_where_it_stopped(tmp_path, sharp_teacher_dir, tiny_llama_dir, suite_file,  # noqa: F811
+                                               monkeypatch):
+    trained = []
+    real = leakage._distil
+
+    def killed_after_two(options, student):
+        if len(trained) == 2:
+            raise KeyboardInterrupt
+        trained.append(student)
+        return real(options, student)
+
+    args = arguments(tmp_path, sharp_teacher_dir, tiny_llama_dir, suite_file, policies=("text", "top-k:3"))
+    monkeypatch.setattr(leakage, "_distil", killed_after_two)
+    assert invoke(*args).exit_code == 130
+    assert not (tmp_path / "out" / "report").exists()
+    monkeypatch.undo()
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    assert "students: 2 trained now, 2 already finished" in result.output
+
+
+def test_a_changed_signed_leakage_answer_fails_verify_even_when_re_signed(finished, tmp_path):
+    report = tmp_path / "report"
+    shutil.copytree(finished[0] / "out" / "report", report)
+    statement = json.loads((report / MANIFEST).read_text())
+    statement["predicate"]["leakage"]["answer"][0] = "Exposing log-probabilities costs nothing."
+    payload = statement_bytes(statement)
+    (report / MANIFEST).write_bytes(payload)
+    envelope = sign_payload(payload, load_private_key(finished[0] / "signer"))
+    (report / ENVELOPE).write_text(json.dumps(envelope) + "\n")
+    assert base64.b64decode(envelope["payload"]) == payload
+    result = CliRunner().invoke(cli, ["verify", str(report), "--public-key", str(finished[0] / "signer.pub")])
+    assert result.exit_code == 1 and "the signed leakage answer differs" in result.output
+
+
+# ---------------------------------------------------------------------------
+# Bad input: one line, exit 1, nothing written that looks finished
+# ---------------------------------------------------------------------------
+
+
+def refused(result, message, folder):
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith(f"error: {message}") or message in result.output, result.output
+    assert result.output.count("\n") == 1 and "Traceback" not in result.output
+    students = folder / "out" / "students"
+    assert not any(students.glob(f"*/{COMPLETE_MARKER}")) and not (folder / "out" / "report").exists()
+
+
+@pytest.mark.parametrize("sizes, message", [
+    ("0,4", "--train-sizes '0,4': needs positive whole numbers"),
+    ("4,x", "--train-sizes '4,x': needs positive whole numbers"),
+    ("-3", "--train-sizes '-3': needs positive whole numbers"),
+    ("4,4", "--train-sizes '4,4': each size once"),
+])
+def test_train_sizes_must_be_distinct_positive_whole_numbers(tmp_path, sizes, message):
+    result = CliRunner().invoke(cli, arguments(tmp_path, tmp_path, tmp_path, tmp_path, sizes=sizes))
+    refused(result, message, tmp_path)
+    assert not (tmp_path / "leak.db").exists()
+
+
+@pytest.mark.parametrize("policies, flags, message", [
+    (("text", "logits:3"), (), "unknown exposure policy step 'logits:3'"),
+    (("top-k:8",), (), "--policy top-k:8: exposes 8 tokens per position, but --top-logprobs 3 records only 3"),
+    (("top-k:3", "top-k:3"), (), "--policy top-k:3: given twice"),
+    (("top-k:3+purify:2",), (), "purify:2: needs a number > 0 and <= 1"),
+])
+def test_a_bad_policy_is_refused_before_anything_is_asked(tmp_path, policies, flags, message):
+    result = CliRunner().invoke(cli, arguments(tmp_path, tmp_path, tmp_path, tmp_path, *flags, policies=policies))
+    refused(result, message, tmp_path)
+    assert not (tmp_path / "leak.db").exists()
+
+
+def test_a_teacher_without_token_ids_is_refused(tmp_path, tiny_llama_dir):
+    args = arguments(tmp_path, tiny_llama_dir, tiny_llama_dir, tmp_path)
+    args[args.index("--teacher") + 1] = "openai:http://127.0.0.1:9/v1#teacher"
+    refused(CliRunner().invoke(cli, args), "--teacher openai:http://127.0.0.1:9/v1#teacher: leakage trains every "
+                                           "student by KD", tmp_path)
+
+
+@pytest.fixture(scope="module")
+def other_tokenizer_dir(tiny_llama_dir, tmp_path_factory):
+    """The tiny llama with one token more: another vocabulary, so KD over token ids would mean nothing."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama_dir)
+    tokenizer.add_tokens(["<another>"])
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
+    model.resize_token_embeddings(len(tokenizer))
+    directory = tmp_path_factory.mktemp("other-tokenizer")
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def test_kd_across_tokenizers_is_refused_before_the_teacher_answers(tmp_path, sharp_teacher_dir,  # noqa: F811
+                                                                     other_tokenizer_dir, suite_file):
+    result = CliRunner().invoke(cli, arguments(tmp_path, sharp_teacher_dir, other_tokenizer_dir, suite_file))
+    refused(result, f"--student hf:{other_tokenizer_dir}: its tokenizer is not the teacher's", tmp_path)
+    assert not (tmp_path / "leak.db").exists()
+
+
+def record_without_distributions(db_path, teacher, suite):
+    """A database whose teacher answered the training probes of `distill --train-queries 4` without top-k."""
+    with Store.open(db_path) as store:
+        teacher_training_responses(store, DistillOptions(
+            teacher=f"hf:{teacher}", student="unused", db_path=db_path, out_dir=db_path.parent, train_queries=4,
+            suite=str(suite), max_new_tokens=5, device="cpu", quiet=True))
+
+
+def test_a_database_without_recorded_distributions_is_refused_before_training(tmp_path, sharp_teacher_dir,  # noqa: F811
+                                                                              tiny_llama_dir, suite_file):
+    record_without_distributions(tmp_path / "leak.db", sharp_teacher_dir, suite_file)
+    result = CliRunner().invoke(cli, arguments(tmp_path, sharp_teacher_dir, tiny_llama_dir, suite_file))
+    refused(result, "4 of 4 teacher training responses have no recorded top-k distributions", tmp_path)
+
+
+def test_a_k_above_what_the_database_recorded_is_refused_before_training(tmp_path, sharp_teacher_dir,  # noqa: F811
+                                                                         tiny_llama_dir, suite_file):
+    with Store.open(tmp_path / "leak.db") as store:
+        teacher_training_responses(store, DistillOptions(
+            teacher=f"hf:{sharp_teacher_dir}", student="unused", db_path=tmp_path / "leak.db", out_dir=tmp_path,
+            train_queries=4, suite=str(suite_file), max_new_tokens=5, top_logprobs=2, device="cpu", quiet=True))
+    result = CliRunner().invoke(cli, arguments(tmp_path, sharp_teacher_dir, tiny_llama_dir, suite_file))
+    refused(result, "exposure top-k:3: the teacher's distributions were recorded with only 2 tokens", tmp_path)
+
+
+@pytest.mark.parametrize("policies, given, recorded", [
+    (("text", "top-k:5", "top-k:3+purify:0.5"), None, 5),
+    (("text", "purify:0.5"), None, 20),
+    (("text", "top-k:5"), 8, 8),
+])
+def test_k_recorded_is_the_widest_policy_s_unless_given(tmp_path, policies, given, recorded):
+    options = leakage.LeakageOptions(teacher="t", student="s", policies=policies, train_sizes=(2,),
+                                     db_path=tmp_path / "leak.db", out_dir=tmp_path, top_logprobs=given)
+    assert leakage._with_top_logprobs(options).top_logprobs == recorded
+
+
+def test_sizes_parse_in_ascending_order_and_policies_become_folder_names():
+    assert parse_sizes(" 400, 100 ") == (100, 400)
+    assert slug("top-k:20+purify:0.5") == "top-k20_purify0.5" and "+" not in slug("text+noise:1")
+
+
+def claim(estimate, low, high, metric="advantage", n=48):
+    from audit.verdict import Claim
+
+    return Claim(adversary="headline" if metric == "advantage" else "x", comparison="c", category="all",
+                 split="all", metric=metric, n=n, estimate=estimate, ci_low=low, ci_high=high, confidence=0.95,
+                 ci_method="m", p_value=None, p_holm=None, p_bh=None, q=n, details={"adversary": "teacher-likelihood"})
+
+
+def test_the_answer_takes_a_side_only_where_the_intervals_do_not_overlap():
+    from audit.report.leakage import Exposure, Point, answer
+
+    def point(policy, size, eps, sim):
+        return Point(policy, size, "m", eps, sim, None)
+
+    base = point("text", 0, claim(0.9, 0.8, 1.0), claim(0.40, 0.35, 0.45, "cosine"))
+    curves = {
+        "text": [base, point("text", 100, claim(0.7, 0.6, 0.8), claim(0.50, 0.45, 0.55, "cosine"))],
+        "top-k:20": [base, point("top-k:20", 100, claim(0.3, 0.2, 0.4), claim(0.52, 0.47, 0.57, "cosine"))],
+        "top-k:20+purify:0.5": [base, point("top-k:20+purify:0.5", 100, claim(0.35, 0.2, 0.5), None)],
+    }
+    exposures = [Exposure("text", claim(0.0, 0.0, 0.0, "cmi"), claim(1.0, 1.0, 1.0, "top1-agreement")),
+                 Exposure("top-k:20", claim(0.4, 0.35, 0.45, "cmi"), claim(1.0, 1.0, 1.0, "top1-agreement")),
+                 Exposure("top-k:20+purify:0.5", claim(0.1, 0.08, 0.12, "cmi"), claim(1.0, 1.0, 1.0, "top1-agreement"))]
+    said = answer(curves, exposures)
+    assert said[0].startswith("Untrained, the base model was at ε ≤ 1.00")
+    top_k = next(s for s in said if s.startswith("Under top-k:20, the student distilled on 100"))
+    assert "ε ≤ 0.40 (ε = 0.30, 95% CI 0.20–0.40, n = 48, teacher-likelihood)" in top_k
+    assert "under text with as many examples: closer to the teacher (the intervals do not overlap)" in top_k
+    assert "similarity 0.52 (95% CI 0.47–0.57, n = 48) against 0.50 (95% CI 0.45–0.55, n = 48): inconclusive" in top_k
+    defended = next(s for s in said if s.startswith("Under top-k:20+purify:0.5"))
+    assert "under top-k:20 with as many examples: inconclusive (the intervals overlap)" in defended
+    assert "no comparison (an interval is missing)" in defended
+    assert said[-1].endswith("against 0.400 (95% CI 0.350–0.450, n = 48) for top-k:20: less distillation-relevant "
+                             "information (the intervals do not overlap).")
+
+
+def test_a_signed_database_with_a_malformed_leakage_record_fails_verify_in_one_line(finished, tmp_path):
+    report = tmp_path / "report"
+    shutil.copytree(finished[0] / "out" / "report", report)
+    database = report / "audit.db"
+    with Store.open(database) as store:  # the signer's own crafted database: a plan without its students
+        audit_id = store.audit()["id"]
+        plan = next(c for c in store.costs(audit_id) if c["stage"] == "leakage")
+        store.record_cost(audit_id, subject="leakage", stage="leakage", details={"policies": plan["details"]["policies"]})
+        store.db.execute("PRAGMA journal_mode=DELETE")
+    from audit.report.signing import file_sha256
+
+    statement = json.loads((report / MANIFEST).read_text())
+    for subject in statement["subject"]:
+        if subject["name"] == "audit.db":
+            subject["digest"]["sha256"] = file_sha256(database)
+    payload = statement_bytes(statement)
+    (report / MANIFEST).write_bytes(payload)
+    (report / ENVELOPE).write_text(json.dumps(sign_payload(payload, load_private_key(finished[0] / "signer"))) + "\n")
+    result = CliRunner().invoke(cli, ["verify", str(report), "--public-key", str(finished[0] / "signer.pub")])
+    assert result.exit_code == 1 and "its leakage record is malformed (KeyError)" in result.output
+    assert result.output.count("\n") == 1
