@@ -42,19 +42,22 @@ def timed_demo(out: Path, cache: Path) -> float:
 def evidence_table(db_path: Path) -> str:
     """Markdown: one row per measure, a column per comparison, each cell the estimate [interval] (n).
 
-    The provenance columns hold the advantage gap Adv(teacher, control) - Adv(teacher, suspect): above zero,
-    the suspect is harder to tell from the teacher than a model known not to descend from it.
+    The provenance columns hold the advantage gap Adv(teacher, control) - Adv(teacher, suspect) (fixed-budget
+    rows) or the teacher-likeness preference of the suspect over the control (a sequential audit's "(sequence)"
+    rows): above zero, the suspect is closer to the teacher than a model known not to descend from it.
     """
     from audit.store import Store
 
     with Store.open(db_path, create=False) as store:
         audit_id = store.require_audit()["id"]
         rows = store.results(audit_id, category="all", split="all")
+        for r in store.results(audit_id, category="all", split="sequential"):  # a sequential demo's claims
+            rows.append({**r, "adversary": f"{r['adversary']} (sequence)"})
     comparisons = sorted({r["comparison"] for r in rows if r["comparison"] != "teacher-vs-teacher"},
                          key=lambda c: (c.startswith("provenance:"), c != "teacher-vs-suspect", c))
     cell = {(r["adversary"], r["comparison"]): r for r in rows}
     lines = ["| measure | " + " | ".join(comparisons) + " |", "|---" * (len(comparisons) + 1) + "|"]
-    for adversary in ROWS:
+    for adversary in [*ROWS, *(f"{name} (sequence)" for name in ROWS)]:
         found = [cell.get((adversary, c)) for c in comparisons]
         if not any(found):
             continue
@@ -68,6 +71,8 @@ def _cell(row: dict | None) -> str:
     """The estimate with its interval, or with its p-value for a test that gives none (MMD)."""
     if row is None:
         return "-"
+    if row["advantage"] is None:
+        return f"no estimate (n={row['n']})"
     if row["ci_low"] is None:
         return f"{row['advantage']:+.4f}, p={row['p_value']:.3f} (n={row['n']})"
     return f"{row['advantage']:+.3f} [{row['ci_low']:+.3f}, {row['ci_high']:+.3f}] (n={row['n']})"

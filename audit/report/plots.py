@@ -246,7 +246,7 @@ def split_figure(claims: list[Claim]) -> Figure | None:
 
 
 def sequence_figure(points: list[dict], stop: dict | None) -> Figure | None:
-    """Each confidence sequence against q (queries per model), one panel for ε and one for the provenance gaps,
+    """Each confidence sequence against q (queries per model), one panel for ε and one for the provenance preferences,
     with the round where the rule stopped collection marked."""
     if not points:
         return None
@@ -264,16 +264,16 @@ def sequence_figure(points: list[dict], stop: dict | None) -> Figure | None:
                 lw=1, color=colour, label=_label(f"{adversary} ({comparison})", 56))
         ax.fill_between(qs, [p["ci_low"] for p in pts], [p["ci_high"] for p in pts], color=colour, alpha=0.12, lw=0)
     stopped_q = next((p["q"] for p in points if stop and p["round"] == stop.get("round")), None)
-    for ax, title, bound in ((axes[0], "ε: teacher vs suspect / controls", 1.02),
-                             (axes[1], "provenance gap: Adv(T, control) − Adv(T, suspect)", 2.04)):
+    for ax, title in ((axes[0], "ε: teacher vs suspect / controls"),
+                      (axes[1], "provenance: suspect preferred over control as the more teacher-like")):
         ax.axhline(0, color="#444", lw=0.8, ls=":")
         if stopped_q is not None:
             ax.axvline(stopped_q, color="#922b21", lw=1, ls="--")
-        ax.set_ylim(-bound, bound)
+        ax.set_ylim(-1.02, 1.02)
         ax.set_xlabel("q: probes asked per model")
         ax.set_title(title, fontsize=7)
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=5, loc="lower left")
+            ax.legend(fontsize=5, loc="lower right", framealpha=0.6)
     return Figure("confidence-sequences.svg", _to_svg(fig),
                   "Confidence sequences against q (bands valid at every round at once, so under optional stopping)"
                   + ("; the dashed line marks the round where the stopping rule was settled." if stopped_q else "."))
