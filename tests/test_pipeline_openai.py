@@ -47,6 +47,7 @@ class FakeServer(ThreadingHTTPServer):
         self.peak: dict[str, int] = defaultdict(int)
         self.requests: dict[str, int] = defaultdict(int)
         self.refused = lambda model, prompt: False  # which requests a model's endpoint turns down with HTTP 400
+        self.price: float | None = None  # usage.cost of every answer, as some gateways report it
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -87,7 +88,8 @@ class Handler(BaseHTTPRequestHandler):
         self._send({"id": "x", "object": "chat.completion", "model": model,
                     "choices": [{"index": 0, "finish_reason": "stop",
                                  "message": {"role": "assistant", "content": text}}],
-                    "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": len(text.split())}})
+                    "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": len(text.split()),
+                              **({"cost": self.server.price} if self.server.price is not None else {})}})
 
 
 @pytest.fixture
@@ -150,3 +152,36 @@ def test_a_suspect_endpoint_that_refuses_probes_cannot_choose_its_exam(tmp_path,
     html = (tmp_path / "report" / "report.html").read_text(encoding="utf-8")
     assert (f"Inconclusive about the whole suite: the suspect did not answer {refused} of the 24 selected probes "
             f"({refused} failed)") in html
+
+
+def sequential_args(tmp_path, url: str, *extra: str) -> list[str]:
+    return ["collect", "--db", str(tmp_path / "audit.db"), "--teacher", f"openai:{url}#teacher",
+            "--suspect", f"openai:{url}#suspect", "--control", f"openai:{url}#control",
+            "--suite", str(write_suite(tmp_path / "suite.jsonl", per_category=8)), "--queries", "24",
+            "--sequential", "--round-size", "4", "--stop-rule", "distinguished", "--quiet", *extra]
+
+
+def test_a_sequential_collection_stops_at_the_price_the_endpoints_report(tmp_path, server, monkeypatch):
+    from audit.adversaries import embeddings
+
+    monkeypatch.setattr(embeddings, "Embedder", HashingEmbedder)
+    server.price = 0.01  # three models x 4 probes a round: 0.12 a round
+    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    result = CliRunner().invoke(cli, sequential_args(tmp_path, url, "--max-cost", "0.2"))
+    assert result.exit_code == 0, result.output
+    assert server.requests["teacher"] == 8  # the second round reached 0.24 >= 0.2
+    with Store.open(tmp_path / "audit.db") as store:
+        stop = json.loads(store.audit()["config_json"])["sequential_stop"]
+    assert stop["reason"] == "cost" and stop["outcome"] == "--max-cost was reached first"
+
+
+def test_max_cost_without_prices_is_one_line_and_keeps_the_answers(tmp_path, server, monkeypatch):
+    from audit.adversaries import embeddings
+
+    monkeypatch.setattr(embeddings, "Embedder", HashingEmbedder)
+    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    result = CliRunner().invoke(cli, sequential_args(tmp_path, url, "--max-cost", "1"))
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
+    assert "no endpoint of this audit reported a price" in result.output
+    with Store.open(tmp_path / "audit.db") as store:
+        assert len(store.responses(store.audit()["id"])) == 3 * 4
