@@ -389,14 +389,23 @@ def teacher_logliks(scorer, comparisons: list[Comparison], bar=None) -> dict[str
 def recorded_plan(store, audit: dict) -> Plan | None:
     """The plan a sequential audit recorded, rebuilt from its settings and the probes it could draw from."""
     config = json.loads(audit["config_json"] or "{}")
-    recorded = config.get("sequential_plan")
+    recorded = config.get("sequential_plan") if isinstance(config, dict) else None
     if not recorded:
         return None
     order = [p["id"] for p in store.selected_probes(audit["id"], ORDER)]
-    plan = preregister(order, seed=recorded["seed"], round_size=recorded["round_size"], rule=recorded["rule"],
-                       threshold=recorded["threshold"], adversaries=tuple(recorded["adversaries"]),
-                       confidence=recorded["confidence"])
-    if plan.order_hash != recorded["order_hash"]:
+    try:
+        plan = preregister(order, seed=int(recorded["seed"]), round_size=int(recorded["round_size"]),
+                           rule=str(recorded["rule"]), threshold=_number(recorded["threshold"]),
+                           adversaries=tuple(str(a) for a in recorded["adversaries"]),
+                           confidence=float(recorded["confidence"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise AuditError(f"{store.path}: its recorded sequential plan is unreadable ({type(exc).__name__}: "
+                         f"{str(exc)[:80]})") from exc
+    if plan.round_size < 1 or plan.order_hash != recorded["order_hash"]:
         raise AuditError(f"{store.path}: its recorded probe order (hash {recorded['order_hash'][:12]}) cannot be "
                          "rebuilt from its probes: the database is not as the sequential collection left it")
     return plan
+
+
+def _number(value) -> float | None:
+    return None if value is None else float(value)

@@ -294,3 +294,17 @@ def test_when_suspect_and_control_are_exchangeable_provenance_is_rarely_ever_set
 def test_a_suspect_shifted_toward_the_teacher_is_settled_above():
     sides = settled_sides(0.0, 0.6, audits=40)
     assert sides["above"] >= 30 and sides["below"] == 0
+
+
+def test_a_received_database_with_a_malformed_plan_is_one_line(tmp_path, hashing, tiny_llama_dir, tiny_gemma3_dir,
+                                                              tiny_lora_dir, long_suite):
+    run_pipeline(sequential_options(tmp_path, tiny_llama_dir, tiny_gemma3_dir, tiny_lora_dir, long_suite,
+                                    queries=8))
+    with Store.open(tmp_path / "audit.db", create=False) as store:
+        audit = store.require_audit()
+        config = json.loads(audit["config_json"])
+        config["sequential_plan"]["threshold"] = "not a number"
+        store.update_audit(audit["id"], config=config)
+    result = CliRunner().invoke(cli, ["analyze", "--db", str(tmp_path / "audit.db"), "--quiet", "--no-judge"])
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
+    assert "recorded sequential plan is unreadable" in result.output

@@ -95,8 +95,7 @@ def gather(store: Store, *, keyid: str | None, tool_digest: str) -> ReportContex
     responses = store.responses(audit_id)
     judgements = store.judgements(audit_id, V.MAIN_COMPARISON)
     budget_points = store.budget_points(audit_id)
-    sequence = ({"plan": config["sequential_plan"], "stop": config.get("sequential_stop"),
-                 "points": store.sequence_points(audit_id)} if config.get("sequential_plan") else None)
+    sequence = _sequence(store, audit, config)
     category_adversary, category_claims = _category_evidence(found)
     exhibits, exhibit_note = _exhibits(responses, judgements, category_claims)
     leaves = store.transcript_hashes(audit_id)
@@ -125,6 +124,21 @@ def gather(store: Store, *, keyid: str | None, tool_digest: str) -> ReportContex
     )
     ctx.notes = _missing_notes(ctx)
     return ctx
+
+
+def _sequence(store: Store, audit: dict, config: dict) -> dict[str, Any] | None:
+    """A sequential audit's plan (checked against its recorded order), stop and points; None for a fixed one."""
+    from audit.sequential import recorded_plan
+
+    plan = recorded_plan(store, audit)
+    if plan is None:
+        return None
+    stop = config.get("sequential_stop")
+    readable = (isinstance(stop, dict) and stop.get("reason") in ("rule", "budget", "cost")
+                and isinstance(stop.get("outcome"), str) and (stop.get("round") is None or type(stop["round"]) is int))
+    stop = stop if readable else None  # a received database's record is shown only in the shape this tool writes
+    return {"plan": {**plan.recorded(), "adversaries": list(plan.adversaries)}, "stop": stop,
+            "points": store.sequence_points(audit["id"])}
 
 
 def _with_description(model: dict) -> dict:
