@@ -339,7 +339,7 @@ def _sequential_rows(ctx: Context, comparisons: list[Comparison], evaluation) ->
     for t in evaluation.tracked:
         s = t.stream
         estimate, low, high, n = sequential.bounds_at(t, last.round)
-        p = min(1.0, float(t.sequence.p_value[-1]) * t.family_size) if n else 1.0
+        p = t.p_value(last.round)
         est = Estimate(estimate, low, high, n, evaluation.plan.confidence, sequential.METHOD, p,
                        {"per_test_confidence": t.sequence.confidence, "m": t.family_size,
                         "rounds": last.round + 1, "round_size": evaluation.plan.round_size,

@@ -171,6 +171,19 @@ def choose_probes(options: CollectOptions, training: set[str] = frozenset()) -> 
     return suites, chosen, seed_hash
 
 
+def adapter_training_probes(options: CollectOptions) -> dict[str, str]:
+    """Probe id -> the spec of the peft adapter among suspect and controls that was trained on it (its marker)."""
+    from audit.distill import training_probe_ids
+    from audit.models import parse_spec
+
+    trained: dict[str, str] = {}
+    for spec in (options.suspect, *options.controls):
+        parsed = parse_spec(spec)
+        if parsed.kind == "peft":
+            trained.update({probe_id: spec for probe_id in training_probe_ids(parsed.path)})
+    return trained
+
+
 def check_specs(named: list[tuple[str, str, str]], deadline: float | None = None) -> None:
     """Check every spec before any query is asked, so a bad one fails before any work starts."""
     from audit.models import check_spec

@@ -21,8 +21,8 @@ import time
 from dataclasses import replace
 
 from audit import sequential
-from audit.collect import (CollectOptions, RoleTally, check_resumable, check_specs, choose_probes,
-                           collect_role, collection_environment, model_names, summarize)
+from audit.collect import (CollectOptions, RoleTally, adapter_training_probes, check_resumable, check_specs,
+                           choose_probes, collect_role, collection_environment, model_names, summarize)
 from audit.errors import AuditError, ScoringUnsupported
 from audit.store import Store, set_aside
 
@@ -94,7 +94,7 @@ def run_sequential(options: CollectOptions) -> str:
 def _pool(store: Store, audit: dict | None, options: CollectOptions, models: dict):
     """The usable probes: the whole suite (and private split), less training probes and prompts a replay lacks."""
     training = {p["id"] for p in store.selected_probes(audit["id"], "train")} if audit else set()
-    training |= adapter_training_ids(options)
+    training |= set(adapter_training_probes(options))
     suites, pool, _ = choose_probes(replace(options, queries=None), training)
     for name, model in models.items():
         recorded = getattr(model, "recorded_prompts", None)
@@ -105,19 +105,6 @@ def _pool(store: Store, audit: dict | None, options: CollectOptions, models: dic
                 raise AuditError(f"--sequential: the replayed {name} answered {len(pool)} of the suite's probes, "
                                  f"fewer than one round (--round-size {options.round_size})")
     return suites, pool
-
-
-def adapter_training_ids(options: CollectOptions) -> set[str]:
-    """Probes a peft adapter among the audited models was trained on (named in its training marker)."""
-    from audit.distill import training_probe_ids
-    from audit.models import parse_spec
-
-    ids: set[str] = set()
-    for spec in (options.suspect, *options.controls):
-        parsed = parse_spec(spec)
-        if parsed.kind == "peft":
-            ids.update(training_probe_ids(parsed.path))
-    return ids
 
 
 def _family(teacher) -> tuple[str, ...]:

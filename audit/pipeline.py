@@ -136,15 +136,9 @@ def check_training_probes(collect_options) -> None:
     """
     if collect_options.sequential:
         return
-    from audit.collect import choose_probes
-    from audit.distill import training_probe_ids
-    from audit.models import parse_spec
+    from audit.collect import adapter_training_probes, choose_probes
 
-    trained: dict[str, str] = {}
-    for spec in (collect_options.suspect, *collect_options.controls):
-        parsed = parse_spec(spec)
-        if parsed.kind == "peft":
-            trained.update({probe_id: spec for probe_id in training_probe_ids(parsed.path)})
+    trained = adapter_training_probes(collect_options)
     if not trained:
         return
     _, probes, _ = choose_probes(collect_options)

@@ -53,6 +53,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -66,6 +67,7 @@ RULES = ("provenance", "distinguished", "certify")
 ADVERSARIES = ("discriminator-paired", "teacher-likelihood")
 SPLIT = "sequential"  # the results split of a sequential audit's claims (the sequences at its last round)
 ORDER = "sequential-order"  # the selections purpose under which the pre-registered order is recorded
+BOUNDS = (-1.0, 1.0)  # every per-probe value: a verdict's sign, or the mean of a probe's samples' signs
 METHOD = "confidence sequence: hedged betting (Waudby-Smith & Ramdas 2023), anytime-valid"
 
 
@@ -80,6 +82,11 @@ class Plan:
     threshold: float | None = None  # certify: the ε a vendor claims not to exceed
     adversaries: tuple[str, ...] = ("discriminator-paired",)
     confidence: float = 0.95  # the level of every sequence (before Bonferroni over the family)
+
+    @cached_property
+    def position(self) -> dict[str, int]:
+        """Each probe's place in the order."""
+        return {p: i for i, p in enumerate(self.order)}
 
     @property
     def order_hash(self) -> str:
@@ -124,11 +131,6 @@ class Stream:
     probe_ids: list[str]
     values: np.ndarray
     rounds: np.ndarray
-    bounds: tuple[float, float] = (-1.0, 1.0)
-
-
-def _positions(plan: Plan) -> dict[str, int]:
-    return {p: i for i, p in enumerate(plan.order)}
 
 
 def _per_probe(comp: Comparison, unit_values: np.ndarray, valid: np.ndarray, plan: Plan, adversary: str,
@@ -138,7 +140,7 @@ def _per_probe(comp: Comparison, unit_values: np.ndarray, valid: np.ndarray, pla
     for pid, value, ok in zip(comp.probe_ids.tolist(), unit_values.tolist(), valid.tolist()):
         if ok:
             sums.setdefault(pid, []).append(value)
-    position = _positions(plan)
+    position = plan.position
     ordered = sorted(sums, key=position.__getitem__)
     return Stream(comparison or comp.name, adversary, ordered,
                   np.array([np.mean(sums[p]) for p in ordered], dtype=float),
@@ -146,7 +148,7 @@ def _per_probe(comp: Comparison, unit_values: np.ndarray, valid: np.ndarray, pla
 
 
 def unit_rounds(comp: Comparison, plan: Plan) -> np.ndarray:
-    position = _positions(plan)
+    position = plan.position
     return np.array([position[p] // plan.round_size for p in comp.probe_ids.tolist()], dtype=int)
 
 
@@ -163,7 +165,7 @@ def discriminator_streams(comparisons: list[Comparison], plan: Plan) -> list[Str
     the first two probes of the order are spent on training alone. Each
     verdict uses only probes before its own, which is what betting needs.
     """
-    position = _positions(plan)
+    position = plan.position
     unit_position = np.array([position[p] for p in comparisons[0].probe_ids.tolist()], dtype=int)
     order = np.argsort(unit_position, kind="stable")
     where = unit_position[order]
@@ -234,6 +236,12 @@ class Tracked:
         """How many of the stream's probes were in rounds up to ``round_index``."""
         return int(np.searchsorted(self.stream.rounds, round_index, side="right"))
 
+    def p_value(self, round_index: int) -> float:
+        """The anytime-valid p-value after ``round_index``, Bonferroni-corrected over the family (min(1, m·p)):
+        at most α exactly when the sequence there excludes 0."""
+        k = self.at_round(round_index)
+        return float(min(1.0, self.sequence.p_value[k - 1] * self.family_size)) if k else 1.0
+
 
 @dataclass
 class Decision:
@@ -242,7 +250,7 @@ class Decision:
     round: int
     settled: bool
     outcome: str  # words for the report: what was settled, or "not settled"
-    findings: dict = field(default_factory=dict)  # comparison -> "above" / "below" / "within" / "not settled"
+    findings: dict = field(default_factory=dict)  # comparison -> "above" / "below" / "conflicting" / "not settled"
 
 
 def track(streams: list[Stream], confidence: float) -> list[Tracked]:
@@ -253,7 +261,7 @@ def track(streams: list[Stream], confidence: float) -> list[Tracked]:
     tracked = []
     for s in streams:
         level = 1.0 - (1.0 - confidence) / family[s.comparison]
-        tracked.append(Tracked(s, confidence_sequence(s.values, s.bounds, level), family[s.comparison]))
+        tracked.append(Tracked(s, confidence_sequence(s.values, BOUNDS, level), family[s.comparison]))
     return tracked
 
 
@@ -261,7 +269,7 @@ def bounds_at(t: Tracked, round_index: int) -> tuple[float, float, float, int]:
     """(estimate, low, high, probes) of the CS after ``round_index``; (nan, bounds, 0) before any probe."""
     k = t.at_round(round_index)
     if k == 0:
-        return math.nan, t.stream.bounds[0], t.stream.bounds[1], 0
+        return math.nan, BOUNDS[0], BOUNDS[1], 0
     seq = t.sequence
     if k == len(seq):
         return float(seq.estimate[-1]), seq.final_low, seq.final_high, k
@@ -336,8 +344,7 @@ class Evaluation:
         for t in self.tracked:
             for d in self.decisions:
                 estimate, low, high, n = bounds_at(t, d.round)
-                k = t.at_round(d.round)
-                p = float(min(1.0, t.sequence.p_value[k - 1] * t.family_size)) if k else 1.0
+                p = t.p_value(d.round)
                 rows.append({"comparison": t.stream.comparison, "adversary": t.stream.adversary, "round": d.round,
                              "n": n, "q": self.queries[d.round], "estimate": None if math.isnan(estimate) else estimate,
                              "ci_low": low, "ci_high": high, "confidence": t.sequence.confidence, "p_value": p,
@@ -366,15 +373,9 @@ def evaluate(store, audit_id: str, plan: Plan, *, embedder=None, scorer=None, ba
     if "teacher-likelihood" in plan.adversaries:
         streams += likelihood_streams(comparisons, teacher_logliks(scorer, comparisons, bar), plan)
     tracked = track(streams, plan.confidence)
-    rounds = sorted(set(unit_rounds(comparisons[0], plan).tolist()))
-    answered = {r: 0 for r in rounds}
-    for r in unit_rounds(comparisons[0], plan).tolist():
-        answered[r] += 1
-    queries, total = {}, 0
-    for r in rounds:
-        total += answered[r]
-        queries[r] = total
-    return Evaluation(plan, tracked, [decide(tracked, plan, r) for r in rounds], queries)
+    rounds, per_round = np.unique(unit_rounds(comparisons[0], plan), return_counts=True)
+    queries = dict(zip(rounds.tolist(), np.cumsum(per_round).tolist()))  # answered units up to each round's end
+    return Evaluation(plan, tracked, [decide(tracked, plan, r) for r in rounds.tolist()], queries)
 
 
 def teacher_logliks(scorer, comparisons: list[Comparison], bar=None) -> dict[str, np.ndarray]:
