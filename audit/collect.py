@@ -75,6 +75,9 @@ class CollectOptions:
             self.stop_rule = self.stop_rule or ("certify" if self.epsilon_threshold is not None else "provenance")
         elif self.round_size is not None or self.stop_rule is not None or self.max_cost is not None:
             raise AuditError("--round-size, --stop-rule and --max-cost apply to a sequential audit: add --sequential")
+        if self.stop_rule == "certify" and self.epsilon_threshold is None:
+            raise AuditError("--stop-rule certify needs --epsilon-threshold E (the ε the suspect is certified not "
+                             "to exceed)")
         if self.epsilon_threshold is not None and not 0.0 <= self.epsilon_threshold <= 1.0:
             raise AuditError(f"--epsilon-threshold {self.epsilon_threshold}: an advantage threshold lies in [0, 1]")
         if self.sequential and self.queries is not None and self.round_size > self.queries:

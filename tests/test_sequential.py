@@ -188,6 +188,7 @@ def test_a_resume_with_another_round_size_is_refused(tmp_path, hashing, tiny_lla
     (["--sequential", "--round-size", "20", "--queries", "10"], "above the budget"),
     (["--sequential", "--epsilon-threshold", "1.5"], "lies in [0, 1]"),
     (["--round-size", "5"], "add --sequential"),
+    (["--sequential", "--stop-rule", "certify"], "needs --epsilon-threshold"),
 ])
 def test_bad_sequential_flags_are_one_line(tmp_path, flags, message):
     result = CliRunner().invoke(cli, ["collect", "--db", str(tmp_path / "a.db"), "--teacher", "t", "--suspect", "s",
