@@ -17,6 +17,7 @@ from audit.errors import AuditError
 from audit.pipeline import (check_training_probes, demo_options, load_config, run_options, run_pipeline)
 from audit.store import Store
 from helpers_adversaries import HashingEmbedder
+from table_pin import check_pin
 
 CATEGORIES = ("facts", "code", "poems")
 
@@ -144,6 +145,11 @@ def test_the_first_run_does_every_stage(finished):
         rows = store.results(audit_id, adversary="similarity", comparison="teacher-vs-suspect", category="all",
                              split="all")
     assert rows and rows[0]["n"] == 12 and rows[0]["ci_low"] <= rows[0]["advantage"] <= rows[0]["ci_high"]
+
+
+def test_the_tiny_pipelines_numbers_are_pinned(finished):
+    """Every derived number of a whole tiny run, to the ninth decimal: refactors must not move them."""
+    check_pin(finished[0] / "audit.db", "tiny_pipeline_table")
 
 
 def test_a_second_run_skips_every_stage_and_redoes_only_what_changed(rerun):

@@ -1,0 +1,69 @@
+"""Every number an audit's analysis derives, read back in one stable shape, to pin it across refactors.
+
+A refactor of the statistics, the results row or the store must leave the
+numbers of the demo's table where they were: `pinned_table` reads the
+results, the confidence-sequence points and the budget points of a database
+into plain rows, rounded to 9 decimals (far below what the report prints,
+far above float-summation noise), and `check_pin` compares them with a file
+in tests/data. Set ``UPDATE_PINS=1`` to rewrite the file after a change that
+is meant to move a number, and say which and why in the commit.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+from audit.store import Store
+
+DATA = Path(__file__).parent / "data"
+DECIMALS = 9
+RESULT_KEYS = ("adversary", "comparison", "category", "split", "metric", "n", "q", "advantage", "ci_low", "ci_high",
+               "confidence", "ci_method", "p_value", "p_holm", "p_bh", "selected")
+SEQUENCE_KEYS = ("comparison", "adversary", "round", "n", "q", "estimate", "ci_low", "ci_high", "p_value")
+BUDGET_KEYS = ("comparison", "adversary", "strategy", "q", "advantage", "ci_low", "ci_high")
+
+
+def _number(value, decimals: int):
+    if isinstance(value, float):
+        return None if math.isnan(value) else round(value, decimals)
+    return value
+
+
+def _rows(rows: list[dict], keys: tuple[str, ...], decimals: int) -> list[dict]:
+    shaped = [{key: _number(row.get(key), decimals) for key in keys if key in row} for row in rows]
+    return sorted(shaped, key=lambda row: json.dumps(row, sort_keys=True))
+
+
+def _with_selection(row: dict) -> dict:
+    """A headline row's chosen adversary is part of what it claims."""
+    details = row.get("details") or {}
+    return {**row, "selected": details.get("adversary") or details.get("selected")}
+
+
+def pinned_table(db: Path, decimals: int = DECIMALS) -> dict:
+    with Store.open_readonly(db) as store:
+        audit_id = store.require_audit()["id"]
+        results = [_with_selection(row) for row in store.results(audit_id)]
+        return {"results": _rows(results, RESULT_KEYS, decimals),
+                "sequence_points": _rows(store.sequence_points(audit_id), SEQUENCE_KEYS, decimals),
+                "budget_points": _rows(store.budget_points(audit_id), BUDGET_KEYS, decimals)}
+
+
+def check_pin(db: Path, name: str, decimals: int = DECIMALS) -> None:
+    """Assert the database's derived numbers equal the pinned file ``tests/data/NAME.json`` (or rewrite it).
+
+    ``decimals``: 9 for tiny models; 6 for the real models, whose log-probabilities may move in the
+    seventh digit with the CPU's thread count (the report prints three).
+    """
+    path = DATA / f"{name}.json"
+    table = pinned_table(db, decimals)
+    if os.environ.get("UPDATE_PINS") == "1":
+        path.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
+    pinned = json.loads(path.read_text())
+    for part in ("results", "sequence_points", "budget_points"):
+        assert len(table[part]) == len(pinned[part]), f"{part}: {len(table[part])} rows, pinned {len(pinned[part])}"
+        for got, want in zip(table[part], pinned[part]):
+            assert got == want, f"{part} moved:\n got  {got}\n want {want}"
