@@ -39,10 +39,8 @@ def sha256_file(path: Path) -> str:
     index_path = cache_dir() / "sha256-index.json"
     index = _read_json(index_path)
     if key not in index:
-        digest = hashlib.sha256()
         with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
+            digest = hashlib.file_digest(f, "sha256")
         index = _read_json(index_path)  # another process may have added entries meanwhile
         index = {k: v for k, v in index.items() if os.path.exists(k.split("|")[0])}  # forget deleted files
         index[key] = digest.hexdigest()

@@ -136,14 +136,7 @@ def public_key_pem(public_key) -> bytes:
 
 def file_sha256(path: Path) -> str:
     with open(path, "rb") as fh:
-        return _stream_sha256(fh)
-
-
-def _stream_sha256(fh) -> str:
-    h = hashlib.sha256()
-    for chunk in iter(lambda: fh.read(1 << 20), b""):
-        h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def tool_digest() -> str:
@@ -436,7 +429,7 @@ def _check_subjects(stmt: dict[str, Any], report_dir: Path) -> None:
         if fh is None:
             raise AuditError(f"{path}: listed in the manifest but missing")
         with fh:
-            actual = _stream_sha256(fh)
+            actual = hashlib.file_digest(fh, "sha256").hexdigest()
         if actual != digest:
             raise AuditError(f"{path}: changed since signing (sha256 {actual}, signed {digest})")
 
