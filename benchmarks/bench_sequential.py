@@ -132,6 +132,41 @@ def demo_figures(comparisons, loglik, orders: int, round_size: int, fixed_orders
         print(f"  {k} probes: correct {right:.1%}, wrong direction {wrong_k:.1%}")
 
 
+def ceiling_figures(comparisons, loglik, orders: int) -> None:
+    """What the strongest per-probe evidence allows at all: an exact sign test fixed in advance at k probes.
+
+    The teacher-likelihood preference (is the suspect's response the more
+    likely under the teacher, or the control's?) on the first k probes of
+    each order, tested by the two-sided exact binomial sign test (ties
+    dropped), once, at k. No test of this evidence decides more often at k
+    with the same error: a sequential one pays for looking every round.
+    Shown at α/2 per side (Bonferroni over the same two adversaries as the
+    sequential family) and at α (as if the likelihood were the only one).
+    """
+    from scipy.stats import binomtest
+
+    ids = sorted(set(comparisons[0].probe_ids.tolist()))
+    control = comparisons[1]
+    plan = sequential.preregister(ids, seed=0, round_size=1, rule="provenance", threshold=None, adversaries=())
+    preference = sequential.likelihood_streams(comparisons, loglik, plan)[-1]
+    sign = dict(zip(preference.probe_ids, preference.values))
+    assert preference.comparison == "provenance:" + control.other.removeprefix("control:")
+    print(f"ceiling: exact sign test of the teacher-likelihood preference fixed at k probes, {orders} orders "
+          f"(share of probes for the suspect: {np.mean([v > 0 for v in sign.values()]):.1%})")
+    for k in BUDGETS:
+        decided = {0.025: 0, 0.05: 0}
+        for seed in range(orders):
+            order = sequential.preregister(ids, seed=seed, round_size=k, rule="provenance", threshold=None,
+                                           adversaries=()).order[:k]
+            values = np.array([sign[p] for p in order])
+            ahead, behind = int(np.sum(values > 0)), int(np.sum(values < 0))
+            p = binomtest(ahead, ahead + behind, 0.5, alternative="greater").pvalue if ahead + behind else 1.0
+            for alpha in decided:
+                decided[alpha] += 2 * p <= alpha
+        print(f"  {k} probes: correct at alpha/2 {decided[0.025] / orders:.1%}, "
+              f"at alpha {decided[0.05] / orders:.1%}")
+
+
 def null_figures(comparisons, loglik, audits: int, round_size: int) -> None:
     pool = len(set(comparisons[0].probe_ids.tolist()))
     ever = np.zeros(-(-pool // round_size))
@@ -159,7 +194,9 @@ def main() -> None:
 
     threads.apply(threads.choose(None))
     if args.demo:
-        demo_figures(*load(args.demo, args.teacher), args.orders, args.round_size, args.fixed_orders)
+        loaded = load(args.demo, args.teacher)
+        demo_figures(*loaded, args.orders, args.round_size, args.fixed_orders)
+        ceiling_figures(*loaded, args.orders)
     if args.null:
         null_figures(*load(args.null, args.teacher), args.null_audits, args.round_size)
 
