@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 WHEELS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 PIP    := $(PY) -m pip install --quiet --disable-pip-version-check $(WHEELS)
 
-.PHONY: setup demo test clean
+.PHONY: setup demo test readme clean
 
 setup: $(VENV)/.installed
 
@@ -24,6 +24,9 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -m 'real or not real'
+
+readme: setup  # after changing an option: re-render the README's option tables from --help
+	$(VENV)/bin/cog -r README.md
 
 clean:
 	rm -rf $(VENV) demo-out

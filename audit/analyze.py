@@ -47,6 +47,7 @@ from audit.adversaries.mmd import mmd_estimate
 from audit.adversaries.outcome import Outcome, provenance_gap
 from audit.errors import AuditError, ScoringUnsupported
 from audit.models import check_spec
+from audit.settings import analysis_settings
 from audit.stats import (Estimate, bonferroni, correct_pvalues, estimate_gap, headline_bound,
                          holm_interval, rank_by_evidence)
 from audit.store import Store
@@ -170,7 +171,8 @@ def analyze_store(store: Store, *, teacher_spec: str | None = None, judge_spec: 
     store.record_cost(audit_id, subject="analysis", stage="analyze", wall_s=wall,
                       details={"rows": len(rows), "budget_points": len(points), "notes": ctx.notes,
                                "unnamed": ctx.unnamed, "stage_seconds": stages.seconds,
-                               "judge_probes": judge_probes if use_judge else None})
+                               "settings": analysis_settings(judge=judge_spec, use_judge=use_judge,
+                                                             judge_probes=judge_probes, confidence=confidence)})
     return _summary(ctx, rows, wall, stages.seconds)
 
 

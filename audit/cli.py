@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from audit import __version__
+from audit import __version__, settings
 from audit.errors import AuditError
 from audit.text import for_terminal
 
@@ -67,80 +67,12 @@ def main() -> None:
 
 
 # ---------------------------------------------------------------------------
-# Options shared by collect and run
-# ---------------------------------------------------------------------------
-
-
-def collect_options(fn):
-    """The collection flags, shared by `collect` and `run` so they cannot drift apart."""
-    options = [
-        click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-                     help="The audit database (created if missing; resumed if present)."),
-        click.option("--teacher", required=True, help="Spec of the claimed teacher model."),
-        click.option("--suspect", required=True, help="Spec of the suspected student model."),
-        click.option("--control", "controls", multiple=True,
-                     help="Spec of a control model known not to descend from the teacher (repeatable)."),
-        click.option("--suite", default="bbi-probes-v1", show_default=True,
-                     help="A built-in suite name or a JSONL/CSV file with `text` and `category`."),
-        click.option("--private-seed-env", default=None, metavar="VAR",
-                     help="Name of an environment variable holding a secret seed: adds a fresh private split "
-                          "of the same shape (only the seed's hash is recorded)."),
-        click.option("--queries", type=click.IntRange(min=1), default=None,
-                     help="Probes to ask, stratified by category (default: the whole suite)."),
-        click.option("--samples", type=click.IntRange(min=1), default=1, show_default=True,
-                     help="Responses per probe and model."),
-        click.option("--max-new-tokens", type=click.IntRange(min=1), default=128, show_default=True),
-        click.option("--max-seconds", type=click.FloatRange(min=0), default=None,
-                     help="Stop collecting after this many seconds (resume later)."),
-        click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
-                     help="Prompts per forward pass; 1 runs one prompt at a time."),
-        click.option("--concurrency", type=click.IntRange(min=1), default=8, show_default=True,
-                     help="Requests in flight at once for HTTP endpoints."),
-        click.option("--temperature", type=click.FloatRange(min=0), default=0.0, show_default=True,
-                     help="0 is greedy decoding."),
-        click.option("--seed", type=int, default=0, show_default=True, help="Sampling and probe-selection seed."),
-        click.option("--top-logprobs", type=click.IntRange(min=1), default=None, metavar="K",
-                     help="Also record the K most likely tokens and their log-probabilities at every generated "
-                          "token (for `distill --objective kd` and leakage estimates)."),
-        click.option("--sequential", is_flag=True,
-                     help="Ask in a pre-registered random order, in rounds, and stop as soon as --stop-rule is "
-                          "settled; every claim is then a confidence sequence, valid under that optional stopping. "
-                          "--queries is the most probes it may ask."),
-        click.option("--round-size", type=int, default=None, metavar="N",
-                     help="With --sequential: probes per model per round (default 10)."),
-        click.option("--stop-rule", type=click.Choice(["provenance", "distinguished", "certify"]), default=None,
-                     help="With --sequential: stop when the gap against every control is settled (provenance, the "
-                          "default), when ε(teacher, suspect) is shown above 0 (distinguished), or when ε ≤ "
-                          "--epsilon-threshold is shown or refuted (certify)."),
-        click.option("--epsilon-threshold", type=float, default=None, metavar="E",
-                     help="The ε in [0, 1] the suspect is certified not to exceed: the signed claims state passed, "
-                          "failed or inconclusive against it."),
-        click.option("--max-cost", type=click.FloatRange(min=0), default=None,
-                     help="With --sequential: stop once the prices endpoints report in their replies (usage.cost) "
-                          "add up to this."),
-        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N."),
-        click.option("--dtype", default="auto", show_default=True, help="auto, float32, bfloat16, float16."),
-        click.option("--quiet", is_flag=True, help="No progress bars."),
-        click.option("--new-run", is_flag=True,
-                     help="--db holds an audit: keep it as DB.1 (the first free number) and start a new one; "
-                          "nothing is deleted. Without it, a resume must use the same settings (resume the new "
-                          "audit without --new-run)."),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
-
-
-JUDGE_PROBES_HELP = ("The judge reads only the first N probes (of the sequential order, else by id), fixed "
-                     "before any verdict: a CPU can afford the judge on a subsample (default: every probe).")
-
-# ---------------------------------------------------------------------------
 # Commands
 # ---------------------------------------------------------------------------
 
 
 @cli.command()
-@collect_options
+@settings.click_options("collect", settings.named("collect"))
 def collect(**options) -> None:
     """Ask teacher, suspect and controls the probes, recording every query; resumes where it stopped."""
     from audit.collect import CollectOptions, run_collect
@@ -151,7 +83,7 @@ def collect(**options) -> None:
 
 @cli.command()
 @click.argument("specs", nargs=-1, required=True)
-@click.option("--device", default="auto", show_default=True)
+@settings.click_options("models", ["device"])
 def models(specs: tuple[str, ...], device: str) -> None:
     """Show what each model SPEC resolves to (backend, parameters, fingerprint), or why it cannot load."""
     from audit.models import describe_spec
@@ -173,19 +105,8 @@ cli.add_command(probes)
 
 
 @cli.command()
-@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--teacher", default=None,
-              help="Spec of the teacher that answered (the same weights): adds the teacher-likelihood adversary. "
-                   "Without it that adversary is skipped; a spec stored in the database is never run.")
-@click.option("--judge", default=None,
-              help="Spec of the judge model. Without it the judge runs only if the default choice (a model of "
-                   "another family, else the teacher) is the --teacher given here.")
-@click.option("--no-judge", is_flag=True, help="Skip the pairwise LLM judge.")
-@click.option("--judge-probes", type=click.IntRange(min=2), default=None, metavar="N",
-              help=JUDGE_PROBES_HELP)
-@click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--quiet", is_flag=True)
+@settings.click_options("analyze", ["db_path", "teacher", "judge", "no_judge", "judge_probes", "confidence", "seed",
+                                    "quiet"])
 def analyze(db_path: Path, teacher: str | None, judge: str | None, no_judge: bool, judge_probes: int | None,
             confidence: float, seed: int, quiet: bool) -> None:
     """Run the adversaries and statistics over the recorded transcripts; writes the results table."""
@@ -196,11 +117,7 @@ def analyze(db_path: Path, teacher: str | None, judge: str | None, no_judge: boo
 
 
 @cli.command()
-@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--sign-key", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Ed25519 private key from `distill-audit keygen`; without it the report says it is unsigned.")
-@click.option("--no-pdf", is_flag=True, help="HTML only.")
+@settings.click_options("report", ["db_path", "out_dir", "sign_key", "no_pdf"])
 def report(db_path: Path, out_dir: Path, sign_key: Path | None, no_pdf: bool) -> None:
     """Render the HTML/PDF report from the database alone, with its manifest, and sign it."""
     from audit.report import render_report
@@ -259,25 +176,25 @@ def verify(report_dir: Path, public_key: Path | None, key_id: str | None) -> Non
               help="What the teacher exposes before training: text, top-k:K, and steps joined by + "
                    "(temperature:T, noise:SIGMA, round:D, purify:STRENGTH, the learned defence). Default: text "
                    "for sft, all recorded top-k for kd.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the training probes' sample, the teacher's sampling, the exposure's noise and training.")
 @click.option("--rank", type=click.IntRange(min=1), default=8, show_default=True, help="LoRA rank.")
 @click.option("--alpha", type=click.FloatRange(min=0, min_open=True), default=16.0, show_default=True,
               help="LoRA alpha (scale = alpha / rank).")
 @click.option("--target-modules", default="q_proj,k_proj,v_proj,o_proj", show_default=True,
               help="Comma-separated module names that get LoRA weights.")
-@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=2e-4, show_default=True)
-@click.option("--epochs", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=2e-4, show_default=True,
+              help="AdamW's peak learning rate (a short warm-up, then linear decay to zero).")
+@click.option("--epochs", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Passes over the training responses.")
 @click.option("--max-length", type=click.IntRange(min=8), default=256, show_default=True,
               help="Tokens per example (prompt + response); longer ones are cut.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Training examples per optimizer step.")
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=20, show_default=True,
               help="Steps between resumable checkpoints.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing adapter folder.")
-@click.option("--concurrency", type=click.IntRange(min=1), default=8, show_default=True,
-              help="Requests in flight at once when the teacher is an HTTP endpoint.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
-@click.option("--dtype", default="auto", show_default=True, help="auto, float32, bfloat16, float16.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@settings.click_options("distill", ["concurrency", "device", "dtype", "quiet"])
 def distill(target_modules: str, **options) -> None:
     """Train a LoRA student on the teacher's responses to a training split (the audit's positive control)."""
     import shlex
@@ -303,20 +220,20 @@ def distill(target_modules: str, **options) -> None:
               help="The leakage database (created if missing; resumed if present).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the students (OUT/students/) and the signed report (OUT/report/).")
-@click.option("--sign-key", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Ed25519 private key from `distill-audit keygen`; without it the report says it is unsigned.")
+@settings.click_options("leakage", ["sign_key"])
 @click.option("--eval-queries", type=click.IntRange(min=1), default=48, show_default=True,
               help="Public evaluation probes every student and the teacher answer (no student trained on them).")
 @click.option("--top-logprobs", type=click.IntRange(min=1), default=None, metavar="K",
               help="Tokens per position to record (default: the largest top-k:K of the policies, else 20).")
-@click.option("--epochs", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Passes of every student over its training responses.")
 @click.option("--max-new-tokens", type=click.IntRange(min=1), default=64, show_default=True,
               help="Length limit of every answer, training and evaluation.")
-@click.option("--suite", default="bbi-probes-v1", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
-@click.option("--dtype", default="auto", show_default=True, help="auto, float32, bfloat16, float16.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--suite", default="bbi-probes-v1", show_default=True,
+              help="The suite training and evaluation probes are drawn from (a built-in name or a JSONL/CSV file).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the probe samples, the students' training and the estimates' resampling.")
+@settings.click_options("leakage", ["device", "dtype", "quiet"])
 def leakage(train_sizes: str, policies: tuple[str, ...], **options) -> None:
     """Distil a student per exposure policy and training size, audit each against the teacher, sign the curves."""
     from audit.leakage import LeakageOptions, parse_sizes, run_leakage
@@ -333,19 +250,8 @@ def _read_config(ctx: click.Context, _param: click.Parameter, path: Path | None)
 
 
 @cli.command()
-@click.option("--config", type=click.Path(dir_okay=False, path_type=Path), callback=_read_config, is_eager=True,
-              expose_value=False, help="An audit.toml whose keys are these flags' names; flags win over it.")
-@collect_options
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="The report folder.")
-@click.option("--judge", default=None,
-              help="Spec of the judge model (default: one of another family among those given).")
-@click.option("--no-judge", is_flag=True, help="Skip the pairwise LLM judge.")
-@click.option("--judge-probes", type=click.IntRange(min=2), default=None, metavar="N", help=JUDGE_PROBES_HELP)
-@click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True)
-@click.option("--sign-key", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Ed25519 private key from `distill-audit keygen`; without it the report says it is unsigned.")
-@click.option("--no-pdf", is_flag=True, help="HTML only.")
+@settings.BY_NAME["config"].option("run", callback=_read_config, is_eager=True, expose_value=False)
+@settings.click_options("run", [s.name for s in settings.SETTINGS if s.name != "config"])
 def run(**options) -> None:
     """The whole audit: collect, analyze, report and sign, each stage skipped when already done; resumable."""
     from audit.pipeline import run_options, run_pipeline
@@ -356,7 +262,7 @@ def run(**options) -> None:
 @cli.command()
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"),
               show_default=True, help="Folder for the demo's database (audit.db) and report (report/).")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@settings.click_options("demo", ["quiet"])
 def demo(out_dir: Path, quiet: bool) -> None:
     """Audit the bundled distilled student (gemma3-270m + LoRA on smollm2-135m-instruct's answers) end to end."""
     from audit.pipeline import run_demo

@@ -5,8 +5,9 @@ transaction keyed by (audit, model, probe, sample, purpose), and a rerun asks
 only what is not yet answered. A run killed at any point (even ``kill -9``)
 loses at most the batch in flight and never duplicates a row. Failed queries
 are recorded as error rows and asked again on the next run. A resume must
-ask what the first run asked (``ASKED``): other settings are refused, and
-``--new-run`` sets the earlier audit aside instead of mixing into it.
+ask what the first run asked (``audit.settings.ASKED``): other settings are
+refused, and ``--new-run`` sets the earlier audit aside instead of mixing
+into it.
 """
 
 from __future__ import annotations
@@ -16,55 +17,26 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NoReturn
 
 from audit.errors import AuditError
 from audit.models.base import Generation, GenParams, Model
 from audit.probes.types import Probe
+from audit.settings import first_asked_difference, options_class, recorded_config
 from audit.store import Store, content_hash, set_aside
 
 
-# The settings that decide what is asked: a resume must repeat them. The others (speed, device, display, the
-# time budget) may change between runs.
-ASKED = ("teacher", "suspect", "controls", "suite", "private_seed_env", "queries", "samples", "max_new_tokens",
-         "temperature", "seed", "top_logprobs", "sequential", "round_size", "stop_rule", "epsilon_threshold")
-# settings added later: an earlier record without one was collected at this value
-ASKED_SINCE = {"top_logprobs": 0, "sequential": False, "round_size": None, "stop_rule": None,
-               "epsilon_threshold": None}
 DEFAULT_ROUND_SIZE = 10
 
 
-@dataclass
-class CollectOptions:
-    """The `collect` command's options (the same names as its flags)."""
+class CollectRules:
+    """The rules between collection settings, checked as options are made, and what they give the stages.
 
-    db_path: Path
-    teacher: str
-    suspect: str
-    controls: tuple[str, ...] = ()
-    suite: str = "bbi-probes-v1"
-    private_seed_env: str | None = None
-    queries: int | None = None
-    samples: int = 1
-    max_new_tokens: int = 128
-    max_seconds: float | None = None
-    batch_size: int = 32
-    concurrency: int = 8
-    temperature: float = 0.0
-    seed: int = 0
-    top_logprobs: int = 0  # record the k most likely tokens at every generated position (0: none)
-    device: str = "auto"
-    dtype: str = "auto"
-    quiet: bool = False
-    new_run: bool = False  # set an audit already in db_path aside (db_path.N) and start over
-    sequential: bool = False  # ask in pre-registered rounds and stop when the claim is settled (audit.sequential)
-    round_size: int | None = None  # probes per model per round
-    stop_rule: str | None = None  # provenance, distinguished or certify
-    epsilon_threshold: float | None = None  # the ε a vendor certifies not to exceed (signed predicate's threshold)
-    max_cost: float | None = None  # stop once the endpoints' reported prices add up to this
-    confidence: float = 0.95  # a sequential audit's stopping level (run's --confidence)
+    `CollectOptions` is this with one field per collect setting (`audit.settings`, the same names as the
+    flags); round_size, stop_rule and max_cost apply to a sequential audit only.
+    """
 
     def __post_init__(self) -> None:
         self.top_logprobs = self.top_logprobs or 0  # the flag's "not given" (None) is no top-k
@@ -89,15 +61,11 @@ class CollectOptions:
                          seed=self.seed, batch_size=self.batch_size, top_logprobs=self.top_logprobs)
 
     def recorded(self) -> dict:
-        """The audit config as recorded: everything but paths and the name of the secret's variable."""
-        d = asdict(self)
-        d.pop("db_path")
-        d.pop("quiet")
-        d.pop("new_run")
-        d.pop("max_cost")
-        d.pop("confidence")
-        d["controls"] = list(self.controls)
-        return d
+        """The audit config as recorded (`audit.settings.recorded_config`)."""
+        return recorded_config(self)
+
+
+CollectOptions = options_class("CollectOptions", CollectRules, __name__)
 
 
 @dataclass
@@ -268,11 +236,10 @@ def check_resumable(store: Store, audit: dict, options: CollectOptions, probes: 
         raise AuditError(f"{options.db_path}: the recorded settings of its audit are unreadable; "
                          "--new-run starts over in this file, or use another --db")
     wanted = options.recorded()
-    for key in ASKED:
-        first = recorded.get(key, ASKED_SINCE.get(key))
-        if first != wanted.get(key):
-            flag = "control" if key == "controls" else key.replace("_", "-")
-            _refuse_resume(options, f"--{flag} {_shown(first)}, not {_shown(wanted.get(key))}")
+    differs = first_asked_difference(recorded, wanted)
+    if differs is not None:
+        first = recorded.get(differs.name, differs.asked_before)
+        _refuse_resume(options, f"{differs.flag} {_shown(first)}, not {_shown(wanted.get(differs.name))}")
     if probes is not None and asked != {p.id for p in probes}:
         _refuse_resume(options, f"other probes of --suite {_shown(options.suite)} (its file or the "
                                 "--private-seed-env secret has changed since)")

@@ -9,8 +9,9 @@ alone, never from a side file:
 - collect: the audit is marked ``collected`` with the same settings that
   decide what is asked (models, suite, queries, samples, decoding, seed);
 - analyze: results exist, were written after the last answer was recorded,
-  at the same confidence level, with the judge as asked and no adversary
-  skipped for want of a model this run names;
+  by an analysis that recorded the analyze settings this run asks for
+  (judge, --no-judge, --judge-probes, confidence: compared as data) and
+  skipped no adversary for want of a model this run names;
 - report: the report folder holds every file the database lists as
   rendered, with the same sha256, rendered after the analysis, signed (and
   with a PDF) as asked.
@@ -35,20 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from audit.errors import AuditError
+from audit.settings import BY_NAME, COLLECT_FIELDS, CONFIG_KEYS, RUN_KEYS, analysis_settings, first_asked_difference
 
-# TOML key -> the `run` command's parameter name (the flags' own names, so a config reads like a command line)
-CONFIG_KEYS = {
-    "db": "db_path", "out": "out_dir", "teacher": "teacher", "suspect": "suspect", "controls": "controls",
-    "suite": "suite", "private_seed_env": "private_seed_env", "queries": "queries", "samples": "samples",
-    "max_new_tokens": "max_new_tokens", "max_seconds": "max_seconds", "batch_size": "batch_size",
-    "concurrency": "concurrency", "temperature": "temperature", "seed": "seed", "device": "device",
-    "dtype": "dtype", "quiet": "quiet", "judge": "judge", "no_judge": "no_judge", "confidence": "confidence",
-    "sign_key": "sign_key", "no_pdf": "no_pdf", "sequential": "sequential", "round_size": "round_size",
-    "stop_rule": "stop_rule", "epsilon_threshold": "epsilon_threshold", "max_cost": "max_cost",
-    "judge_probes": "judge_probes", "top_logprobs": "top_logprobs",
-}
 STAGES = ("collect", "analyze", "report")  # each prints "[n/3] stage" and shows its own progress bars
-RUN_KEYS = ("out_dir", "judge", "no_judge", "judge_probes", "confidence", "sign_key", "no_pdf")
 
 
 @dataclass(frozen=True)
@@ -60,9 +50,14 @@ class RunOptions:
     judge: str | None = None
     use_judge: bool = True
     judge_probes: int | None = None
-    confidence: float = 0.95
+    confidence: float = BY_NAME["confidence"].default
     sign_key: Path | None = None
     pdf: bool = True
+
+    def analysis_settings(self) -> dict:
+        """The analyze settings this run asks for, as an analysis records them."""
+        return analysis_settings(judge=self.judge, use_judge=self.use_judge, judge_probes=self.judge_probes,
+                                 confidence=self.confidence)
 
 
 def load_config(path: str | Path) -> dict[str, Any]:
@@ -87,22 +82,22 @@ def run_options(**params: Any) -> RunOptions:
     """`run`'s parameters (by the flags' names, as from Click or a config) as options for the stages."""
     from audit.collect import CollectOptions
 
-    run = {key: params.pop(key) for key in RUN_KEYS if key in params}
-    if "out_dir" not in run:
+    run = {key: params.get(key, BY_NAME[key].default) for key in RUN_KEYS}
+    if run["out_dir"] is None:
         raise AuditError("no report folder: pass --out DIR (or set out = \"DIR\" in the config)")
-    if "db_path" in params:
-        params["db_path"] = Path(params["db_path"])
-    params["controls"] = tuple(params.get("controls", ()))
-    params["confidence"] = run.get("confidence", 0.95)  # a sequential collection stops at the analysis' level
+    collect = {key: params[key] for key in COLLECT_FIELDS if key in params}
+    if "db_path" in collect:
+        collect["db_path"] = Path(collect["db_path"])
+    collect["controls"] = tuple(collect.get("controls", ()))
     try:
-        collect = CollectOptions(**params)
+        collect_options = CollectOptions(**collect)
     except TypeError as exc:  # a required setting (teacher, suspect, db) is missing from the config
         raise AuditError(f"incomplete settings: {exc}") from exc
-    sign_key = run.get("sign_key")
-    return RunOptions(collect=collect, out_dir=Path(run["out_dir"]), judge=run.get("judge"),
-                      use_judge=not run.get("no_judge", False), judge_probes=run.get("judge_probes"),
-                      confidence=run.get("confidence", 0.95),
-                      sign_key=Path(sign_key) if sign_key else None, pdf=not run.get("no_pdf", False))
+    sign_key = run["sign_key"]
+    return RunOptions(collect=collect_options, out_dir=Path(run["out_dir"]), judge=run["judge"],
+                      use_judge=not run["no_judge"], judge_probes=run["judge_probes"],
+                      confidence=run["confidence"], sign_key=Path(sign_key) if sign_key else None,
+                      pdf=not run["no_pdf"])
 
 
 def run_pipeline(options: RunOptions) -> str:
@@ -225,19 +220,19 @@ def unasked(collect_options) -> int:
 
 
 def collection_complete(collect_options) -> bool:
-    from audit.collect import ASKED
-
     store, audit = _open_audit(collect_options.db_path)
     if store is None:
         return False
     with store:
         if audit is None or audit["status"] != "collected":
             return False
-        recorded, wanted = json.loads(audit["config_json"]), collect_options.recorded()
-        return all(recorded.get(key) == wanted.get(key) for key in ASKED)
+        return first_asked_difference(json.loads(audit["config_json"]), collect_options.recorded()) is None
 
 
 def analysis_current(options: RunOptions) -> bool:
+    """Results exist, newer than the last answer, from an analysis run with the settings this run asks for
+    (compared as recorded data; an analysis recorded before it recorded them is not current) and with every
+    adversary that needs a named model run."""
     store, audit = _open_audit(options.collect.db_path)
     if store is None:
         return False
@@ -248,32 +243,8 @@ def analysis_current(options: RunOptions) -> bool:
         last_answer = store.last_answer_at(audit["id"])
         if not results or (last_answer and last_answer > min(r["created_at"] for r in results)):
             return False
-        if any(r["confidence"] is not None and r["confidence"] != options.confidence for r in results):
-            return False
-        return _every_named_adversary_ran(store, audit["id"]) and _judge_as_asked(store, audit["id"], options)
-
-
-def _every_named_adversary_ran(store, audit_id: str) -> bool:
-    """False after an `analyze` that skipped the teacher-likelihood or the judge for want of a named model.
-
-    `run` names the teacher and its own models, so its analysis runs them.
-    """
-    return not any(c["details"].get("unnamed") for c in store.costs(audit_id) if c["subject"] == "analysis")
-
-
-def _judge_as_asked(store, audit_id: str, options: RunOptions) -> bool:
-    """Did the recorded analysis use the judge the way this run asks (skipped, default, or this spec)?"""
-    analyses = [c["details"] for c in store.costs(audit_id) if c["subject"] == "analysis"]
-    notes = [n for details in analyses for n in details.get("notes", [])]
-    skipped_on_request = any(n.startswith("judge: skipped (--no-judge)") for n in notes)
-    if not options.use_judge:
-        return skipped_on_request
-    if skipped_on_request or any(d.get("judge_probes") != options.judge_probes for d in analyses):
-        return False
-    if options.judge:
-        judge = store.model(audit_id, "judge")
-        return judge is not None and judge["spec"] == options.judge
-    return True
+        analysis = next((c["details"] for c in store.costs(audit["id"]) if c["subject"] == "analysis"), {})
+        return analysis.get("settings") == options.analysis_settings() and not analysis.get("unnamed")
 
 
 def _report_current(options: RunOptions) -> bool:

@@ -50,6 +50,38 @@ def test_every_command_has_help_and_is_in_the_readme():
         assert f"distill-audit {' '.join(path)}" in readme, f"`distill-audit {' '.join(path)}` is not in the README"
 
 
+def options_of(command: click.Command) -> list[click.Option]:
+    return [p for p in command.params if isinstance(p, click.Option) and p.name != "help"]
+
+
+def test_every_option_of_every_command_has_help_and_is_declared_once():
+    from audit.settings import BY_NAME, SettingOption
+
+    made_from = {}
+    for path, command in [((), cli), *all_commands(cli)]:
+        where = " ".join(("distill-audit", *path))
+        flags = [flag for option in options_of(command) for flag in option.opts]
+        assert len(flags) == len(set(flags)), f"{where} declares a flag twice"
+        for option in options_of(command):
+            assert (option.help or "").strip(), f"{where} {option.opts[0]} has no help text"
+            copied = [s for s in BY_NAME.values() if s.help == option.help and s.flag in option.opts]
+            assert all(getattr(option, "setting", None) is s for s in copied), \
+                f"{where} {option.opts[0]} copies a setting of audit/settings.py instead of using it"
+            if isinstance(option, SettingOption):
+                made_from.setdefault(option.setting.name, set()).add(where)
+        if path and path[0] in ("collect", "run", "analyze", "report"):
+            assert all(isinstance(o, SettingOption) for o in options_of(command)), \
+                f"{where} declares an option outside audit/settings.py"
+    assert set(made_from) == set(BY_NAME), "a setting no command takes"
+
+
+def test_the_readme_option_tables_are_those_of_help():
+    from cogapp import Cog
+
+    status = Cog().main(["cog", "--check", "--check-fail-msg", "run: cog -r README.md", str(README)])
+    assert status == 0, "the README's option tables differ from --help: run `cog -r README.md`"
+
+
 def test_an_audit_error_is_one_line_and_exit_1(tmp_path):
     bad = tmp_path / "garbage.db"
     bad.write_bytes(b"not sqlite at all" * 64)

@@ -183,6 +183,28 @@ def test_an_analysis_without_the_models_run_names_is_redone_by_run(rerun):
     assert again()["analyze"].endswith("(skipped)")
 
 
+def test_the_analysis_settings_are_compared_as_recorded_data(rerun):
+    folder, again = rerun
+    off = again(no_judge=True)
+    assert not off["analyze"].endswith("(skipped)")
+    assert again(no_judge=True, judge_probes=4)["analyze"].endswith("(skipped)")  # no judge: its probes do not matter
+    assert not again(judge_probes=4)["analyze"].endswith("(skipped)")
+    with Store.open(folder / "audit.db") as store:
+        [analysis] = [c["details"] for c in store.costs(store.audit()["id"]) if c["subject"] == "analysis"]
+    assert analysis["settings"] == {"judge": None, "no_judge": False, "judge_probes": 4, "confidence": 0.95}
+
+
+def test_an_analysis_recorded_without_its_settings_is_redone(rerun):
+    folder, again = rerun
+    with Store.open(folder / "audit.db") as store:  # as an analysis of an older version recorded it
+        store.db.execute("update costs set details_json = json_remove(details_json, '$.settings') "
+                         "where subject = 'analysis'")
+        store.db.conn.commit()
+    redone = again()
+    assert redone["collect"].endswith("(skipped)") and not redone["analyze"].endswith("(skipped)")
+    assert again()["analyze"].endswith("(skipped)")
+
+
 def test_run_refuses_to_resume_with_other_settings(rerun):
     folder, again = rerun
     with pytest.raises(AuditError, match=f"^{folder / 'audit.db'} was collected with --seed 0, not 1: use the same "
