@@ -41,7 +41,7 @@ from typing import Protocol
 import numpy as np
 
 from audit.errors import AuditError
-from audit.store import content_hash
+from audit.store.integrity import content_hash
 from audit.topk import TopK
 
 

@@ -292,7 +292,7 @@ def _distil(options: LeakageOptions, student: Student) -> bool:
     if (student.folder / COMPLETE_MARKER).exists():
         with Store.open(options.db_path) as store:
             marker = finished_adapter(student.folder, training_plan(store, distill_options).config)
-            if not any(c["subject"] == student.name and c["stage"] == "distill" for c in store.costs(_audit_id(store))):
+            if store.cost(_audit_id(store), student.name, "distill") is None:
                 _record_training(store, student, marker, None)
         return False
     started = time.perf_counter()

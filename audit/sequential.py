@@ -61,7 +61,7 @@ from audit.adversaries.comparison import MAIN_COMPARISON as MAIN
 from audit.adversaries.comparison import Comparison
 from audit.confseq import Sequence, confidence_sequence
 from audit.errors import AuditError
-from audit.store import content_hash
+from audit.store.integrity import content_hash
 
 RULES = ("provenance", "distinguished", "certify")
 ADVERSARIES = ("discriminator-paired", "teacher-likelihood")

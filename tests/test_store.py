@@ -6,7 +6,7 @@ import pytest
 
 from audit.errors import StoreError
 from audit.probes.types import Probe, Suite
-from audit.store import Store, content_hash, merkle_root
+from audit.store import Store, content_hash, merkle_root, transcript_record
 
 EXPECTED_COLUMNS = {
     "audits": {"id": str, "created_at": str, "tool_version": str, "status": str, "config_json": str,
@@ -122,6 +122,20 @@ def test_model_costs_are_derived_from_queries(store, audit_id):
     assert cost["flops"] == 2 * 10 * 10
 
 
+def test_added_costs_sum_over_runs_and_their_flops_cover_every_token(store, audit_id):
+    """Cached work (embeddings, teacher scores) is paid once: each run adds what it computed to one row."""
+    assert store.cost(audit_id, "embedder", "analyze-embed") is None
+    for queries, tokens, wall in ((3, 30, 1.5), (2, 20, 0.5)):
+        store.add_cost(audit_id, subject="embedder", stage="analyze-embed", queries=queries, tokens_in=tokens,
+                       wall_s=wall, flops_per_token=4.0, details={"embedder": "e"})
+    row = store.cost(audit_id, "embedder", "analyze-embed")
+    assert (row["queries"], row["tokens_in"], row["wall_s"], row["flops"]) == (5, 50, 2.0, 200.0)
+    assert row["details"] == {"embedder": "e"} and store.costs(audit_id) == [row]
+    store.add_cost(audit_id, subject="teacher", stage="analyze-likelihood", queries=1, tokens_in=7, wall_s=0.1,
+                   flops_per_token=None, details={})
+    assert store.cost(audit_id, "teacher", "analyze-likelihood")["flops"] is None
+
+
 def test_training_answers_are_not_counted_in_an_audit_s_q_and_t(store, audit_id):
     mid = store.add_model(audit_id, name="teacher", role="teacher", spec="t", description={})
     store.add_suite(make_suite(6))
@@ -197,12 +211,17 @@ def test_a_top_k_blob_is_stored_per_response_and_covered_by_its_content_hash(sto
     assert list(blobs) == [store.query_id(audit_id, mid, "p0", 0)]
     assert TopK.unpack(blobs[store.query_id(audit_id, mid, "p0", 0)]).ids == [[5, 7], [9]]
     plain_hash = store.db.execute("select content_hash from responses where probe_id = 'p1'").fetchone()[0]
-    assert plain_hash == content_hash({"model_id": mid, "probe_id": "p1", "sample": 0, "purpose": "eval",
-                                       "params": plain["params"], "text": "hi"})  # earlier databases keep theirs
+    assert plain_hash == content_hash(transcript_record(mid, "p1", 0, "eval", plain["params"], "hi", None))
     assert store.verify_transcripts(audit_id) == []
     forged = TopK(tokens=[["a", "b"], ["c"]], logprobs=[[-0.1, -0.2], [-0.01]], ids=[[5, 7], [9]]).pack()
     store.db.execute("update responses set top_logprobs = ? where probe_id = 'p0'", [forged])
     assert store.verify_transcripts(audit_id) == [store.query_id(audit_id, mid, "p0", 0)]
+
+
+def test_a_response_without_a_top_k_blob_keeps_the_hash_earlier_databases_carry():
+    """Pinned: the record of a response with no top-k blob is the one hashed before m004, so old files verify."""
+    record = transcript_record("a:teacher", "p1", 0, "eval", {"temperature": 0}, "hi", None)
+    assert content_hash(record) == "dcc634b559498f284042dbc3e85ae4a3187d5ad40901ba233afca8d6696d5c1e"
 
 
 def test_content_hash_never_fails_on_a_string_and_keeps_the_hash_of_valid_text():

@@ -16,7 +16,7 @@ from audit.cli import cli
 from audit.errors import AuditError
 from audit.report import render_report
 from audit.report import signing
-from audit.store import Store, content_hash
+from audit.store import Store, content_hash, transcript_record
 from helpers_report import build_report_db
 
 
@@ -317,8 +317,7 @@ def test_a_rehashed_transcript_is_caught_by_the_merkle_root(report, keys):
                            "from responses r join queries q on q.id = r.query_id limit 1").fetchone()
         qid, mid, pid, sample, purpose, params = row
         text = "a quietly rewritten answer"
-        new_hash = content_hash({"model_id": mid, "probe_id": pid, "sample": sample, "purpose": purpose,
-                                 "params": json.loads(params), "text": text})
+        new_hash = content_hash(transcript_record(mid, pid, sample, purpose, json.loads(params), text, None))
         conn.execute("update responses set text = ?, content_hash = ? where query_id = ?", [text, new_hash, qid])
     stmt = _statement(report)
     for subject in stmt["subject"]:

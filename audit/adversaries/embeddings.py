@@ -34,6 +34,7 @@ from audit.store import Store, sha256_text
 MAX_SEQ_LENGTH = 128
 DTYPE = "bfloat16"
 EMBEDDER_NAME = f"all-MiniLM-L6-v2:{DTYPE}:{MAX_SEQ_LENGTH}:unit-float32"
+EMBED_STAGE = "analyze-embed"  # the stage the embedder's compute is recorded under, summed over runs
 CHUNK = 512  # texts embedded and committed to the cache at once: a killed run keeps what it finished
 
 
@@ -192,24 +193,17 @@ def _compute_missing(store: Store, audit_id: str, embedder: Embedder, missing: d
 
 def _add_embedder_cost(store: Store, audit_id: str, embedder: Embedder, *, queries: int, tokens: int,
                        wall_s: float) -> None:
-    """Accumulate into the embedder's cost row: cached texts were paid for by an earlier run."""
+    """Add this run's embedding to the embedder's cost row: cached texts were paid for by an earlier run."""
     if store.model(audit_id, "embedder") is None:
         store.add_model(audit_id, name="embedder", role="embedder", spec="bundled:all-MiniLM-L6-v2",
                         description=embedder.description())
-    prior = next((c for c in store.costs(audit_id) if c["subject"] == "embedder" and c["stage"] == "analyze-embed"),
-                 None)
-    queries += prior["queries"] if prior else 0
-    tokens += prior["tokens_in"] if prior else 0
-    wall_s += prior["wall_s"] if prior else 0.0
-    store.record_cost(audit_id, subject="embedder", stage="analyze-embed", queries=queries, tokens_in=tokens,
-                      wall_s=wall_s, flops=2.0 * embedder.param_count() * tokens,
-                      details={"embedder": embedder.name, "texts": queries})
+    store.add_cost(audit_id, subject="embedder", stage=EMBED_STAGE, queries=queries, tokens_in=tokens, wall_s=wall_s,
+                   flops_per_token=2.0 * embedder.param_count(), details={"embedder": embedder.name})
 
 
 def embedder_cost(store: Store, audit_id: str) -> dict:
     """The embedder's recorded compute, in the shape of an adversary's t."""
-    row = next((c for c in store.costs(audit_id) if c["subject"] == "embedder" and c["stage"] == "analyze-embed"),
-               None)
+    row = store.cost(audit_id, "embedder", EMBED_STAGE)
     if row is None:
         return {"wall_s": 0.0, "flops": 0.0, "tokens_in": 0}
     return {"wall_s": row["wall_s"], "flops": row["flops"] or 0.0, "tokens_in": row["tokens_in"]}

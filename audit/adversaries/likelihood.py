@@ -81,15 +81,9 @@ class TeacherScorer:
         """Add this run's scoring compute to the teacher's analyze-likelihood cost row."""
         if not self.spent["queries"]:
             return
-        prior = next((c for c in self.store.costs(self.audit_id)
-                      if c["subject"] == "teacher" and c["stage"] == "analyze-likelihood"), None)
-        queries = self.spent["queries"] + (prior["queries"] if prior else 0)
-        tokens = self.spent["tokens_in"] + (prior["tokens_in"] if prior else 0)
-        wall = self.spent["wall_s"] + (prior["wall_s"] if prior else 0.0)
-        self.store.record_cost(self.audit_id, subject="teacher", stage="analyze-likelihood", queries=queries,
-                               tokens_in=tokens, wall_s=wall,
-                               flops=2.0 * self.param_count * tokens if self.param_count else None,
-                               details={"what": "teacher scoring of responses for the teacher-likelihood adversary"})
+        self.store.add_cost(self.audit_id, subject="teacher", stage="analyze-likelihood", **self.spent,
+                            flops_per_token=2.0 * self.param_count if self.param_count else None,
+                            details={"what": "teacher scoring of responses for the teacher-likelihood adversary"})
 
 
 def best_threshold(values: np.ndarray, is_teacher: np.ndarray):

@@ -384,7 +384,7 @@ def tokenizer_fingerprint(tokenizer) -> str:
     """sha256 of the vocabulary (every token and its id) and the special tokens: two tokenizers with the same
     fingerprint split text alike, so a distribution over one's ids is a distribution over the other's
     (what logit distillation needs)."""
-    from audit.store import content_hash
+    from audit.store.integrity import content_hash
 
     return content_hash({"vocab": sorted(tokenizer.get_vocab().items(), key=lambda item: item[1]),
                          "special": sorted(map(str, tokenizer.all_special_tokens))})

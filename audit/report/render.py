@@ -102,7 +102,7 @@ def gather(store: Store, *, keyid: str | None, tool_digest: str) -> ReportContex
     ctx = ReportContext(
         audit=audit,
         config=config,
-        suites=list(store.db["suites"].rows_where(order_by="name")),
+        suites=store.suites(),
         sample_sizes=_sample_sizes(selected, responses, judgements),
         models=models,
         model_costs=store.model_costs(audit_id),

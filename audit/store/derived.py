@@ -1,0 +1,230 @@
+"""The rows later stages add to an audit: analysis results and their points, compute costs, caches,
+artifacts and distillation runs."""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import Any
+
+from audit.store.connection import Connection, database_errors_named
+from audit.store.integrity import canonical_json, natural_key
+from audit.store.rows import parse_json_cols, utc_now
+
+
+@database_errors_named
+class DerivedRows(Connection):
+    """What analysis, distillation and reporting record beside the transcripts; every write is idempotent."""
+
+    # ---- results -------------------------------------------------------------
+
+    def record_results(self, audit_id: str, results: list[dict]) -> None:
+        """Upsert result rows keyed by (adversary, comparison, category, split, metric).
+
+        Each dict: ``adversary``, ``comparison``, ``category``, ``split``,
+        ``metric`` (``advantage`` unless said), ``n``, ``advantage`` (the
+        estimate), ``ci_low``, ``ci_high``, ``confidence``, ``ci_method``,
+        ``p_value``, ``p_holm``, ``p_bh``, ``q``, ``t`` (dict), ``details``
+        (dict).
+        """
+        with self._write():
+            for r in results:
+                r = dict(r)
+                r.setdefault("metric", "advantage")
+                r.setdefault("split", "all")
+                rid = natural_key(audit_id, r["adversary"], r["comparison"], r["category"], r["split"], r["metric"])
+                row = {
+                    "id": rid,
+                    "audit_id": audit_id,
+                    "t_json": canonical_json(r.pop("t", None) or {}),
+                    "details_json": canonical_json(r.pop("details", None) or {}),
+                    "created_at": utc_now(),
+                    **r,
+                }
+                self.db["results"].upsert(row, pk="id")
+
+    def clear_results(self, audit_id: str) -> None:
+        """Drop derived rows before a fresh analysis, so stale results never mix with new ones."""
+        with self._write():
+            self.db.execute("delete from results where audit_id = ?", [audit_id])
+            self.db.execute("delete from budget_points where audit_id = ?", [audit_id])
+            self.db.execute("delete from sequence_points where audit_id = ?", [audit_id])
+
+    def results(self, audit_id: str, **filters: Any) -> list[dict]:
+        where = ["audit_id = ?"]
+        args: list[Any] = [audit_id]
+        for col, val in filters.items():
+            where.append(f"[{col}] = ?")
+            args.append(val)
+        rows = self.db["results"].rows_where(" and ".join(where), args, order_by="adversary, comparison, category, split")
+        return [parse_json_cols(r, "t_json", "details_json") for r in rows]
+
+    def record_budget_points(self, audit_id: str, points: list[dict]) -> None:
+        with self._write():
+            for p in points:
+                p = dict(p)
+                pid = natural_key(audit_id, p["comparison"], p["adversary"], p["strategy"], p["q"])
+                self.db["budget_points"].upsert(
+                    {"id": pid, "audit_id": audit_id,
+                     "details_json": canonical_json(p.pop("details", None) or {}), **p},
+                    pk="id",
+                )
+
+    def record_sequence_points(self, audit_id: str, points: list[dict]) -> None:
+        """Replace the audit's sequence points (they are derived from the responses in one pass)."""
+        with self._write():
+            self.db.execute("delete from sequence_points where audit_id = ?", [audit_id])
+            for p in points:
+                p = dict(p)
+                pid = natural_key(audit_id, p["comparison"], p["adversary"], p["round"])
+                self.db["sequence_points"].insert(
+                    {"id": pid, "audit_id": audit_id, "details_json": canonical_json(p.pop("details", None) or {}),
+                     **p}, pk="id")
+
+    def sequence_points(self, audit_id: str) -> list[dict]:
+        if not self.db["sequence_points"].exists():  # a database read as it is, from before m005
+            return []
+        rows = self.db["sequence_points"].rows_where("audit_id = ?", [audit_id], order_by="comparison, adversary, round")
+        return [parse_json_cols(r, "details_json") for r in rows]
+
+    def budget_points(self, audit_id: str) -> list[dict]:
+        rows = self.db["budget_points"].rows_where("audit_id = ?", [audit_id], order_by="comparison, adversary, strategy, q")
+        return [parse_json_cols(r, "details_json") for r in rows]
+
+    # ---- costs ---------------------------------------------------------------
+
+    def model_costs(self, audit_id: str) -> list[dict]:
+        """Per model: queries q and compute t (tokens, wall and device seconds, FLOP estimate) of the evaluation.
+
+        Derived from the recorded queries, so it can never drift from them.
+        Only evaluation queries count: a teacher's answers to training probes
+        (``distill`` and ``leakage`` record them in the same database) are the
+        cost of a distillation, not of telling models apart. The FLOP estimate
+        is 2 x parameters x tokens processed, where the parameter count is known.
+        """
+        rows = self.db.query(
+            "select m.id as model_id, m.name, m.role, m.spec, m.param_count, "
+            "count(q.id) as queries, sum(q.status = 'ok') as answered, sum(q.status = 'error') as errors, "
+            "coalesce(sum(r.tokens_in), 0) as tokens_in, coalesce(sum(r.tokens_out), 0) as tokens_out, "
+            "coalesce(sum(r.latency_s), 0) as wall_s, coalesce(sum(r.device_s), 0) as device_s "
+            "from models m left join queries q on q.model_id = m.id and q.purpose = 'eval' "
+            "left join responses r on r.query_id = q.id where m.audit_id = ? group by m.id order by m.rowid",
+            [audit_id],
+        )
+        return [{**row, "flops": 2.0 * row["param_count"] * (row["tokens_in"] + row["tokens_out"])
+                 if row["param_count"] else None} for row in rows]
+
+    def record_cost(self, audit_id: str, *, subject: str, stage: str, queries: int = 0, tokens_in: int = 0,
+                    tokens_out: int = 0, wall_s: float = 0.0, device_s: float = 0.0,
+                    flops: float | None = None, details: dict | None = None) -> None:
+        """Record the compute of a stage that is not a collection query (judge, embedder, training, analysis)."""
+        with self._write():
+            self.db["costs"].upsert(
+                {
+                    "id": natural_key(audit_id, subject, stage),
+                    "audit_id": audit_id,
+                    "subject": subject,
+                    "stage": stage,
+                    "queries": queries,
+                    "tokens_in": tokens_in,
+                    "tokens_out": tokens_out,
+                    "wall_s": wall_s,
+                    "device_s": device_s,
+                    "flops": flops,
+                    "details_json": canonical_json(details or {}),
+                },
+                pk="id",
+            )
+
+    def costs(self, audit_id: str) -> list[dict]:
+        rows = self.db["costs"].rows_where("audit_id = ?", [audit_id], order_by="stage, subject")
+        return [parse_json_cols(r, "details_json") for r in rows]
+
+    def cost(self, audit_id: str, subject: str, stage: str) -> dict | None:
+        """The recorded compute of one subject in one stage, or None before any was recorded."""
+        rows = self.db["costs"].rows_where("id = ?", [natural_key(audit_id, subject, stage)])
+        row = next(iter(rows), None)
+        return parse_json_cols(row, "details_json") if row else None
+
+    def add_cost(self, audit_id: str, *, subject: str, stage: str, queries: int, tokens_in: int, wall_s: float,
+                 flops_per_token: float | None, details: dict) -> None:
+        """Add a run's compute to the subject's cost row for the stage, in one transaction.
+
+        For work whose results are cached across runs (embeddings, teacher
+        scores): each run pays only for what it computed, so the row is the
+        sum over runs. The FLOP estimate is ``flops_per_token`` times all the
+        tokens processed (None where the model's size is unknown).
+        """
+        with self._write():
+            prior = self.cost(audit_id, subject, stage) or {"queries": 0, "tokens_in": 0, "wall_s": 0.0}
+            tokens_in += prior["tokens_in"]
+            self.record_cost(audit_id, subject=subject, stage=stage, queries=queries + prior["queries"],
+                             tokens_in=tokens_in, wall_s=wall_s + prior["wall_s"],
+                             flops=None if flops_per_token is None else flops_per_token * tokens_in, details=details)
+
+    # ---- embeddings cache ----------------------------------------------------
+
+    def cached_embeddings(self, embedder: str, text_hashes: list[str]) -> dict[str, list[float]]:
+        out: dict[str, list[float]] = {}
+        for start in range(0, len(text_hashes), 500):
+            chunk = text_hashes[start:start + 500]
+            rows = self.db.execute(
+                "select text_hash, dim, vector from embeddings where embedder = ? and text_hash in "
+                "(select value from json_each(?))",
+                [embedder, json.dumps(chunk)],
+            ).fetchall()
+            for h, dim, blob in rows:
+                out[h] = list(struct.unpack(f"<{dim}f", blob))
+        return out
+
+    def cache_embeddings(self, embedder: str, vectors: dict[str, list[float]]) -> None:
+        with self._write():
+            self.db["embeddings"].upsert_all(
+                (
+                    {"text_hash": h, "embedder": embedder, "dim": len(v), "vector": struct.pack(f"<{len(v)}f", *v)}
+                    for h, v in vectors.items()
+                ),
+                pk=("text_hash", "embedder"),
+            )
+
+    # ---- artifacts -------------------------------------------------------------
+
+    def record_artifact(self, audit_id: str, path: str, kind: str, sha256: str, size: int) -> None:
+        with self._write():
+            self.db["artifacts"].upsert(
+                {"id": natural_key(audit_id, path), "audit_id": audit_id, "path": path, "kind": kind,
+                 "sha256": sha256, "bytes": size, "created_at": utc_now()},
+                pk="id",
+            )
+
+    def artifacts(self, audit_id: str) -> list[dict]:
+        return list(self.db["artifacts"].rows_where("audit_id = ?", [audit_id], order_by="path"))
+
+    # ---- distillation runs ---------------------------------------------------
+
+    def start_distill_run(self, audit_id: str, *, teacher_id: str, student_spec: str, adapter_dir: str,
+                          config: dict) -> str:
+        run_id = natural_key(audit_id, teacher_id, student_spec, adapter_dir, canonical_json(config))
+        with self._write():
+            self.db["distill_runs"].insert(
+                {"id": run_id, "audit_id": audit_id, "teacher_id": teacher_id, "student_spec": student_spec,
+                 "adapter_dir": adapter_dir, "config_json": canonical_json(config), "status": "training",
+                 "created_at": utc_now(), "finished_at": None},
+                pk="id",
+                ignore=True,
+            )
+        return run_id
+
+    def finish_distill_run(self, run_id: str, status: str = "complete") -> None:
+        with self._write():
+            self.db["distill_runs"].update(run_id, {"status": status, "finished_at": utc_now()})
+
+    def log_distill_steps(self, run_id: str, steps: list[dict]) -> None:
+        with self._write():
+            self.db["distill_log"].upsert_all(({"run_id": run_id, **s} for s in steps), pk=("run_id", "step"))
+
+    def distill_log(self, run_id: str) -> list[dict]:
+        return list(self.db["distill_log"].rows_where("run_id = ?", [run_id], order_by="step"))
+
+    def distill_runs(self, audit_id: str) -> list[dict]:
+        return list(self.db["distill_runs"].rows_where("audit_id = ?", [audit_id], order_by="created_at"))
