@@ -231,8 +231,8 @@ def run_collect(options: CollectOptions) -> str:
     tallies = []
     with progress(options.quiet) as bar:
         for name, role, spec in named:
-            model = load_model(checked[spec], device=options.device, dtype=options.dtype, concurrency=options.concurrency,
-                               deadline=deadline)
+            model = load_model(checked[spec], device=options.device, dtype=options.dtype,
+                               concurrency=options.concurrency, deadline=deadline)
             model_id = store.add_model(audit_id, name=name, role=role, spec=spec,
                                        description=model.describe().as_dict())
             tally = collect_role(store, audit_id, model_id, name, model, probes, options.gen_params(),

@@ -14,7 +14,7 @@ imports the local backends' module, never httpx; loading it imports torch.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any
 
@@ -93,7 +93,7 @@ class Registry:
         for a spec no built-in knows."""
         return next((backend for backend in self.backends() if text in backend.aliases), None)
 
-    def backends(self):
+    def backends(self) -> Iterator[Backend]:
         for name in self.points:
             yield self.named(name)
 
