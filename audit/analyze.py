@@ -76,6 +76,7 @@ class Context:
     named: frozenset[str] = frozenset()  # the specs the user gave (command line, config): the only ones ever loaded
     unnamed: list[str] = field(default_factory=list)  # adversaries skipped because the user named no model for them
     not_run: dict[str, str] = field(default_factory=dict)  # adversary -> why it could not be run (the headline says)
+    checked: dict[str, object] = field(default_factory=dict)  # spec -> its check_spec, which loading does not repeat
 
     def load(self, spec: str):
         """The model ``spec`` names, loaded once; never a spec the user did not name (one read from the database)."""
@@ -84,7 +85,7 @@ class Context:
         if spec not in self.loaded:
             from audit.models import load_model
 
-            self.loaded[spec] = load_model(spec)
+            self.loaded[spec] = load_model(self.checked.get(spec, spec))
         return self.loaded[spec]
 
 
@@ -120,12 +121,12 @@ def analyze_store(store: Store, *, teacher_spec: str | None = None, judge_spec: 
     audit_id = store.require_audit()["id"]
     comparisons, by_model = load_comparisons(store, audit_id)
     coverage = probe_coverage(store, audit_id, by_model)
-    if use_judge and judge_spec and judge_model is None:
-        check_spec(judge_spec)  # a wrong --judge fails now, not after minutes of embeddings and teacher scores
+    # A wrong --judge fails now, not after minutes of embeddings and teacher scores; loading it checks it no more.
+    checked = {judge_spec: check_spec(judge_spec)} if use_judge and judge_spec and judge_model is None else {}
     ctx = Context(store, audit_id, confidence, seed, by_model,
                   {m["name"]: m for m in store.models(audit_id)},
                   {c["name"]: c for c in store.model_costs(audit_id)},
-                  named=frozenset(s for s in (teacher_spec, judge_spec, *named_specs) if s))
+                  named=frozenset(s for s in (teacher_spec, judge_spec, *named_specs) if s), checked=checked)
     ctx.notes.append(_coverage_note(coverage))
     teacher_model = teacher_model or _named_teacher(ctx, teacher_spec)  # a wrong --teacher fails before the stages
     plan = sequential.recorded_plan(store, store.require_audit())

@@ -149,18 +149,18 @@ def adapter_training_probes(options: CollectOptions) -> dict[str, str]:
 
     trained: dict[str, str] = {}
     for spec in (options.suspect, *options.controls):
-        parsed = parse_spec(spec)
-        if parsed.kind == "peft":
-            trained.update({probe_id: spec for probe_id in training_probe_ids(parsed.path)})
+        adapter = parse_spec(spec).adapter
+        if adapter is not None:
+            trained.update({probe_id: spec for probe_id in training_probe_ids(adapter)})
     return trained
 
 
-def check_specs(named: list[tuple[str, str, str]], deadline: float | None = None) -> None:
-    """Check every spec before any query is asked, so a bad one fails before any work starts."""
+def check_specs(named: list[tuple[str, str, str]], deadline: float | None = None) -> dict:
+    """Check every spec before any query is asked, so a bad one fails before any work starts; spec -> what its
+    check found, for ``load_model`` (which then checks nothing twice)."""
     from audit.models import check_spec
 
-    for _name, _role, spec in named:
-        check_spec(spec, deadline=deadline)
+    return {spec: check_spec(spec, deadline=deadline) for _name, _role, spec in named}
 
 
 def run_collect(options: CollectOptions) -> str:
@@ -181,7 +181,7 @@ def run_collect(options: CollectOptions) -> str:
     if audit is not None and not options.new_run:
         check_resumable(store, audit, options, probes)
     named = model_names(options.teacher, options.suspect, options.controls)
-    check_specs(named, deadline)
+    checked = check_specs(named, deadline)
     started_over = None
     if audit is not None and options.new_run:
         store.close()
@@ -199,8 +199,8 @@ def run_collect(options: CollectOptions) -> str:
     tallies = []
     with progress(options.quiet) as bar:
         for name, role, spec in named:
-            model = load_model(spec, device=options.device, dtype=options.dtype, concurrency=options.concurrency,
-                               deadline=deadline)
+            model = load_model(checked[spec], device=options.device, dtype=options.dtype,
+                               concurrency=options.concurrency, deadline=deadline)
             model_id = store.add_model(audit_id, name=name, role=role, spec=spec,
                                        description=model.describe().as_dict())
             tally = collect_role(store, audit_id, model_id, name, model, probes, options.gen_params(),

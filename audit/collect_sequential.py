@@ -38,14 +38,14 @@ def run_sequential(options: CollectOptions) -> str:
     named = model_names(options.teacher, options.suspect, options.controls)
     if audit is not None and not options.new_run:
         check_resumable(store, audit, options, None)
-    check_specs(named, deadline)
+    checked = check_specs(named, deadline)
     started_over = None
     if audit is not None and options.new_run:
         store.close()
         started_over = f"started over: the earlier audit is kept as {set_aside(options.db_path)}"
         store, audit = Store.open(options.db_path), None
-    models = {name: load_model(spec, device=options.device, dtype=options.dtype, concurrency=options.concurrency,
-                               deadline=deadline) for name, _role, spec in named}
+    models = {name: load_model(checked[spec], device=options.device, dtype=options.dtype,
+                               concurrency=options.concurrency, deadline=deadline) for name, _role, spec in named}
     suites, pool = _pool(store, audit, options, models)
     plan = sequential.preregister([p.id for p in pool], seed=options.seed, round_size=options.round_size,
                                   rule=options.stop_rule, threshold=options.epsilon_threshold,

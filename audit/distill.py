@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from audit import __version__
 from audit.errors import AuditError
+from audit.models.transformers_backend import prompt_ids  # the very ids an audit will ask the student in
 from audit.store import Store, content_hash
 
 if TYPE_CHECKING:
@@ -417,20 +418,6 @@ def _training_split(store: Store, audit_id: str, suite, wanted: int, seed: int) 
 # ---------------------------------------------------------------------------
 # Examples: chat-formatted prompt, loss on the response tokens only
 # ---------------------------------------------------------------------------
-
-
-def prompt_ids(tokenizer, prompt: str) -> list[int]:
-    """Exactly the ids the transformers backend feeds the student at generation time.
-
-    Borrowed from the backend rather than rebuilt, so the adapter learns the
-    very format an audit will ask it in: the chat template where the
-    tokenizer has one, the plain prompt where it has none.
-    """
-    from types import SimpleNamespace
-
-    from audit.models.transformers_backend import TransformersModel
-
-    return TransformersModel.prompt_ids(SimpleNamespace(tokenizer=tokenizer), prompt)
 
 
 def answer_ids(tokenizer, prompt: str, response: str, finished: bool) -> list[int]:

@@ -213,13 +213,13 @@ def _students(options: LeakageOptions, policies: list[str]) -> list[Student]:
 
 def _check_specs(options: LeakageOptions) -> None:
     """A local teacher (KD needs its token ids), a base student a LoRA adapter can sit on, one tokenizer."""
-    from audit.models import parse_spec
+    from audit.models import backend_for, parse_spec
     from audit.models.checkpoints import load_tokenizer
     from audit.models.transformers_backend import tokenizer_fingerprint
 
-    teacher = parse_spec(options.teacher)
+    teacher = backend_for(options.teacher)
     parse_spec(f"peft:{options.student}+adapter")  # a base a LoRA adapter can sit on, or one line saying why
-    if teacher.kind not in ("bundled", "hf", "gguf", "peft"):
+    if not teacher.local:
         raise AuditError(f"--teacher {options.teacher}: leakage trains every student by KD on the teacher's "
                          "recorded distributions over token ids, which only a local teacher gives (an endpoint "
                          "gives token texts, a replay what an earlier audit recorded)")

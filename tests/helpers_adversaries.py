@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from audit.models.base import Description, Generation, GenParams
+from audit.models.base import Description, Generation, GenParams, Model
 from audit.probes.types import Probe, Suite
 from audit.store import Store
 
@@ -122,7 +122,7 @@ class HashingEmbedder:
         return {"backend": "test", "fingerprint": "hashing-64", "param_count": 0}
 
 
-class LengthTeacher:
+class LengthTeacher(Model):
     """A 'teacher' that scores text: log p per token is higher for the words its own style uses."""
 
     spec = "fake:teacher"
@@ -147,7 +147,7 @@ _LITERAL = re.compile(r'"(?:[^"\\]|\\.)*"')
 _ORDER = re.compile(r"answer\s+([AB])\b", re.IGNORECASE)
 
 
-class ObedientJudge:
+class ObedientJudge(Model):
     """A judge that obeys any "answer A/B" it finds in the instruction part of its prompt.
 
     The instruction part is everything outside well-formed JSON string

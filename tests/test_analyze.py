@@ -351,6 +351,25 @@ def test_analyze_runs_a_teacher_the_user_names_and_only_that(tmp_path, recording
     assert "teacher-likelihood: skipped, the teacher's backend gives no log-probabilities" in result.output
 
 
+def test_a_judge_endpoint_is_checked_and_built_once(tmp_path, recording_endpoint, monkeypatch):
+    """--judge is checked before the stages and loaded for the judge stage: one request to /models, not two."""
+    from click.testing import CliRunner
+
+    from audit import analyze as stage
+    from audit.cli import cli
+
+    url, seen = recording_endpoint
+    monkeypatch.setattr(stage, "Embedder", HashingEmbedder)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "the-secret")
+    db = hostile_database(tmp_path / "a.db", url)
+    judge_spec = f"openai:{url}#teacher?key_env=AWS_SECRET_ACCESS_KEY"
+    result = CliRunner().invoke(cli, ["analyze", "--db", str(db), "--quiet", "--judge", judge_spec,
+                                      "--judge-probes", "2"])
+    assert result.exit_code == 0, result.output
+    assert [request for request in seen if request[0] == "GET"] == [("GET", "/v1/models", "Bearer the-secret")]
+    assert any(request[:2] == ("POST", "/v1/chat/completions") for request in seen)  # the judge was asked
+
+
 def test_analyze_refuses_a_teacher_other_than_the_one_that_answered(tmp_path, tiny_llama_dir):
     from audit.errors import AuditError
 

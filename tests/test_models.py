@@ -28,7 +28,7 @@ def test_parse_spec_kinds():
     assert parse_spec("smollm2-135m-instruct").kind == "bundled"
     assert parse_spec("hf:/m").path.as_posix() == "/m"
     peft = parse_spec("peft:gemma3-270m+/a/b")
-    assert (peft.kind, peft.base.text, peft.path.as_posix()) == ("peft", "gemma3-270m", "/a/b")
+    assert (peft.kind, peft.base.text, peft.adapter.as_posix()) == ("peft", "gemma3-270m", "/a/b")
     replay = parse_spec("replay:/x/audit.db#control:other")
     assert (replay.path.as_posix(), replay.role) == ("/x/audit.db", "control:other")
 

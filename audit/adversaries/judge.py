@@ -105,13 +105,10 @@ class VerdictReader:
         return self._by_generation(prompts)
 
     def _by_score(self, prompts: list[str]) -> list[Verdict]:
-        """One forward pass per prompt; a backend with ``score_next_token`` also shares common openings."""
+        """One forward pass per prompt at most (``Model.score_next_token``; the transformers backend shares
+        common openings)."""
         started = time.perf_counter()
-        batched = getattr(self.model, "score_next_token", None)
-        if batched is not None:
-            scores = batched(prompts, list(LETTERS))
-        else:
-            scores = [[sum(lp) for lp in self.model.score(p, list(LETTERS))] for p in prompts]
+        scores = self.model.score_next_token(prompts, list(LETTERS))
         latency = (time.perf_counter() - started) / max(1, len(prompts))
         # scoring reports no token counts; a prompt's tokens are estimated at 4 characters each
         return [self._scored(la, lb, latency, len(p) // 4) for p, (la, lb) in zip(prompts, scores)]

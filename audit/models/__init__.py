@@ -6,54 +6,57 @@ transformers or httpx when a spec of its kind is loaded.
 
 from __future__ import annotations
 
-from audit.models.base import Description, Generation, GenParams, Model
-from audit.models.spec import BUNDLED, ModelSpec, parse_spec
+from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["BUNDLED", "Description", "GenParams", "Generation", "Model", "ModelSpec",
+from audit.models.base import Description, Generation, GenParams, Model
+from audit.models.registry import Backend, backend_for
+from audit.models.spec import ModelSpec, parse_spec
+
+__all__ = ["Backend", "Checked", "Description", "GenParams", "Generation", "Model", "ModelSpec", "backend_for",
            "check_spec", "describe_spec", "load_hf", "load_model", "parse_spec"]
 
 
-def load_model(spec: str, *, device: str = "auto", dtype: str = "auto", concurrency: int = 8,
-               deadline: float | None = None) -> Model:
-    """The model ``spec`` names, ready to answer; raises ``SpecError``/``BackendError`` (one line) if it cannot be.
+@dataclass(frozen=True)
+class Checked:
+    """A spec that passed every check made before weights are read, with what the checks found (a resolved
+    checkpoint), so that loading it checks nothing twice."""
 
-    ``deadline`` (a ``time.monotonic()`` value) bounds an HTTP endpoint's
-    requests and retries; a local model is stopped between batches instead.
-    """
-    parsed = parse_spec(spec)
-    if parsed.kind == "openai":
-        from audit.models.openai_backend import OpenAIModel
-
-        return OpenAIModel(parsed, concurrency=concurrency, deadline=deadline)
-    if parsed.kind == "replay":
-        from audit.models.replay_backend import ReplayModel
-
-        return ReplayModel(parsed)
-    from audit.models.checkpoints import resolve_checkpoint
-    from audit.models.transformers_backend import TransformersModel
-
-    return TransformersModel(parsed, resolve_checkpoint(parsed), device=device, dtype=dtype)
+    spec: ModelSpec
+    backend: Backend
+    found: Any = None
 
 
-def check_spec(spec: str, deadline: float | None = None) -> None:
+def check_spec(spec: str, deadline: float | None = None) -> Checked:
     """Every check ``load_model`` makes before it reads weights; a local GGUF is converted here once.
 
     Collection checks all its specs first and loads one model at a time
     afterwards, so a bad control fails before the teacher answers anything
-    and only one model's weights are in memory at once.
+    and only one model's weights are in memory at once. ``deadline`` (a
+    ``time.monotonic()`` value) bounds an endpoint's check.
     """
     parsed = parse_spec(spec)
-    if parsed.kind in ("openai", "replay"):
-        load_model(spec, deadline=deadline)  # cheap: a connection check, or opening a database
-        return
-    from audit.models.checkpoints import resolve_checkpoint
+    backend = backend_for(parsed)
+    return Checked(parsed, backend, backend.check(parsed, deadline))
 
-    resolve_checkpoint(parsed)
+
+def load_model(spec: str | Checked, *, device: str = "auto", dtype: str = "auto", concurrency: int = 8,
+               deadline: float | None = None) -> Model:
+    """The model ``spec`` names, ready to answer; raises ``SpecError``/``BackendError`` (one line) if it cannot be.
+
+    A spec given as text is checked first; one ``check_spec`` returned is not
+    checked again. ``deadline`` bounds an HTTP endpoint's requests and
+    retries; a local model is stopped between batches instead.
+    """
+    checked = check_spec(spec, deadline) if isinstance(spec, str) else spec
+    return checked.backend.load(checked.spec, checked.found, device=device, dtype=dtype, concurrency=concurrency,
+                                deadline=deadline)
 
 
 def describe_spec(spec: str, device: str = "auto") -> str:
-    """A few readable lines: what ``spec`` resolves to, its size and fingerprint (loads it, to prove it can)."""
-    return format_description(load_model(spec, device=device).describe())
+    """A few readable lines: what ``spec`` resolves to, its size and fingerprint (as its backend describes it)."""
+    parsed = parse_spec(spec)
+    return format_description(backend_for(parsed).describe(parsed, device=device))
 
 
 def format_description(description: Description) -> str:

@@ -2,8 +2,10 @@
 
 An audit asks models three things: answer prompts (``generate``), say how
 likely a given continuation is (``score``, token log-probabilities; optional
-because hosted APIs rarely give it), and say exactly what they are
-(``describe``, with a fingerprint that goes into the signed report).
+because hosted APIs rarely give it; ``score_next_token`` batches it for the
+judge, with a default), and say exactly what they are (``describe``, with a
+fingerprint that goes into the signed report). A backend subclasses ``Model``
+to inherit the defaults.
 """
 
 from __future__ import annotations
@@ -183,6 +185,15 @@ class Model(Protocol):
         Raises ``ScoringUnsupported`` where the backend cannot do it.
         """
         ...
+
+    def score_next_token(self, prompts: list[str], choices: list[str]) -> list[list[float]]:
+        """log p of each choice (its tokens' log-probabilities summed) after each prompt: a judge's verdict.
+
+        By default one ``score`` per prompt, so it raises ``ScoringUnsupported``
+        where ``score`` does; a backend that can share work between prompts
+        overrides it (the transformers backend computes common openings once).
+        """
+        return [[sum(logprobs) for logprobs in self.score(prompt, choices)] for prompt in prompts]
 
     def describe(self) -> Description:
         ...

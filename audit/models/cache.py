@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from audit.models.spec import BundledModel
+    from audit.models.local_backends import BundledModel
 
 
 def cache_dir() -> Path:

@@ -23,7 +23,8 @@ from typing import Any
 
 from audit.errors import SpecError
 from audit.models.cache import atomic_dir, cache_dir, sha256_file, sha256_files
-from audit.models.spec import BUNDLED, ModelSpec, parse_spec
+from audit.models.registry import backend_for
+from audit.models.spec import ModelSpec, parse_spec
 
 _DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
            "float16": "float16", "fp16": "float16"}
@@ -38,6 +39,9 @@ class Checkpoint:
     fingerprint: str
     adapter: Path | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    # What the loaded model is called (default: the spec): an adapter trained on it records this as its base,
+    # which is what the base check compares.
+    name_or_path: str = ""
 
 
 def resolve_device(device: str) -> str:
@@ -62,16 +66,11 @@ def resolve_dtype(dtype: str, device: str):
 
 
 def resolve_checkpoint(spec: ModelSpec) -> Checkpoint:
-    """Check a local spec and find (converting a GGUF if needed) the checkpoint it names."""
-    if spec.kind == "bundled":
-        return _gguf_checkpoint(spec, spec.bundled.gguf_path(cache_dir()))
-    if spec.kind == "gguf":
-        return _gguf_checkpoint(spec, spec.path)
-    if spec.kind == "hf":
-        return _hf_checkpoint(spec)
-    if spec.kind == "peft":
-        return _peft_checkpoint(spec)
-    raise SpecError(f"model spec {spec.text!r}: not a local model")
+    """Check a local spec and find (converting a GGUF if needed) the checkpoint it names, by its backend."""
+    backend = backend_for(spec)
+    if not backend.local:
+        raise SpecError(f"model spec {spec.text!r}: not a local model")
+    return backend.checkpoint(spec)
 
 
 def load_checkpoint(checkpoint: Checkpoint, *, device: str = "auto", dtype: str = "auto", merge: bool = False):
@@ -87,9 +86,7 @@ def load_checkpoint(checkpoint: Checkpoint, *, device: str = "auto", dtype: str 
         model = AutoModelForCausalLM.from_pretrained(checkpoint.directory, dtype=torch_dtype)
     except (OSError, ValueError, KeyError) as exc:
         raise SpecError(f"model spec {checkpoint.spec.text!r}: cannot load {checkpoint.directory}: {_first_line(exc)}") from exc
-    # Adapters trained on this model record the spec as their base, which is what the base check compares.
-    base_text = checkpoint.spec.base.text if checkpoint.spec.base else checkpoint.spec.text
-    model.name_or_path = base_text if checkpoint.spec.kind != "hf" else str(checkpoint.directory)
+    model.name_or_path = checkpoint.name_or_path or checkpoint.spec.text
     if checkpoint.adapter is not None:
         model = _attach_adapter(checkpoint, model, merge)
     model.to(device).eval()
@@ -111,7 +108,7 @@ def load_tokenizer(spec: str | ModelSpec):
 # ---- hf ----------------------------------------------------------------------
 
 
-def _hf_checkpoint(spec: ModelSpec) -> Checkpoint:
+def hf_checkpoint(spec: ModelSpec) -> Checkpoint:
     directory = spec.path
     if not directory.is_dir():
         raise SpecError(f"model spec {spec.text!r}: {directory} is not a directory")
@@ -120,13 +117,14 @@ def _hf_checkpoint(spec: ModelSpec) -> Checkpoint:
     weights = sorted(directory.glob("*.safetensors")) or sorted(directory.glob("pytorch_model*.bin"))
     if not weights:
         raise SpecError(f"model spec {spec.text!r}: {directory} holds no *.safetensors or pytorch_model*.bin weights")
-    return Checkpoint(spec, directory, sha256_files(weights), details={"weights": [w.name for w in weights]})
+    return Checkpoint(spec, directory, sha256_files(weights), details={"weights": [w.name for w in weights]},
+                      name_or_path=str(directory))
 
 
 # ---- gguf --------------------------------------------------------------------
 
 
-def _gguf_checkpoint(spec: ModelSpec, gguf_path: Path) -> Checkpoint:
+def gguf_checkpoint(spec: ModelSpec, gguf_path: Path) -> Checkpoint:
     if not gguf_path.is_file():
         raise SpecError(f"model spec {spec.text!r}: {gguf_path} does not exist")
     sha = sha256_file(gguf_path)
@@ -207,9 +205,9 @@ def _quiet_gguf_reader():
 # ---- peft --------------------------------------------------------------------
 
 
-def _peft_checkpoint(spec: ModelSpec) -> Checkpoint:
+def peft_checkpoint(spec: ModelSpec) -> Checkpoint:
     base = resolve_checkpoint(spec.base)
-    adapter = spec.path
+    adapter = spec.adapter
     config_path = adapter / "adapter_config.json"
     if not config_path.is_file():
         raise SpecError(f"model spec {spec.text!r}: {adapter} has no adapter_config.json (not a peft adapter)")
@@ -223,7 +221,7 @@ def _peft_checkpoint(spec: ModelSpec) -> Checkpoint:
     fingerprint = hashlib.sha256(f"base {base.fingerprint}\nadapter {adapter_sha}\n".encode()).hexdigest()
     details = {"base_fingerprint": base.fingerprint, "adapter_sha256": adapter_sha, "adapter": str(adapter),
                "adapter_base": recorded_base, **base.details}
-    return Checkpoint(spec, base.directory, fingerprint, adapter=adapter, details=details)
+    return Checkpoint(spec, base.directory, fingerprint, adapter=adapter, details=details, name_or_path=spec.base.text)
 
 
 def _check_adapter_base(spec: ModelSpec, base: Checkpoint, recorded: str) -> None:
@@ -245,6 +243,8 @@ def _check_adapter_base(spec: ModelSpec, base: Checkpoint, recorded: str) -> Non
 
 def _names_of(name: str) -> set[str] | None:
     """Everything ``name`` is known by; None when it names nothing recognisable here."""
+    from audit.models.local_backends import BUNDLED
+
     for bundled in BUNDLED.values():
         if name == bundled.alias or name in bundled.hub_ids:
             return {bundled.alias}
@@ -252,7 +252,7 @@ def _names_of(name: str) -> set[str] | None:
         parsed = parse_spec(name)
     except SpecError:
         parsed = None
-    if parsed is not None and parsed.kind in ("hf", "gguf") and parsed.path.exists():
+    if parsed is not None and backend_for(parsed).adapter_base and parsed.path and parsed.path.exists():
         return {str(parsed.path.resolve())}
     if Path(name).exists():
         return {str(Path(name).resolve())}

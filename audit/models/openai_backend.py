@@ -33,9 +33,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from audit.errors import BackendError, ScoringUnsupported, SpecError
-from audit.models.base import STOPPED_AT_DEADLINE, Description, Generation, GenParams, prompt_seeds
+from audit.models.base import STOPPED_AT_DEADLINE, Description, Generation, GenParams, Model, prompt_seeds
+from audit.models.registry import Backend
 from audit.models.spec import ModelSpec
 from audit.text import map_strings, nesting_depth, valid_unicode
 from audit.topk import TopK
@@ -57,7 +59,7 @@ class _Stopped(Exception):
     """The deadline passed before the prompt was answered; becomes ``Generation.stopped``."""
 
 
-class OpenAIModel:
+class OpenAIModel(Model):
     """Chat completions over httpx, ``concurrency`` requests in flight at most."""
 
     def __init__(self, spec: ModelSpec, *, concurrency: int = 8, timeout_s: float = 120.0, max_retries: int = 6,
@@ -75,7 +77,6 @@ class OpenAIModel:
         self._client = httpx.Client(base_url=self.url, headers=headers, timeout=timeout_s,
                                     limits=httpx.Limits(max_connections=self.concurrency))
         self._fatal = threading.Event()
-        self._check_endpoint()
 
     # ---- the Model interface -------------------------------------------------
 
@@ -100,9 +101,12 @@ class OpenAIModel:
                      "key_set": self._key is not None, "concurrency": self.concurrency},
         )
 
+    def close(self) -> None:
+        self._client.close()
+
     # ---- requests ------------------------------------------------------------
 
-    def _check_endpoint(self) -> None:
+    def check_endpoint(self) -> None:
         """One cheap GET /models: an unreachable endpoint, a refused key or an unknown model stop here."""
         import httpx
 
@@ -272,6 +276,58 @@ class OpenAIModel:
 
     def _redact(self, text: str) -> str:
         return text.replace(self._key, REDACTED) if self._key else text
+
+
+class OpenAIBackend(Backend):
+    """``openai:http(s)://host:port/v1#model``: checked by one request, loaded without another."""
+
+    name = "openai"
+
+    def parse(self, text: str, rest: str) -> ModelSpec:
+        return _parse_openai(text, rest)
+
+    def check(self, spec: ModelSpec, deadline: float | None = None) -> None:
+        """GET /models through a client of one connection, closed after it."""
+        probe = OpenAIModel(spec, concurrency=1, deadline=deadline)
+        try:
+            probe.check_endpoint()
+        finally:
+            probe.close()
+
+    def load(self, spec: ModelSpec, checked: None, *, device: str = "auto", dtype: str = "auto",
+             concurrency: int = 8, deadline: float | None = None) -> OpenAIModel:
+        return OpenAIModel(spec, concurrency=concurrency, deadline=deadline)
+
+
+BACKEND = OpenAIBackend()
+
+
+def _parse_openai(text: str, rest: str) -> ModelSpec:
+    """``openai:URL#model``; ``?key_env=VAR`` may sit before or after the fragment.
+
+    A spec is recorded in the database, the signed manifest and the report,
+    so it must never hold a secret: credentials in the URL are refused, by a
+    message that shows the URL without them.
+    """
+    url, _, fragment = rest.partition("#")
+    model, _, fragment_query = fragment.partition("?")
+    parts = urlsplit(url)
+    if "@" in parts.netloc:
+        shown = f"openai:{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}#{model}"
+        raise SpecError(f"model spec {shown!r}: credentials in the URL are refused (the spec is recorded in the "
+                        f"database and the report); put the key in an environment variable and name it with "
+                        f"?key_env=VAR (default DISTILL_AUDIT_API_KEY)")
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SpecError(f"model spec {text!r}: expected openai:http(s)://host:port/v1#model")
+    if not model:
+        raise SpecError(f"model spec {text!r}: no model name after '#'")
+    query = {k: v[-1] for k, v in parse_qs("&".join(q for q in (parts.query, fragment_query) if q)).items()}
+    unknown = set(query) - {"key_env"}
+    if unknown:
+        raise SpecError(f"model spec {text!r}: unknown option(s) {', '.join(sorted(unknown))} (only key_env)")
+    base_url = parts._replace(query="", fragment="").geturl().rstrip("/")
+    return ModelSpec(text, "openai", url=base_url, model=model,
+                     key_env=query.get("key_env", "DISTILL_AUDIT_API_KEY"), options=query)
 
 
 def _attach_logprobs(generation: Generation, logprobs: Any, params: GenParams) -> None:

@@ -13,31 +13,53 @@ database is refused, and a signed copy keeps its hash.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
 
 from audit.errors import ScoringUnsupported, SpecError, StoreError
-from audit.models.base import Description, Generation, GenParams
+from audit.models.base import Description, Generation, GenParams, Model
 from audit.models.cache import sha256_file
+from audit.models.registry import Backend
 from audit.models.spec import ModelSpec
 from audit.topk import TopK
 
+Read = TypeVar("Read")
 
-class ReplayModel:
+
+class ReplayBackend(Backend):
+    """``replay:/path/to/audit.db#role``: checked by finding the role in the database, loaded by reading its
+    answers (once)."""
+
+    name = "replay"
+
+    def parse(self, text: str, rest: str) -> ModelSpec:
+        path, _, role = rest.rpartition("#")
+        if not path or not role:
+            raise SpecError(f"model spec {text!r}: expected replay:/path/to/audit.db#role "
+                            "(teacher, suspect, control:NAME)")
+        return ModelSpec(text, self.name, path=Path(path).expanduser(), role=role)
+
+    def check(self, spec: ModelSpec, deadline: float | None = None) -> None:
+        _read_source(spec, _source_model)
+
+    def load(self, spec: ModelSpec, checked: None, *, device: str = "auto", dtype: str = "auto",
+             concurrency: int = 8, deadline: float | None = None) -> "ReplayModel":
+        return ReplayModel(spec)
+
+
+BACKEND = ReplayBackend()
+
+
+class ReplayModel(Model):
     """The recorded answers of model ``spec.role`` in the audit database ``spec.path``."""
 
     def __init__(self, spec: ModelSpec):
-        from audit.store import Store
-
         self.spec = spec.text
         self.role = spec.role
         self.path = spec.path
-        if not self.path.is_file():
-            raise SpecError(f"model spec {spec.text!r}: {self.path} does not exist")
+        self._recorded, self.source = _read_source(spec, _recorded_answers)
         self.db_sha256 = sha256_file(self.path)
-        try:
-            with Store.open_readonly(self.path) as store:  # a source is read as it is: never migrated, never written
-                self._recorded, self.source = _recorded_answers(store, spec)
-        except StoreError as exc:
-            raise SpecError(f"model spec {spec.text!r}: {exc}") from exc
 
     def generate(self, prompts: list[str], params: GenParams, seeds: list[int] | None = None,
                  samples: list[int] | None = None) -> list[Generation]:
@@ -89,12 +111,32 @@ class ReplayModel:
         )
 
 
-def _recorded_answers(store, spec: ModelSpec) -> tuple[dict[tuple[str, int], dict], dict]:
+def _read_source(spec: ModelSpec, read: Callable[..., Read]) -> Read:
+    """``read(store, spec)`` on the source database, opened read-only as it is (never migrated, never
+    written); a missing file or one that is not an audit database is a ``SpecError`` naming the spec."""
+    from audit.store import Store
+
+    if not spec.path.is_file():
+        raise SpecError(f"model spec {spec.text!r}: {spec.path} does not exist")
+    try:
+        with Store.open_readonly(spec.path) as store:
+            return read(store, spec)
+    except StoreError as exc:
+        raise SpecError(f"model spec {spec.text!r}: {exc}") from exc
+
+
+def _source_model(store, spec: ModelSpec) -> tuple[dict, dict]:
+    """(the source's audit, its model ``spec.role``)."""
     audit = store.require_audit()
     model = store.model(audit["id"], spec.role)
     if model is None:
         names = ", ".join(m["name"] for m in store.models(audit["id"])) or "none"
         raise SpecError(f"model spec {spec.text!r}: the audit in {spec.path} has no model {spec.role!r} (it has: {names})")
+    return audit, model
+
+
+def _recorded_answers(store, spec: ModelSpec) -> tuple[dict[tuple[str, int], dict], dict]:
+    audit, model = _source_model(store, spec)
     recorded: dict[tuple[str, int], dict] = {}
     blobs = store.top_distributions(audit["id"], model["id"])
     for row in store.responses(audit["id"], model["id"]):

@@ -22,13 +22,13 @@ import functools
 import time
 from dataclasses import dataclass
 
-from audit.models.base import Description, Generation, GenParams, prompt_seeds
+from audit.models.base import Description, Generation, GenParams, Model, prompt_seeds
 from audit.models.checkpoints import Checkpoint, load_checkpoint, resolve_device
 from audit.models.spec import ModelSpec
 from audit.topk import TopK
 
 
-class TransformersModel:
+class TransformersModel(Model):
     """A causal LM answering user messages (chat template when the tokenizer has one, plain text otherwise)."""
 
     def __init__(self, spec: ModelSpec, checkpoint: Checkpoint, *, device: str = "auto", dtype: str = "auto"):
@@ -109,7 +109,7 @@ class TransformersModel:
 
         token_ids = [self.tokenizer(c, add_special_tokens=False)["input_ids"] for c in choices]
         if any(len(ids) != 1 for ids in token_ids):
-            return [[sum(lp) for lp in self.score(p, choices)] for p in prompts]
+            return super().score_next_token(prompts, choices)
         wanted = [ids[0] for ids in token_ids]
         encoded = [self.prompt_ids(p) for p in prompts]
         out: list[list[float]] = [[] for _ in prompts]
@@ -171,11 +171,7 @@ class TransformersModel:
 
     def prompt_ids(self, prompt: str) -> list[int]:
         """The token ids the model sees for a user message."""
-        if self.tokenizer.chat_template:
-            text = self.tokenizer.apply_chat_template(
-                [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True)
-            return self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        return self.tokenizer(prompt)["input_ids"]
+        return prompt_ids(self.tokenizer, prompt)
 
     def _generate_batch(self, batch: list[list[int]], params: GenParams, seeds: list[int]) -> list[Generation]:
         import torch
@@ -245,6 +241,16 @@ class TransformersModel:
         return GenerationConfig(max_new_tokens=params.max_new_tokens, eos_token_id=sorted(self.eos_ids),
                                 pad_token_id=self.tokenizer.pad_token_id, return_dict_in_generate=True,
                                 do_sample=False)
+
+
+def prompt_ids(tokenizer, prompt: str) -> list[int]:
+    """The token ids a model with ``tokenizer`` sees for a user message: the chat template where the tokenizer
+    has one, the plain prompt where it has none (distillation trains on these very ids)."""
+    if tokenizer.chat_template:
+        text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                             add_generation_prompt=True)
+        return tokenizer(text, add_special_tokens=False)["input_ids"]
+    return tokenizer(prompt)["input_ids"]
 
 
 class StepRecorder:
