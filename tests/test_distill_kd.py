@@ -175,3 +175,37 @@ def test_the_cli_records_the_teacher_s_distributions_and_distils_on_an_exposure(
         audit_id = store.audit()["id"]
         blobs = store.top_distributions(audit_id, f"{audit_id}:teacher", purpose="train")
         assert len(blobs) == 4 and all(len(row) == 3 for b in blobs.values() for row in TopK.unpack(b).ids)
+
+
+def test_kd_examples_start_with_the_generation_prompt_and_padding_changes_no_loss(tiny_gemma3_dir):
+    """Guards what the degenerate 200-example leakage students were suspected of (issue 13; it was none of it):
+    a KD example's prompt is exactly what generation feeds, and a right-padded batch's loss is the
+    token-weighted mean of its examples' losses (longer than the sliding window, one answer ending in EOS)."""
+    import numpy as np
+    import torch
+
+    from audit import distill
+    from audit.exposure import Exposed
+    from audit.models import load_model
+
+    backend = load_model(f"hf:{tiny_gemma3_dir}", device="cpu")
+    model, tokenizer = backend.model, backend.tokenizer
+    prompts = ["Question one: what is the capital of France?", "Two?", "Question three, a longer one: name a river."]
+    answers = [[5, 6, 7, tokenizer.eos_token_id], [8, 9, 10, 11, 12, 13, 14, 15, 16, 17], [18, 19]]
+    rows = [{"query_id": f"q{i}", "probe_id": f"p{i}", "probe_text": p} for i, p in enumerate(prompts)]
+    targets = {f"q{i}": Exposed(ids=np.array(a)[:, None], probs=np.ones((len(a), 1)), chosen=np.array(a))
+               for i, a in enumerate(answers)}
+    examples = distill.build_kd_examples(tokenizer, rows, targets, max_length=64)
+    for example, prompt, answer in zip(examples, prompts, answers):
+        fed = backend.prompt_ids(prompt)
+        assert example["input_ids"] == fed + answer
+        assert example["labels"] == [-100] * len(fed) + answer
+
+    def loss(chosen):
+        ids, labels, mask, first, kd = distill._batch(chosen, tokenizer.pad_token_id)
+        with torch.no_grad():
+            return distill._loss(model, ids, labels, mask, first, kd, "kd").item()
+
+    weights = [len(a) for a in answers]
+    alone = sum(loss([e]) * n for e, n in zip(examples, weights)) / sum(weights)
+    assert loss(examples) == pytest.approx(alone, rel=1e-5)
