@@ -40,7 +40,6 @@ import numpy as np
 
 from audit import sequential
 from audit.adversaries import discriminator, judge, likelihood, similarity
-from audit.adversaries.comparison import MAIN_COMPARISON as MAIN
 from audit.adversaries.comparison import Comparison, load_comparisons, probe_coverage
 from audit.adversaries.embeddings import Embedder, attach_features, embedder_cost
 from audit.adversaries.mmd import mmd_estimate
@@ -50,6 +49,7 @@ from audit.models import check_spec
 from audit.stats import (Estimate, bonferroni, correct_pvalues, estimate_gap, headline_bound,
                          holm_interval, rank_by_evidence)
 from audit.store import Store
+from audit.vocabulary import MAIN_COMPARISON as MAIN
 
 BUDGET_QS = (50, 100, 250, 500, 1000, None)
 MIN_BUDGET_Q = 8  # a paired discriminator needs a few probes per fold

@@ -54,6 +54,7 @@ from pathlib import Path
 
 from audit.errors import AuditError
 from audit.store import Store
+from audit.vocabulary import CMI, EXPOSURE, TOP1_AGREEMENT
 
 OBJECTIVE = "kd"
 REPORT_DIR = "report"
@@ -363,8 +364,7 @@ def _analyze(options: LeakageOptions, collect_options) -> str:
     return f"analysis: {summary.splitlines()[-1]}"
 
 
-CMI_ADVERSARY = "exposure"  # result rows of a policy's exposure itself: no adversary, a property of what is exposed
-CMI_METRICS = ("cmi", "top1-agreement")
+CMI_METRICS = (CMI, TOP1_AGREEMENT)  # result rows of a policy's exposure itself: no adversary, a property of what is exposed
 
 
 def _record_cmi(options: LeakageOptions, fitted: dict) -> str:
@@ -389,7 +389,7 @@ def _record_cmi(options: LeakageOptions, fitted: dict) -> str:
                        "label": "the raw teacher's top-1 token at each position",
                        "distributions": "the teacher's answers to the evaluation probes, held out from every fit"}
             for metric, estimate in zip(CMI_METRICS, (result.cmi, result.agreement)):
-                rows.append(_finite({**estimate.as_result(), "adversary": CMI_ADVERSARY,
+                rows.append(_finite({**estimate.as_result(), "adversary": EXPOSURE,
                                      "comparison": f"exposure:{name}", "category": "all", "split": "all",
                                      "metric": metric, "q": len(responses), "t": t,
                                      "details": {**estimate.details, **details}}))

@@ -30,31 +30,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-ADVERSARY_CLASSES = {
-    "similarity": "semantic similarity of sentence embeddings (a baseline, not an adversary)",
-    "discriminator-single": "a learned discriminator that sees one response (sentence embedding + style features)",
-    "discriminator-paired": "a learned discriminator that sees two responses and names the teacher's",
-    "judge": "a pairwise LLM judge, counting only verdicts that survive swapping the A/B order",
-    "judge-unfiltered": "a pairwise LLM judge, counting every verdict (order-inconsistent pairs as ties)",
-    "teacher-likelihood": "a threshold test on the response's length-normalised likelihood under the teacher",
-    "mmd": "a two-sample MMD test on the response sets (no learning)",
-    "exposure": "no adversary: a measure of what a teacher's exposure policy exposes (leakage)",
-}
-
-METRIC_NAMES = {
-    "advantage": "distinguishing advantage",
-    "cosine": "mean cosine similarity",
-    "mmd": "MMD statistic",
-    "advantage-gap": "advantage gap, Adv(teacher, control) − Adv(teacher, suspect)",
-    "preference": "teacher-likeness preference, P[suspect's response judged the more teacher-like than the "
-                  "control's] − P[the reverse]",
-    "cmi": "CMI plug-in estimate, nats per token",
-    "top1-agreement": "top-1 agreement of the exposed with the raw teacher distribution",
-}
-
-HEADLINE = "headline"
-SEQUENTIAL = "sequential"  # the split of a sequential audit's claims: confidence sequences at the stop
-MAIN_COMPARISON = "teacher-vs-suspect"
+from audit.vocabulary import ADVERSARY_CLASSES, HEADLINE, MAIN_COMPARISON, METRIC_NAMES, SEQUENTIAL
 
 MATERIAL_UNANSWERED_SHARE = 0.05
 """Above this share of the selected probes missing from the common set, the claims are about a subset, not the suite.

@@ -27,6 +27,7 @@ from audit import verdict as V
 from audit.errors import AuditError
 from audit.report import HTML, LEAKAGE_FIGURE, plots, publish, render, signing
 from audit.store import Store, merkle_root
+from audit.vocabulary import HEADLINE
 
 EVALUATION = ("leakage of distillation-relevant information under exposure policies: (epsilon, q, t, A) of "
               "students distilled under each policy and training size, and each policy's CMI estimate")
@@ -115,7 +116,7 @@ def gather(store: Store, *, keyid: str | None, tool_digest: str) -> LeakageConte
 
 def _point(claims: dict, policy: str, size: int, model: str, training: dict | None) -> Point:
     comparison = f"teacher-vs-{model}"
-    return Point(policy=policy, size=size, model=model, epsilon=claims.get((V.HEADLINE, comparison, "advantage")),
+    return Point(policy=policy, size=size, model=model, epsilon=claims.get((HEADLINE, comparison, "advantage")),
                  similarity=claims.get(("similarity", comparison, "cosine")), training=training)
 
 

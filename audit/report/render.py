@@ -28,6 +28,7 @@ from audit import verdict as V
 from audit.report import plots
 from audit.report.text import visible
 from audit.store import Store, merkle_root
+from audit.vocabulary import MAIN_COMPARISON
 
 EXHIBIT_CHARS = 2500
 EXHIBITS_GIVEAWAY = 4
@@ -93,7 +94,7 @@ def gather(store: Store, *, keyid: str | None, tool_digest: str) -> ReportContex
     models = [_with_description(m) for m in store.models(audit_id)]
     selected = store.selected_probes(audit_id)
     responses = store.responses(audit_id)
-    judgements = store.judgements(audit_id, V.MAIN_COMPARISON)
+    judgements = store.judgements(audit_id, MAIN_COMPARISON)
     budget_points = store.budget_points(audit_id)
     sequence = _sequence(store, audit, config)
     category_adversary, category_claims = _category_evidence(found)
@@ -159,13 +160,13 @@ def _sample_sizes(selected: list[dict], responses: list[dict], judgements: list[
 def _category_evidence(found: V.Findings) -> tuple[str | None, list[V.Claim]]:
     """The adversary the headline picked (else the strongest overall) and its per-category claims, ranked."""
     rows = [c for c in found.by_category if c.metric == "advantage" and c.split == "all"
-            and c.comparison == V.MAIN_COMPARISON]
+            and c.comparison == MAIN_COMPARISON]
     names = {c.adversary for c in rows}
     if not names:
         return None, []
     preferred = found.headline.selected_adversary if found.headline else None
     if preferred not in names:
-        main = [c for c in found.adversaries if c.comparison == V.MAIN_COMPARISON and c.adversary in names]
+        main = [c for c in found.adversaries if c.comparison == MAIN_COMPARISON and c.adversary in names]
         preferred = max(main, key=lambda c: c.ci_low if c.ci_low is not None else -2).adversary if main \
             else sorted(names)[0]
     return preferred, V.ranked_categories([c for c in rows if c.adversary == preferred])
@@ -252,10 +253,10 @@ def split_rows(found: V.Findings) -> list[dict[str, Any]]:
     """Per adversary on teacher vs suspect: its public and private claims and the gap between them."""
     rows: dict[str, dict[str, Any]] = {}
     for c in found.by_split:
-        if c.comparison == V.MAIN_COMPARISON and c.metric == "advantage":
+        if c.comparison == MAIN_COMPARISON and c.metric == "advantage":
             rows.setdefault(c.adversary, {"adversary": c.adversary})[c.split] = c
     for c in found.adversaries:
-        if c.comparison == V.MAIN_COMPARISON and c.adversary in rows:
+        if c.comparison == MAIN_COMPARISON and c.adversary in rows:
             rows[c.adversary]["gap"] = V.split_gap_text(c.details.get("split_gap"))
     return [rows[name] for name in sorted(rows)]
 
@@ -271,12 +272,12 @@ def _figures(found: V.Findings, category_adversary: str | None, category_order: 
     for c in found.by_category:
         if c.adversary == category_adversary and c.metric == "advantage" and c.split == "all":
             by_comparison.setdefault(c.comparison, []).append(c)
-    if V.MAIN_COMPARISON in by_comparison:  # the suspect first in the legend and the colours
-        by_comparison = {V.MAIN_COMPARISON: by_comparison.pop(V.MAIN_COMPARISON), **by_comparison}
+    if MAIN_COMPARISON in by_comparison:  # the suspect first in the legend and the colours
+        by_comparison = {MAIN_COMPARISON: by_comparison.pop(MAIN_COMPARISON), **by_comparison}
     candidates = {
         "category": plots.category_figure(by_comparison, category_adversary or "", category_order),
         "budget": plots.budget_figure(budget_points),
-        "split": plots.split_figure([c for c in found.by_split if c.comparison == V.MAIN_COMPARISON]),
+        "split": plots.split_figure([c for c in found.by_split if c.comparison == MAIN_COMPARISON]),
         "sequence": plots.sequence_figure(sequence["points"], sequence["stop"]) if sequence else None,
     }
     return {k: f for k, f in candidates.items() if f is not None}
