@@ -33,6 +33,7 @@ from sqlite_utils.migrations import Migrations
 
 from audit import __version__
 from audit.errors import StoreError
+from audit.results import ResultRow
 
 migrations = Migrations("distill-audit")
 
@@ -367,6 +368,24 @@ def m005_sequence_points(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
+
+
+RESULTS_COLUMNS = {"id": str, "audit_id": str, "adversary": str, "comparison": str, "control": str, "category": str,
+                   "split": str, "metric": str, "headline": int, "judge_mode": str, "n": int, "estimate": float,
+                   "ci_low": float, "ci_high": float, "confidence": float, "ci_method": str, "p_value": float,
+                   "p_holm": float, "p_bh": float, "q": int, "t_json": str, "details_json": str, "created_at": str}
+
+
+@migrations()
+def m006_typed_results(db: sqlite_utils.Database) -> None:
+    """``results`` in the shape of ``audit.results.ResultRow``: ``advantage`` → ``estimate`` (of its ``metric``),
+    the headline a flag on the selected adversary's row and the control a column (no more ``headline`` and
+    ``provenance:NAME`` strings), and the judge mode as data. Every number is kept; rows are re-keyed."""
+    old = [_parse_json_cols(r, "t_json", "details_json") for r in db["results"].rows]
+    db["results"].drop()
+    db["results"].create(RESULTS_COLUMNS, pk="id")
+    db["results"].insert_all(_result_columns(r["audit_id"], ResultRow.from_legacy(r, r["t"], r["details"]),
+                                             r["created_at"]) for r in old)
 
 
 SCHEMA_MIGRATIONS = [m.name for m in migrations._migrations]
@@ -845,30 +864,11 @@ class Store:
 
     # ---- results -------------------------------------------------------------
 
-    def record_results(self, audit_id: str, results: list[dict]) -> None:
-        """Upsert result rows keyed by (adversary, comparison, category, split, metric).
-
-        Each dict: ``adversary``, ``comparison``, ``category``, ``split``,
-        ``metric`` (``advantage`` unless said), ``n``, ``advantage`` (the
-        estimate), ``ci_low``, ``ci_high``, ``confidence``, ``ci_method``,
-        ``p_value``, ``p_holm``, ``p_bh``, ``q``, ``t`` (dict), ``details``
-        (dict).
-        """
+    def record_results(self, audit_id: str, results: list[ResultRow]) -> None:
+        """Upsert result rows keyed by their natural key (``audit.results.KEY``)."""
         with self._write():
             for r in results:
-                r = dict(r)
-                r.setdefault("metric", "advantage")
-                r.setdefault("split", "all")
-                rid = _key(audit_id, r["adversary"], r["comparison"], r["category"], r["split"], r["metric"])
-                row = {
-                    "id": rid,
-                    "audit_id": audit_id,
-                    "t_json": canonical_json(r.pop("t", None) or {}),
-                    "details_json": canonical_json(r.pop("details", None) or {}),
-                    "created_at": _now(),
-                    **r,
-                }
-                self.db["results"].upsert(row, pk="id")
+                self.db["results"].upsert(_result_columns(audit_id, r, _now()), pk="id")
 
     def clear_results(self, audit_id: str) -> None:
         """Drop derived rows before a fresh analysis, so stale results never mix with new ones."""
@@ -877,14 +877,20 @@ class Store:
             self.db.execute("delete from budget_points where audit_id = ?", [audit_id])
             self.db.execute("delete from sequence_points where audit_id = ?", [audit_id])
 
-    def results(self, audit_id: str, **filters: Any) -> list[dict]:
-        where = ["audit_id = ?"]
-        args: list[Any] = [audit_id]
-        for col, val in filters.items():
-            where.append(f"[{col}] = ?")
-            args.append(val)
-        rows = self.db["results"].rows_where(" and ".join(where), args, order_by="adversary, comparison, category, split")
-        return [_parse_json_cols(r, "t_json", "details_json") for r in rows]
+    def results(self, audit_id: str, **filters: Any) -> list[ResultRow]:
+        """The audit's result rows whose fields equal ``filters``; a database from before m006 (read as it is,
+        never migrated) is read through ``ResultRow.from_legacy``."""
+        read = ResultRow.from_columns if "estimate" in self.db["results"].columns_dict else ResultRow.from_legacy
+        rows = self.db["results"].rows_where("audit_id = ?", [audit_id],
+                                             order_by="adversary, comparison, category, split")
+        parsed = (_parse_json_cols(r, "t_json", "details_json") for r in rows)
+        typed = [read(r, r["t"], r["details"]) for r in parsed]
+        return [r for r in typed if all(getattr(r, k) == v for k, v in filters.items())]
+
+    def results_written(self, audit_id: str) -> tuple[str | None, str | None]:
+        """When the audit's first and last result rows were written: results older than a response are stale."""
+        return tuple(self.db.execute("select min(created_at), max(created_at) from results where audit_id = ?",
+                                     [audit_id]).fetchone())
 
     def record_budget_points(self, audit_id: str, points: list[dict]) -> None:
         with self._write():
@@ -1161,6 +1167,11 @@ def _transcript(model_id: str, probe_id: str, sample: int, purpose: str, params:
     if top_logprobs is not None:
         transcript["top_logprobs_sha256"] = hashlib.sha256(top_logprobs).hexdigest()
     return transcript
+
+
+def _result_columns(audit_id: str, row: ResultRow, created_at: str) -> dict:
+    return {"id": _key(audit_id, *row.key()), "audit_id": audit_id, **row.columns(), "t_json": canonical_json(row.t),
+            "details_json": canonical_json(row.details), "created_at": created_at}
 
 
 def _parse_json_cols(row: dict, *cols: str) -> dict:

@@ -97,7 +97,7 @@ def gather(store: Store, *, keyid: str | None, tool_digest: str) -> LeakageConte
     if plan is None:
         raise AuditError(f"{store.path}: holds no leakage run (run `distill-audit leakage` first)")
     found = V.findings(store.results(audit_id))
-    claims = {(c.adversary, c.comparison, c.metric): c for c in found.overall}
+    claims = {(HEADLINE if c.headline else c.adversary, c.comparison, c.metric): c for c in found.overall}
     training = {c["subject"]: {**c["details"], "wall_s": c["wall_s"], "tokens": c["tokens_in"]}
                 for c in costs if c["stage"] == "distill"}
     curves = {policy: [_point(claims, policy, 0, plan["base"]["model"], None)]
