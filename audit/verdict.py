@@ -584,7 +584,11 @@ def split_gap_text(gap: dict[str, Any] | None) -> str:
     return f"{value} ({level}CI {fmt_interval(low, high)}): {words}"
 
 
-def ranked_categories(claims: list[Claim]) -> list[Claim]:
-    """Categories ranked by evidence: the lower interval bound first (how surely the suspect gives itself away)."""
-    return sorted(claims, key=lambda c: (-(c.ci_low if c.ci_low is not None else -math.inf),
-                                         c.p_holm if c.p_holm is not None else 1.0, c.category))
+def by_evidence_rank(claims: list[Claim]) -> list[Claim]:
+    """Category claims in the evidence rank the analysis recorded (``audit.stats.rank_by_evidence``: Holm p, then
+    the lower bound); a claim without a readable rank goes last, by category."""
+    def rank(c: Claim) -> tuple:
+        recorded = c.details.get("evidence_rank")
+        return (recorded, c.category) if type(recorded) is int else (math.inf, c.category)
+
+    return sorted(claims, key=rank)

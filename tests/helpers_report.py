@@ -18,9 +18,11 @@ import random
 from dataclasses import replace
 from pathlib import Path
 
+from audit.adversaries import judge
 from audit.adversaries.comparison import load_comparisons, probe_coverage
 from audit.probes.types import Probe, Suite
 from audit.results import ResultRow
+from audit.stats import rank_by_evidence
 from audit.store import Store
 
 CATEGORIES = ["reasoning", "coding", "refusal", "creative-writing", "factual-recall", "instruction-following",
@@ -238,7 +240,26 @@ def _results(store: Store, audit_id: str, n: int, q: int, categories: list[str],
                                   ci_method="paired bootstrap", q=q, t={"wall_s": 4.0}, details={"resamples": 2000}))
     for row in rows:  # as the analysis does: every claim carries the probe set it rests on
         row.details = {**row.details, "coverage": coverage}
+    _as_analysed(store, audit_id, rows)
     store.record_results(audit_id, rows)
+
+
+def _as_analysed(store: Store, audit_id: str, rows: list[ResultRow]) -> None:
+    """What the analysis adds to its rows: the judge's verdict summary on its teacher-vs-suspect rows, and each
+    category row's evidence rank within its adversary and comparison."""
+    pairs: dict[tuple[str, int], dict[str, dict]] = {}
+    for j in store.judgements(audit_id, "teacher-vs-suspect"):
+        pairs.setdefault((j["probe_id"], j["sample"]), {})[j["order"]] = j
+    summary = {**judge.verdict_summary(list(pairs.values())), "verdict_methods": ["logprobs"]}
+    families: dict[tuple, list[ResultRow]] = {}
+    for row in rows:
+        if row.judge_mode and row.comparison == "teacher-vs-suspect" and row.category == row.split == "all":
+            row.details.update(summary)
+        if row.category != "all":
+            families.setdefault((row.adversary, row.comparison, row.metric), []).append(row)
+    for family in families.values():
+        for rank, row in enumerate(rank_by_evidence(family), start=1):
+            row.details["evidence_rank"] = rank
 
 
 def _budget(store: Store, audit_id: str, n: int, distinguishable: bool, rng: random.Random) -> None:

@@ -73,6 +73,6 @@ def test_real_judge_reads_verdicts_from_logprobs(bundled_audit):
     model = load_model("gemma3-270m", device="cpu")
     verdicts = judge.VerdictReader(model).read(prompts)
     assert [v.method for v in verdicts] == ["score"] * 3
-    assert all(v.letter in ("A", "B") and v.p_first + v.p_second == pytest.approx(1.0) for v in verdicts)
+    assert all(v.position in ("first", "second") and v.p_first + v.p_second == pytest.approx(1.0) for v in verdicts)
     one_pass = [judge._from_logprobs(*(lp[0] for lp in model.score(p, ["A", "B"])))[1] for p in prompts]
     assert [v.p_first for v in verdicts] == pytest.approx(one_pass, abs=1e-3)

@@ -117,10 +117,10 @@ def test_findings_sort_rows_into_roles():
     assert len(f.signed_claims) == 7  # everything but the per-category row
 
 
-def test_categories_rank_by_lower_bound_then_holm():
-    claims = [claim(category="a", ci_low=0.1, p_holm=0.2), claim(category="b", ci_low=0.3, p_holm=0.5),
-              claim(category="c", ci_low=0.1, p_holm=0.01), claim(category="d", ci_low=None)]
-    assert [c.category for c in V.ranked_categories(claims)] == ["b", "c", "a", "d"]
+def test_categories_follow_the_evidence_rank_the_analysis_recorded():
+    claims = [claim(category="a", details={"evidence_rank": 2}), claim(category="b", details={"evidence_rank": 1}),
+              claim(category="c", details={"evidence_rank": "1; drop table"}), claim(category="d")]
+    assert [c.category for c in V.by_evidence_rank(claims)] == ["b", "a", "c", "d"]
 
 
 @pytest.mark.parametrize("value, text", [(0.314, "0.31"), (-0.001, "0.00"), (-0.25, "−0.25"), (None, "—")])

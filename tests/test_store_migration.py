@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from audit.report import render
 from audit.report.signing import signed_claims
 from audit.store import Store
+from audit.vocabulary import MAIN_COMPARISON as MAIN
 
 DATA = Path(__file__).parent / "data"
 EXPECTED = json.loads((DATA / "audit-m005.expected.json").read_text())
@@ -60,3 +62,19 @@ def test_an_m005_database_read_as_it_is_states_the_same_claims(old_db):
     finally:
         store.close()
     assert old_db.read_bytes() == before
+
+
+def test_the_report_reads_the_judge_summary_and_category_ranks_the_analysis_recorded(old_db):
+    """Before, the report recomputed the flip rate by its own rule (a pair with two unreadable verdicts was no
+    flip) and ranked categories by the lower bound first; now it reads what the analysis recorded."""
+    with Store.open(old_db) as store:
+        ctx = render.gather(store, keyid=None, tool_digest="")
+        judge_row = next(c for c in ctx.found.adversaries if c.adversary == "judge" and c.comparison == MAIN)
+        assert ctx.judge["flip_rate"] == judge_row.details["flip_rate"] == 0.625  # 15 of 24 pairs, 1 unreadable
+        assert EXPECTED["judge"]["flip_rate"] == pytest.approx(14 / 24)  # the old report's own rule
+        assert ctx.judge["pairs"] == EXPECTED["judge"]["pairs"] and ctx.judge["unreadable"] == 2
+        assert ctx.judge["first_position_preference"] == EXPECTED["judge"]["first_rate"]
+        assert ctx.category_adversary == EXPECTED["category_adversary"]
+        ranks = [c.details["evidence_rank"] for c in ctx.category_claims]
+        assert ranks == sorted(ranks) and sorted(c.category for c in ctx.category_claims) == sorted(
+            EXPECTED["category_order"])

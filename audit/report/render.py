@@ -111,7 +111,7 @@ def gather(store: Store, *, keyid: str | None, tool_digest: str) -> ReportContex
         found=found,
         category_adversary=category_adversary,
         category_claims=category_claims,
-        judge=_judge_summary(judgements, found),
+        judge=_judge_summary(found),
         exhibits=exhibits,
         exhibit_note=exhibit_note,
         budget_points=budget_points,
@@ -169,29 +169,22 @@ def _category_evidence(found: V.Findings) -> tuple[str | None, list[V.Claim]]:
         main = [c for c in found.adversaries if c.comparison == MAIN_COMPARISON and c.adversary in names]
         preferred = max(main, key=lambda c: c.ci_low if c.ci_low is not None else -2).adversary if main \
             else sorted(names)[0]
-    return preferred, V.ranked_categories([c for c in rows if c.adversary == preferred])
+    return preferred, V.by_evidence_rank([c for c in rows if c.adversary == preferred])
 
 
-def _judge_summary(judgements: list[dict], found: V.Findings) -> dict | None:
-    """Flip rate and first-position preference, from the recorded verdicts of both A/B orders."""
-    if not judgements:
+def _judge_summary(found: V.Findings) -> dict | None:
+    """The judge's flip rate and first-position preference as the analysis recorded them on its teacher-vs-suspect
+    row (``audit.adversaries.judge.verdict_summary``); None where the judge did not run."""
+    claims = [c for c in found.adversaries if c.judge_mode and c.comparison == MAIN_COMPARISON]
+    if not claims:
         return None
-    pairs: dict[tuple[str, int], dict[str, dict]] = {}
-    for j in judgements:
-        pairs.setdefault((j["probe_id"], j["sample"]), {})[j["order"]] = j
-    complete = [p for p in pairs.values() if len(p) == 2]
-    flips = sum(1 for p in complete if len({j["correct"] for j in p.values()}) == 2)
-    answered = [j for j in judgements if j["verdict"] in ("first", "second")]
-    firsts = sum(1 for j in answered if j["verdict"] == "first")
-    return {
-        "verdicts": len(judgements),
-        "unreadable": len(judgements) - len(answered),
-        "pairs": len(complete),
-        "flip_rate": flips / len(complete) if complete else None,
-        "first_rate": firsts / len(answered) if answered else None,
-        "methods": sorted({j["method"] or "unknown" for j in judgements}),
-        "claims": [c for c in found.adversaries if c.adversary.startswith("judge")],
-    }
+    recorded = {k: v for k, v in claims[0].details.items() if type(v) in (int, float)}  # hostile data: numbers only
+    methods = claims[0].details.get("verdict_methods")
+    return {"verdicts": recorded.get("verdicts", 2 * recorded.get("pairs", 0)), "pairs": recorded.get("pairs"),
+            "unreadable": recorded.get("unreadable_verdicts"), "flip_rate": recorded.get("flip_rate"),
+            "first_position_preference": recorded.get("first_position_preference"),
+            "methods": [str(m) for m in methods] if isinstance(methods, list) else ["not recorded"],
+            "claims": claims}
 
 
 def _exhibits(responses: list[dict], judgements: list[dict],
