@@ -169,7 +169,10 @@ GLOSSARY = {
     "comparison": "which two models an adversary tells apart: teacher-vs-suspect, teacher-vs-control:NAME, or "
                   "provenance (the two set against each other, per control)",
     "provenance": "the finding that compares Adv(teacher, suspect) with Adv(teacher, control)",
-    "adversary": "a procedure that tries to tell two models apart (the A of a claim); see ADVERSARY_CLASSES",
+    "adversary": "a procedure that tries to tell two models apart (the A of a claim): similarity (the baseline), "
+                 "discriminator-single, discriminator-paired, judge, judge-unfiltered, teacher-likelihood, mmd; "
+                 "exposure marks a leakage run's rows",
+    "adversary class": "an adversary in words, as the report and the signed predicate name it (ADVERSARY_CLASSES)",
     "headline": "the claim of the strongest adversary on teacher-vs-suspect, its interval paid for the choice "
                 "(a results row's flag; its adversary is the one selected)",
     "metric": "what a results row's estimate measures: advantage, cosine, mmd, advantage-gap, preference, cmi, "
@@ -193,13 +196,37 @@ GLOSSARY = {
     "claim": "a results row read for the report and the signed predicate: estimate, interval, n, q, t, A",
     "finding": "whether a claim's interval lies above, below or around zero",
     "predicate": "the signed in-toto statement's claims: the evaluation result the signature covers",
+    "subcategory": "a finer topic group within a probe's category",
+    "reference": "a probe's expected content (for checkers), or a teacher response the judge is shown as its voice",
+    "pair": "the teacher's and another model's responses to one probe and sample, side by side",
+    "baseline": "semantic similarity: reported beside the adversaries, never one of them",
+    "similarity": "the cosine of two responses' sentence embeddings (the baseline)",
+    "embedder": "the sentence-embedding model the similarity and the discriminators share",
+    "strategy": "how a budget curve picks probes: stratified random or disagreement-guided",
+    "threshold": "the ε₀ a certifying audit must stay under (ε ≤ ε₀ at the stated confidence)",
+    "holm": "Holm's step-down correction over categories (p_holm)",
+    "bh": "Benjamini–Hochberg's false-discovery-rate correction over categories (p_bh)",
+    "round": "one step of a sequential audit: every model answers the next probes of the pre-registered order",
+    "stage": "one step of the pipeline (collect, analyze, report, distill, ...) that a cost is booked to",
+    "transcript": "a response or judgement with its content hash; the signed Merkle root covers them all",
+    "exhibit": "a probe the report shows in full, with both transcripts and the judge's verdicts",
+    "student": "a model distilled from the teacher's transcripts (distill, leakage runs)",
+    "adapter": "the LoRA weights a distillation trains on a student's base model",
+    "distill": "LoRA distillation of a student on the teacher's transcripts",
+    "policy": "a teacher's exposure policy: what of its distribution it reveals (text, top-k, noise)",
+    "utility": "what an exposure policy keeps of the teacher's use (top-1 agreement)",
+    "signing": "the Ed25519 signature over the report's manifest (DSSE envelope)",
+    "merkle root": "the hash over every transcript's content hash, in the signed statement",
+    "backend": "the code that runs a model: transformers, OpenAI-compatible HTTP, or replay of an earlier audit",
+    "subject": "what a cost is booked to: a model, the judge, the embedder, the analysis",
+    "sequential audit": "an audit that asks probes in a pre-registered order, in rounds, and may stop early on "
+                        "confidence sequences valid at every round",
+    "manifest": "the list of the report's files and the database with their sha256, signed",
 }
 
 # Words that named an idea twice; the glossary's word replaced them (schema and templates must not use them).
 RETIRED = {
-    "secret_seed_hash": "private_seed_hash",
-    "private_seed_sha256": "private_seed_hash",
+    "secret_seed_hash": "private_seed_hash",  # suites' column: renamed with the store's split (a schema step)
     "letter": "position",
-    "answers": "responses",
     "first_rate": "first_position_preference",
 }
