@@ -51,7 +51,7 @@ from audit.stats import (Estimate, bonferroni, correct_pvalues, estimate_gap, he
 from audit.results import ResultRow
 from audit.store import Store
 from audit.vocabulary import MAIN_COMPARISON as MAIN
-from audit.vocabulary import PROVENANCE, control_comparison, control_of, provenance_key
+from audit.vocabulary import PROVENANCE, SEQUENTIAL, control_comparison, control_of, provenance_key
 
 BUDGET_QS = (50, 100, 250, 500, 1000, None)
 MIN_BUDGET_Q = 8  # a paired discriminator needs a few probes per fold
@@ -361,7 +361,7 @@ def _sequential_rows(ctx: Context, comparisons: list[Comparison], evaluation) ->
         else:
             q, spent = _q_t(ctx, by_name[s.comparison], probes, {})
             metric, comparison = "advantage", s.comparison
-        row = _row(s.adversary, comparison, "all", sequential.SPLIT, metric, est, q, spent, control=control)
+        row = _row(s.adversary, comparison, "all", SEQUENTIAL, metric, est, q, spent, control=control)
         rows.append(row)
         if s.comparison == MAIN:
             main.append(row)
@@ -658,11 +658,11 @@ def budget_ladder(pool: int) -> tuple:
 def _summary(ctx: Context, rows: list[ResultRow], wall: float, stage_seconds: dict[str, float]) -> str:
     lines = []
     for r in rows:
-        if (r.category != "all" or r.split not in ("all", sequential.SPLIT)
+        if (r.category != "all" or r.split not in ("all", SEQUENTIAL)
                 or r.metric not in ("advantage", "advantage-gap", "preference")):
             continue
         name = f"headline ({r.adversary})" if r.headline else r.adversary
-        name += " [sequence]" if r.split == sequential.SPLIT else ""
+        name += " [sequence]" if r.split == SEQUENTIAL else ""
         interval = (f"[{r.ci_low:+.3f}, {r.ci_high:+.3f}]" if r.ci_low is not None and r.ci_high is not None
                     else "[no interval]")
         estimate = f"{r.estimate:+.3f}" if r.estimate is not None else "n/a"

@@ -62,7 +62,6 @@ from audit.confseq import Sequence, confidence_sequence
 from audit.errors import AuditError
 from audit.store import content_hash
 from audit.vocabulary import MAIN_COMPARISON as MAIN
-from audit.vocabulary import SEQUENTIAL as SPLIT
 from audit.vocabulary import SEQUENTIAL_ORDER as ORDER
 
 RULES = ("provenance", "distinguished", "certify")
