@@ -33,14 +33,13 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from audit import sequential
 from audit.adversaries import discriminator, judge, likelihood, similarity
-from audit.adversaries.comparison import MAIN_COMPARISON as MAIN
 from audit.adversaries.comparison import Comparison, load_comparisons, probe_coverage
 from audit.adversaries.embeddings import Embedder, attach_features, embedder_cost
 from audit.adversaries.mmd import mmd_estimate
@@ -50,7 +49,10 @@ from audit.models import check_spec
 from audit.settings import analysis_settings
 from audit.stats import (Estimate, bonferroni, correct_pvalues, estimate_gap, headline_bound,
                          holm_interval, rank_by_evidence)
+from audit.results import ResultRow
 from audit.store import Store
+from audit.vocabulary import MAIN_COMPARISON as MAIN
+from audit.vocabulary import PROVENANCE, SEQUENTIAL, control_comparison, control_of, provenance_key
 
 BUDGET_QS = (50, 100, 250, 500, 1000, None)
 MIN_BUDGET_Q = 8  # a paired discriminator needs a few probes per fold
@@ -160,7 +162,7 @@ def analyze_store(store: Store, *, teacher_spec: str | None = None, judge_spec: 
                                                  scorer=_cached_scorer(ctx, teacher_model), bar=bar)
                 rows += _sequential_rows(ctx, comparisons, evaluation)
         for row in rows:  # every claim carries the probe set it rests on, so the report and signature state it
-            row["details"]["coverage"] = coverage
+            row.details["coverage"] = coverage
         with stages("budget curves"):
             points = [p for comp in comparisons for p in _budget_points(ctx, comparisons, comp, budget_repeats)]
         store.clear_results(audit_id)  # only now: a run that fails midway leaves the previous results whole
@@ -332,7 +334,7 @@ def _cached_scorer(ctx: Context, teacher_model):
                                     row["param_count"])
 
 
-def _sequential_rows(ctx: Context, comparisons: list[Comparison], evaluation) -> list[dict]:
+def _sequential_rows(ctx: Context, comparisons: list[Comparison], evaluation) -> list[ResultRow]:
     """The confidence sequences at the audit's last round, as claims (split ``sequential``): each at 1 − α/m
     within its family, its p-value the anytime-valid one times m, so p ≤ α exactly when it excludes 0."""
     by_name = {c.name: c for c in comparisons}
@@ -351,43 +353,42 @@ def _sequential_rows(ctx: Context, comparisons: list[Comparison], evaluation) ->
                         "order_hash": evaluation.plan.order_hash,
                         "validity": "anytime-valid: holds at every round at once, so under optional stopping"})
         probes = set(s.probe_ids)
-        if s.comparison.startswith("provenance:"):
-            control = by_name[f"teacher-vs-control:{s.comparison.removeprefix('provenance:')}"]
-            q_c, t_c = _q_t(ctx, control, probes, {})
+        control = control_of(s.comparison)
+        if s.comparison == provenance_key(control or ""):
+            q_c, t_c = _q_t(ctx, by_name[control_comparison(control)], probes, {})
             q_m, t_m = _q_t(ctx, by_name[MAIN], probes, {})
             q, spent = max(q_c, q_m), {k: t_c[k] + t_m[k] for k in _T_KEYS}
-            metric = "preference"
+            metric, comparison = "preference", PROVENANCE
             est.details["meaning"] = ("P[the adversary finds the suspect's response more teacher-like than the "
                                       "control's] − P[the reverse]; positive: the suspect imitates the teacher more")
         else:
             q, spent = _q_t(ctx, by_name[s.comparison], probes, {})
-            metric = "advantage"
-        row = _row(s.adversary, s.comparison, "all", sequential.SPLIT, metric, est, q, spent)
+            metric, comparison = "advantage", s.comparison
+        row = _row(s.adversary, comparison, "all", SEQUENTIAL, metric, est, q, spent, control=control)
         rows.append(row)
         if s.comparison == MAIN:
             main.append(row)
     _mark_page_one(rows)
     if main:
-        best = max(main, key=lambda r: (r["ci_low"] if r["ci_low"] is not None else -math.inf, r["adversary"]))
-        head = {**best, "adversary": "headline",
-                "details": {**best["details"], "adversary": best["adversary"],
-                            "candidates": sorted(r["adversary"] for r in main),
-                            "selection": "the largest lower bound among the family's sequences, each already at "
-                                         "1 − α/m (Bonferroni), so the choice costs nothing more",
-                            "not_run": dict(sorted(ctx.not_run.items()))}}
+        best = max(main, key=lambda r: (r.ci_low if r.ci_low is not None else -math.inf, r.adversary))
+        head = replace(best, headline=True, details={
+            **best.details, "candidates": sorted(r.adversary for r in main),
+            "selection": "the largest lower bound among the family's sequences, each already at 1 − α/m "
+                         "(Bonferroni), so the choice costs nothing more",
+            "not_run": dict(sorted(ctx.not_run.items()))})
         rows.append(head)
     return rows
 
 
-def _mark_page_one(rows: list[dict]) -> None:
+def _mark_page_one(rows: list[ResultRow]) -> None:
     """Per control, the sequential gap with the strongest evidence (the family is corrected already)."""
-    by_control: dict[str, list[dict]] = {}
+    by_control: dict[str, list[ResultRow]] = {}
     for r in rows:
-        if r["comparison"].startswith("provenance:"):
-            by_control.setdefault(r["comparison"], []).append(r)
+        if r.comparison == PROVENANCE:
+            by_control.setdefault(r.control, []).append(r)
     for family in by_control.values():
-        strongest = min(family, key=lambda r: (r["p_value"], -abs(r["advantage"] or 0.0), r["adversary"]))
-        strongest["details"]["page_one"] = "the strongest evidence among this control's corrected sequences"
+        strongest = min(family, key=lambda r: (r.p_value, -abs(r.estimate or 0.0), r.adversary))
+        strongest.details["page_one"] = "the strongest evidence among this control's corrected sequences"
 
 
 def _record_judge_cost(ctx: Context, judge_id: str) -> None:
@@ -451,42 +452,39 @@ def _adversary_compute(ctx: Context, outcome_compute: dict, uses_embedder: bool)
 
 
 def _row(adversary: str, comp_name: str, category: str, split: str, metric: str, est: Estimate, q: int,
-         t: dict, **extra) -> dict:
-    row = {**est.as_result(), "adversary": adversary, "comparison": comp_name, "category": category,
-           "split": split, "metric": metric, "q": q, "t": t}
-    row["details"] = {**row["details"], **extra.pop("details", {})}
-    row.update(extra)
-    return _finite(row)
+         t: dict, **extra) -> ResultRow:
+    return ResultRow.of(est, adversary=adversary, comparison=comp_name, category=category, split=split,
+                        metric=metric, q=q, t=t, **extra)
 
 
-def _finite(row: dict) -> dict:
+def _finite(values: dict) -> dict:
     """NaN (no estimate, no interval) is stored as NULL: absent, never a number."""
-    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in values.items()}
 
 
 def _categories(comp: Comparison) -> list[str]:
     return sorted(set(comp.categories.tolist()))
 
 
-def _with_corrections(rows: list[dict], estimates: list[Estimate] | None = None) -> list[dict]:
+def _with_corrections(rows: list[ResultRow], estimates: list[Estimate] | None = None) -> list[ResultRow]:
     """Holm and BH over the category rows of one adversary and comparison; their evidence rank in details.
 
     With the rows' estimates, each row also gets (details ``holm_interval``)
     the interval that agrees with its Holm p-value (`audit.stats.holm_interval`).
     """
-    holm, bh = correct_pvalues([r["p_value"] for r in rows])
+    holm, bh = correct_pvalues([r.p_value for r in rows])
     for i, (r, h, b) in enumerate(zip(rows, holm, bh)):
-        r["p_holm"], r["p_bh"] = h, b
+        r.p_holm, r.p_bh = h, b
         corrected = holm_interval(estimates[i], h) if estimates else None
         if corrected is not None:
-            r["details"]["holm_interval"] = _finite({"ci_low": corrected.ci_low, "ci_high": corrected.ci_high,
+            r.details["holm_interval"] = _finite({"ci_low": corrected.ci_low, "ci_high": corrected.ci_high,
                                                      "confidence": corrected.confidence})
-    for r in rank_by_evidence(rows):
-        r["details"]["evidence_rank"] = r.pop("evidence_rank")
+    for rank, r in enumerate(rank_by_evidence(rows), start=1):
+        r.details["evidence_rank"] = rank
     return rows
 
 
-def _baseline_rows(ctx: Context, comp: Comparison) -> list[dict]:
+def _baseline_rows(ctx: Context, comp: Comparison) -> list[ResultRow]:
     """Similarity (cosine) and the MMD two-sample test, overall and per category."""
     compute = _adversary_compute(ctx, {}, uses_embedder=True)
     rows, sim_cats, mmd_cats = [], [], []
@@ -506,7 +504,7 @@ def _baseline_rows(ctx: Context, comp: Comparison) -> list[dict]:
     return rows
 
 
-def _advantage_rows(ctx: Context, comp: Comparison, outcome: Outcome) -> list[dict]:
+def _advantage_rows(ctx: Context, comp: Comparison, outcome: Outcome) -> list[ResultRow]:
     """One adversary on one comparison: overall, per category (corrected), per split with the gap."""
     compute = _adversary_compute(ctx, outcome.compute, uses_embedder=outcome.adversary.startswith("discriminator"))
     overall = outcome.estimate(ctx.confidence, ctx.seed)
@@ -526,7 +524,7 @@ def _advantage_rows(ctx: Context, comp: Comparison, outcome: Outcome) -> list[di
     return rows
 
 
-def _split_rows(ctx: Context, comp: Comparison, outcome: Outcome, main: dict, compute: dict) -> list[dict]:
+def _split_rows(ctx: Context, comp: Comparison, outcome: Outcome, main: ResultRow, compute: dict) -> list[ResultRow]:
     """Public and private rows where the audit has both, and their gap in the overall row's details."""
     splits = sorted(set(comp.splits.tolist()))
     if splits != ["private", "public"]:
@@ -538,13 +536,13 @@ def _split_rows(ctx: Context, comp: Comparison, outcome: Outcome, main: dict, co
         q, t = _q_t(ctx, comp, set(comp.probe_ids[comp.splits == split].tolist()), compute)
         rows.append(_row(outcome.adversary, comp.name, "all", split, "advantage", est, q, t))
     gap = estimate_gap(estimates["public"], estimates["private"], ctx.confidence)
-    main["details"]["split_gap"] = _finite({"public_minus_private": gap.estimate, "ci_low": gap.ci_low,
+    main.details["split_gap"] = _finite({"public_minus_private": gap.estimate, "ci_low": gap.ci_low,
                                             "ci_high": gap.ci_high, "method": gap.method,
                                             "p_value": gap.p_value, "confidence": gap.confidence})
     return rows
 
 
-def _headline_rows(ctx: Context, comp: Comparison, outcomes: dict[str, Outcome]) -> list[dict]:
+def _headline_rows(ctx: Context, comp: Comparison, outcomes: dict[str, Outcome]) -> list[ResultRow]:
     """The best adversary on this comparison, its interval widened by Bonferroni over the adversaries tried.
 
     The adversaries that could not be run (``ctx.not_run``) are named in the
@@ -555,19 +553,19 @@ def _headline_rows(ctx: Context, comp: Comparison, outcomes: dict[str, Outcome])
     if not valid:
         return []
     head = headline_bound(valid, ctx.confidence, "bonferroni")
-    chosen = head.details["selected"]
+    chosen = head.details.pop("selected")
     compute = _adversary_compute(ctx, outcomes[chosen].compute, uses_embedder=chosen.startswith("discriminator"))
     q, t = _q_t(ctx, comp, None, compute)
-    details = {"adversary": chosen, "candidates": sorted(valid), "rule": "largest point estimate",
+    details = {"candidates": sorted(valid), "rule": "largest point estimate",
                "selection": "Bonferroni over adversaries",
                "correction": (f"each of the {len(valid)} candidates' intervals at level "
                               f"1 − α/{len(valid)} = {head.details['per_test_confidence']:.4f}, so the selected "
                               "one's interval holds whatever the choice"),
                "not_run": dict(sorted(ctx.not_run.items()))}
-    return [_row("headline", comp.name, "all", "all", "advantage", head, q, t, details=details)]
+    return [_row(chosen, comp.name, "all", "all", "advantage", head, q, t, details=details, headline=True)]
 
 
-def _provenance_rows(ctx: Context, comparisons: list[Comparison], outcomes: dict) -> list[dict]:
+def _provenance_rows(ctx: Context, comparisons: list[Comparison], outcomes: dict) -> list[ResultRow]:
     """Adv(teacher, control) − Adv(teacher, suspect) per adversary and control, Bonferroni over the adversaries.
 
     Each control's gaps are a family: every interval is at 1 − α/m (m gaps
@@ -582,7 +580,7 @@ def _provenance_rows(ctx: Context, comparisons: list[Comparison], outcomes: dict
     for comp in comparisons:
         if comp.name == MAIN:
             continue
-        control = comp.other.removeprefix("control:")
+        control = control_of(comp.name)
         gaps = {}
         for adversary, outcome in outcomes[comp.name].items():
             if adversary not in outcomes[MAIN]:
@@ -603,11 +601,11 @@ def _provenance_rows(ctx: Context, comparisons: list[Comparison], outcomes: dict
                        "correction": f"Bonferroni over the {len(gaps)} adversaries' gaps against this control",
                        "uncorrected": _finite(est.details.pop("uncorrected")),
                        "meaning": "positive: the suspect is harder to tell from the teacher than the control is"}
-            family.append(_row(adversary, f"provenance:{control}", "all", "all", "advantage-gap", est,
-                               max(q_c, q_m), t, details=details))
+            family.append(_row(adversary, PROVENANCE, "all", "all", "advantage-gap", est,
+                               max(q_c, q_m), t, details=details, control=control))
         if family:
-            strongest = min(family, key=lambda r: (r["p_value"], -abs(r["advantage"]), r["adversary"]))
-            strongest["details"]["page_one"] = "the strongest evidence among this control's Bonferroni-corrected gaps"
+            strongest = min(family, key=lambda r: (r.p_value, -abs(r.estimate), r.adversary))
+            strongest.details["page_one"] = "the strongest evidence among this control's Bonferroni-corrected gaps"
         rows += family
     return rows
 
@@ -660,18 +658,19 @@ def budget_ladder(pool: int) -> tuple:
 # ---- summary --------------------------------------------------------------------
 
 
-def _summary(ctx: Context, rows: list[dict], wall: float, stage_seconds: dict[str, float]) -> str:
+def _summary(ctx: Context, rows: list[ResultRow], wall: float, stage_seconds: dict[str, float]) -> str:
     lines = []
     for r in rows:
-        if (r["category"] != "all" or r["split"] not in ("all", sequential.SPLIT)
-                or r["metric"] not in ("advantage", "advantage-gap", "preference")):
+        if (r.category != "all" or r.split not in ("all", SEQUENTIAL)
+                or r.metric not in ("advantage", "advantage-gap", "preference")):
             continue
-        name = r["adversary"] + (f" ({r['details']['adversary']})" if r["adversary"] == "headline" else "")
-        name += " [sequence]" if r["split"] == sequential.SPLIT else ""
-        interval = (f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]" if r["ci_low"] is not None and r["ci_high"] is not None
+        name = f"headline ({r.adversary})" if r.headline else r.adversary
+        name += " [sequence]" if r.split == SEQUENTIAL else ""
+        interval = (f"[{r.ci_low:+.3f}, {r.ci_high:+.3f}]" if r.ci_low is not None and r.ci_high is not None
                     else "[no interval]")
-        estimate = f"{r['advantage']:+.3f}" if r["advantage"] is not None else "n/a"
-        lines.append(f"{r['comparison']:<28} {name:<44} {estimate} {interval} n={r['n']} q={r['q']}")
+        estimate = f"{r.estimate:+.3f}" if r.estimate is not None else "n/a"
+        comparison = provenance_key(r.control) if r.comparison == PROVENANCE else r.comparison
+        lines.append(f"{comparison:<28} {name:<44} {estimate} {interval} n={r.n} q={r.q}")
     lines += ctx.notes
     lines.append(f"{len(rows)} result rows written in {wall:.1f} s ({int(ctx.confidence * 100)}% intervals): "
                  + ", ".join(f"{name} {sec:.1f} s" for name, sec in stage_seconds.items()))

@@ -54,6 +54,8 @@ from pathlib import Path
 
 from audit.errors import AuditError
 from audit.store import Store
+from audit.results import ResultRow
+from audit.vocabulary import CMI, EXPOSURE, EXPOSURE_PREFIX, TOP1_AGREEMENT
 
 OBJECTIVE = "kd"
 REPORT_DIR = "report"
@@ -363,8 +365,7 @@ def _analyze(options: LeakageOptions, collect_options) -> str:
     return f"analysis: {summary.splitlines()[-1]}"
 
 
-CMI_ADVERSARY = "exposure"  # result rows of a policy's exposure itself: no adversary, a property of what is exposed
-CMI_METRICS = ("cmi", "top1-agreement")
+CMI_METRICS = (CMI, TOP1_AGREEMENT)  # result rows of a policy's exposure itself: no adversary, a property of what is exposed
 
 
 def _record_cmi(options: LeakageOptions, fitted: dict) -> str:
@@ -389,18 +390,11 @@ def _record_cmi(options: LeakageOptions, fitted: dict) -> str:
                        "label": "the raw teacher's top-1 token at each position",
                        "distributions": "the teacher's answers to the evaluation probes, held out from every fit"}
             for metric, estimate in zip(CMI_METRICS, (result.cmi, result.agreement)):
-                rows.append(_finite({**estimate.as_result(), "adversary": CMI_ADVERSARY,
-                                     "comparison": f"exposure:{name}", "category": "all", "split": "all",
-                                     "metric": metric, "q": len(responses), "t": t,
-                                     "details": {**estimate.details, **details}}))
+                rows.append(ResultRow.of(estimate, adversary=EXPOSURE, comparison=EXPOSURE_PREFIX + name,
+                                         metric=metric, q=len(responses), t=t, details=details))
             shown.append(f"{name} {result.cmi.estimate:.3f}")
         store.record_results(audit_id, rows)
     return f"CMI estimates (nats per token, {len(used)} teacher answers): {'; '.join(shown)}"
-
-
-def _finite(row: dict) -> dict:
-    """NaN (no interval below 10 probes) is stored as NULL: absent, never a number."""
-    return {k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
 
 
 def _record_run(options: LeakageOptions, students: list[Student], wall_s: float, stages: dict) -> None:

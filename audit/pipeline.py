@@ -241,7 +241,7 @@ def analysis_current(options: RunOptions) -> bool:
             return False
         results = store.results(audit["id"])
         last_answer = store.last_answer_at(audit["id"])
-        if not results or (last_answer and last_answer > min(r["created_at"] for r in results)):
+        if not results or (last_answer and last_answer > store.results_written(audit["id"])[0]):
             return False
         analysis = next((c["details"] for c in store.costs(audit["id"]) if c["subject"] == "analysis"), {})
         return analysis.get("settings") == options.analysis_settings() and not analysis.get("unnamed")
@@ -259,10 +259,8 @@ def _report_current(options: RunOptions) -> bool:
         if audit is None:
             return False
         artifacts = {a["path"]: a for a in store.artifacts(audit["id"])}
-        results = store.results(audit["id"])
-    if MANIFEST not in artifacts or not results:
-        return False
-    if max(r["created_at"] for r in results) > artifacts[MANIFEST]["created_at"]:
+        last_result = store.results_written(audit["id"])[1]
+    if MANIFEST not in artifacts or last_result is None or last_result > artifacts[MANIFEST]["created_at"]:
         return False
     for name, artifact in artifacts.items():
         path = out / name

@@ -57,16 +57,15 @@ from functools import cached_property
 
 import numpy as np
 
-from audit.adversaries.comparison import MAIN_COMPARISON as MAIN
 from audit.adversaries.comparison import Comparison
 from audit.confseq import Sequence, confidence_sequence
 from audit.errors import AuditError
 from audit.store.integrity import content_hash
+from audit.vocabulary import MAIN_COMPARISON as MAIN
+from audit.vocabulary import SEQUENTIAL_ORDER as ORDER
 
 RULES = ("provenance", "distinguished", "certify")
 ADVERSARIES = ("discriminator-paired", "teacher-likelihood")
-SPLIT = "sequential"  # the results split of a sequential audit's claims (the sequences at its last round)
-ORDER = "sequential-order"  # the selections purpose under which the pre-registered order is recorded
 BOUNDS = (-1.0, 1.0)  # every per-probe value: a verdict's sign, or the mean of a probe's samples' signs
 METHOD = "confidence sequence: hedged betting (Waudby-Smith & Ramdas 2023), anytime-valid"
 

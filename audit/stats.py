@@ -75,19 +75,6 @@ class Estimate:
     details: dict = field(default_factory=dict)
     restate: Callable[[float], "Estimate"] | None = field(default=None, repr=False, compare=False)
 
-    def as_result(self) -> dict:
-        """The fields `Store.record_results` expects; the caller adds adversary, comparison, q, t, ..."""
-        return {
-            "advantage": self.estimate,
-            "ci_low": self.ci_low,
-            "ci_high": self.ci_high,
-            "n": self.n,
-            "confidence": self.confidence,
-            "ci_method": self.method,
-            "p_value": self.p_value,
-            "details": dict(self.details),
-        }
-
 
 def excludes(low: float | None, high: float | None, null: float = 0.0) -> bool:
     """Whether an interval lies wholly on one side of ``null``: what its p-value below α must mean."""
@@ -724,22 +711,21 @@ def estimate_gap(a: Estimate, b: Estimate, confidence: float = 0.95) -> Estimate
     return restate(confidence)
 
 
-def rank_by_evidence(rows: Sequence[dict]) -> list[dict]:
-    """Result rows (e.g. one per category) strongest evidence first, each with `evidence_rank` (1 = strongest).
+def rank_by_evidence(rows: Sequence) -> list:
+    """Result rows (e.g. one per category, ``audit.results.ResultRow``) strongest evidence first.
 
-    Order: corrected p-value (Holm, else the raw p-value), then the higher
-    lower bound, then the higher estimate. Ranking by the lower bound rather
-    than the estimate keeps a small lucky category from outranking a large
-    consistent one.
+    Order: Holm-corrected p-value, then the higher lower bound, then the
+    higher estimate. Ranking by the lower bound rather than the estimate
+    keeps a small lucky category from outranking a large consistent one.
+    The one rule: the analysis records each row's rank, the report reads it.
     """
-    def key(row: dict):
-        p = row.get("p_holm", row.get("p_value"))
-        p = math.inf if p is None or (isinstance(p, float) and math.isnan(p)) else p
-        lo = row.get("ci_low")
-        lo = -math.inf if lo is None or math.isnan(lo) else lo
-        adv = row.get("advantage")
-        adv = -math.inf if adv is None or math.isnan(adv) else adv
-        return (p, -lo, -adv)
+    def key(row):
+        p, lo, est = (_missing_as(row.p_holm, math.inf), _missing_as(row.ci_low, -math.inf),
+                      _missing_as(row.estimate, -math.inf))
+        return (p, -lo, -est)
 
-    ranked = sorted(rows, key=key)
-    return [{**row, "evidence_rank": i} for i, row in enumerate(ranked, start=1)]
+    return sorted(rows, key=key)
+
+
+def _missing_as(value: float | None, fallback: float) -> float:
+    return fallback if value is None or math.isnan(value) else value

@@ -26,35 +26,13 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import Any
 
-ADVERSARY_CLASSES = {
-    "similarity": "semantic similarity of sentence embeddings (a baseline, not an adversary)",
-    "discriminator-single": "a learned discriminator that sees one response (sentence embedding + style features)",
-    "discriminator-paired": "a learned discriminator that sees two responses and names the teacher's",
-    "judge": "a pairwise LLM judge, counting only verdicts that survive swapping the A/B order",
-    "judge-unfiltered": "a pairwise LLM judge, counting every verdict (order-inconsistent pairs as ties)",
-    "teacher-likelihood": "a threshold test on the response's length-normalised likelihood under the teacher",
-    "mmd": "a two-sample MMD test on the response sets (no learning)",
-    "exposure": "no adversary: a measure of what a teacher's exposure policy exposes (leakage)",
-}
-
-METRIC_NAMES = {
-    "advantage": "distinguishing advantage",
-    "cosine": "mean cosine similarity",
-    "mmd": "MMD statistic",
-    "advantage-gap": "advantage gap, Adv(teacher, control) − Adv(teacher, suspect)",
-    "preference": "teacher-likeness preference, P[suspect's response judged the more teacher-like than the "
-                  "control's] − P[the reverse]",
-    "cmi": "CMI plug-in estimate, nats per token",
-    "top1-agreement": "top-1 agreement of the exposed with the raw teacher distribution",
-}
-
-HEADLINE = "headline"
-SEQUENTIAL = "sequential"  # the split of a sequential audit's claims: confidence sequences at the stop
-MAIN_COMPARISON = "teacher-vs-suspect"
+from audit.results import ResultRow
+from audit.vocabulary import (ADVERSARY_CLASSES, HEADLINE, MAIN_COMPARISON, METRIC_NAMES, PROVENANCE, SEQUENTIAL,
+                              provenance_key)
 
 MATERIAL_UNANSWERED_SHARE = 0.05
 """Above this share of the selected probes missing from the common set, the claims are about a subset, not the suite.
@@ -248,38 +226,14 @@ def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-@dataclass(frozen=True)
-class Claim:
-    """One results row read as a claim: the estimate with its interval, n, q, t and A."""
-
-    adversary: str
-    comparison: str
-    category: str
-    split: str
-    metric: str
-    n: int | None
-    estimate: float | None
-    ci_low: float | None
-    ci_high: float | None
-    confidence: float | None
-    ci_method: str | None
-    p_value: float | None
-    p_holm: float | None
-    p_bh: float | None
-    q: int | None
-    t: dict[str, Any] = field(default_factory=dict)
-    details: dict[str, Any] = field(default_factory=dict)
+@dataclass
+class Claim(ResultRow):
+    """One results row read as a claim: the estimate with its interval, n, q, t and A, and what they allow one
+    to say."""
 
     @classmethod
-    def from_row(cls, row: dict) -> "Claim":
-        return cls(
-            adversary=row["adversary"], comparison=row["comparison"], category=row["category"],
-            split=row.get("split") or "all", metric=row.get("metric") or "advantage", n=row.get("n"),
-            estimate=row.get("advantage"), ci_low=row.get("ci_low"), ci_high=row.get("ci_high"),
-            confidence=row.get("confidence"), ci_method=row.get("ci_method"), p_value=row.get("p_value"),
-            p_holm=row.get("p_holm"), p_bh=row.get("p_bh"), q=row.get("q"), t=row.get("t") or {},
-            details=row.get("details") or {},
-        )
+    def from_row(cls, row: ResultRow) -> "Claim":
+        return cls(**{f.name: getattr(row, f.name) for f in fields(ResultRow)})
 
     # ---- what the numbers allow one to say --------------------------------
 
@@ -294,10 +248,14 @@ class Claim:
         return self.coverage is not None and self.coverage.material
 
     @property
+    def comparison_key(self) -> str:
+        """The comparison as one name (provenance:NAME for a control's provenance row), as tables and the signed
+        predicate give it."""
+        return provenance_key(self.control) if self.comparison == PROVENANCE else self.comparison
+
+    @property
     def selected_adversary(self) -> str:
-        """For the headline row, the adversary it picked; otherwise the row's own adversary."""
-        if self.adversary == HEADLINE:
-            return str(self.details.get("adversary") or self.details.get("selected") or HEADLINE)
+        """The adversary whose estimate this is: for the headline, the one selected among the candidates."""
         return self.adversary
 
     @property
@@ -375,7 +333,7 @@ class Claim:
 
     def _advantage_sentence(self, threshold: float | None) -> str:
         who = f"An adversary of class A = {adversary_class(self.selected_adversary)}"
-        if self.adversary == HEADLINE:
+        if self.headline:
             who = f"The strongest adversary tried, {adversary_class(self.selected_adversary)}{self._selection_note()},"
         numbers = f"ε = {fmt_num(self.estimate)} ({self.interval_text()}; {self.scope()})"
         if self.finding == "no-interval":
@@ -391,7 +349,7 @@ class Claim:
                     "a negative advantage usually means the adversary overfit, and is no evidence of closeness.")
         if threshold is not None and self.finding != "no-interval":
             text += " " + self._threshold_sentence(threshold)
-        if self.adversary == HEADLINE and self.not_run:
+        if self.headline and self.not_run:
             text += " " + self._not_run_sentence()
         return text
 
@@ -426,7 +384,7 @@ class Claim:
         return " (how the choice among adversaries was accounted for is not recorded)"
 
     def _gap_sentence(self) -> str:
-        control = self.comparison.split(":", 1)[1] if ":" in self.comparison else self.comparison
+        control = self.control or self.comparison
         statistic = ("the teacher-likeness preference (how much more often the adversary found the suspect's "
                      "response the more teacher-like one than the control's)" if self.metric == "preference"
                      else "Adv(teacher, control) − Adv(teacher, suspect)")
@@ -473,10 +431,11 @@ class Claim:
         """The claim as an evaluation-result entry of the signed in-toto predicate."""
         is_advantage = self.metric == "advantage"
         return {
-            "adversary": self.adversary,
+            "adversary": HEADLINE if self.headline else self.adversary,  # the v1 predicate's names, as signed
             "adversary_class": adversary_class(self.selected_adversary),
             "selected_adversary": self.selected_adversary,
-            "comparison": self.comparison,
+            "comparison": self.comparison_key,
+            "control": self.control,
             "category": self.category,
             "split": self.split,
             "metric": {"name": METRIC_NAMES.get(self.metric, self.metric), "recorded_as": self.metric},
@@ -543,7 +502,7 @@ class Findings:
 
     @property
     def sequential_provenance(self) -> list[Claim]:
-        return [c for c in self.sequential if c.comparison.startswith("provenance:")]
+        return [c for c in self.sequential if c.comparison == PROVENANCE]
 
     @property
     def fixed_headline(self) -> Claim | None:
@@ -561,22 +520,21 @@ class Findings:
         return bool(self.sequential)
 
 
-def findings(rows: list[dict], *, threshold: float | None = None) -> Findings:
+def findings(rows: list[ResultRow], *, threshold: float | None = None) -> Findings:
     """Sort the claims; in a sequential audit page 1 states the confidence sequences (valid under the audit's
     optional stopping), and the fixed-budget rows are kept as descriptive detail."""
     claims = [Claim.from_row(r) for r in rows]
     sequences = [c for c in claims if c.split == SEQUENTIAL]
     claims = [c for c in claims if c.split != SEQUENTIAL]
     overall = [c for c in claims if c.category == "all" and c.split == "all"]
-    fixed_headline = next((c for c in overall if c.adversary == HEADLINE and c.comparison == MAIN_COMPARISON), None)
-    headline = next((c for c in sequences if c.adversary == HEADLINE and c.comparison == MAIN_COMPARISON),
+    fixed_headline = next((c for c in overall if c.headline and c.comparison == MAIN_COMPARISON), None)
+    headline = next((c for c in sequences if c.headline and c.comparison == MAIN_COMPARISON),
                     fixed_headline)
     return Findings(
         headline=headline,
         overall=overall,
-        adversaries=[c for c in overall if c.metric == "advantage" and c.adversary != HEADLINE
-                     and not c.comparison.startswith("provenance:")],
-        provenance=[c for c in overall if c.comparison.startswith("provenance:")],
+        adversaries=[c for c in overall if c.metric == "advantage" and not c.headline and c.comparison != PROVENANCE],
+        provenance=[c for c in overall if c.comparison == PROVENANCE],
         sequential=sequences,
         fixed_budget=fixed_headline if sequences else None,
         baseline=[c for c in overall if c.metric == "cosine"],
@@ -626,7 +584,11 @@ def split_gap_text(gap: dict[str, Any] | None) -> str:
     return f"{value} ({level}CI {fmt_interval(low, high)}): {words}"
 
 
-def ranked_categories(claims: list[Claim]) -> list[Claim]:
-    """Categories ranked by evidence: the lower interval bound first (how surely the suspect gives itself away)."""
-    return sorted(claims, key=lambda c: (-(c.ci_low if c.ci_low is not None else -math.inf),
-                                         c.p_holm if c.p_holm is not None else 1.0, c.category))
+def by_evidence_rank(claims: list[Claim]) -> list[Claim]:
+    """Category claims in the evidence rank the analysis recorded (``audit.stats.rank_by_evidence``: Holm p, then
+    the lower bound); a claim without a readable rank goes last, by category."""
+    def rank(c: Claim) -> tuple:
+        recorded = c.details.get("evidence_rank")
+        return (recorded, c.category) if type(recorded) is int else (math.inf, c.category)
+
+    return sorted(claims, key=rank)

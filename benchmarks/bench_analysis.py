@@ -183,7 +183,7 @@ def bench_judge(db_path: Path, n_prompts: int, spec: str) -> None:
     batch_text_s, by_batch_text = per_prompt(lambda: text_reader.read(prompts))
     by_text = [judge._from_text(g) for g in generated]
     same = sum(abs(a.p_first - judge._from_logprobs(s[0][0], s[1][0])[1]) < 1e-3 for a, s in zip(by_score, by_single))
-    agree = sum(a.letter == b.letter for a, b in zip(by_score, by_text)) / n_prompts
+    agree = sum(a.position == b.position for a, b in zip(by_score, by_text)) / n_prompts
     tokens = sum(g.tokens_out for g in generated) / n_prompts
     print(f"\njudge verdicts with {spec} on CPU, the first {n_prompts} prompts the judge asks "
           f"(~{sum(g.tokens_in for g in generated) // n_prompts} tokens each):")
@@ -193,11 +193,11 @@ def bench_judge(db_path: Path, n_prompts: int, spec: str) -> None:
     print(f"  generated verdict text, up to 32 tokens, one prompt at a time ({tokens:.1f} generated on average): "
           f"{text_s * 1000:7.1f} ms per verdict")
     print(f"  generated verdict text as the judge asks a backend without log-probabilities (8 tokens, one batch): "
-          f"{batch_text_s * 1000:7.1f} ms per verdict; unreadable: {sum(v.letter == 'none' for v in by_batch_text)}")
+          f"{batch_text_s * 1000:7.1f} ms per verdict; unreadable: {sum(v.position == 'none' for v in by_batch_text)}")
     print(f"  speed-up of the judge's log-probability path: {text_s / shared_s:.1f}x over 32-token text, "
           f"{batch_text_s / shared_s:.1f}x over batched 8-token text (target >= 5x); without shared openings "
           f"{text_s / single_s:.1f}x; verdicts agree with the 32-token text on {agree:.0%}; "
-          f"unreadable text verdicts: {sum(v.letter == 'none' for v in by_text)}")
+          f"unreadable text verdicts: {sum(v.position == 'none' for v in by_text)}")
 
 
 def main() -> None:

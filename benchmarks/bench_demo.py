@@ -47,35 +47,37 @@ def evidence_table(db_path: Path) -> str:
     rows): above zero, the suspect is closer to the teacher than a model known not to descend from it.
     """
     from audit.store import Store
+    from audit.vocabulary import PROVENANCE, provenance_key
 
     with Store.open(db_path, create=False) as store:
         audit_id = store.require_audit()["id"]
-        rows = store.results(audit_id, category="all", split="all")
-        for r in store.results(audit_id, category="all", split="sequential"):  # a sequential demo's claims
-            rows.append({**r, "adversary": f"{r['adversary']} (sequence)"})
-    comparisons = sorted({r["comparison"] for r in rows if r["comparison"] != "teacher-vs-teacher"},
+        cell = {}
+        for split, suffix in (("all", ""), ("sequential", " (sequence)")):  # a sequential demo's claims too
+            for r in store.results(audit_id, category="all", split=split):
+                comparison = provenance_key(r.control) if r.comparison == PROVENANCE else r.comparison
+                cell[(("headline" if r.headline else r.adversary) + suffix, comparison)] = r
+    comparisons = sorted({c for _, c in cell if c != "teacher-vs-teacher"},
                          key=lambda c: (c.startswith("provenance:"), c != "teacher-vs-suspect", c))
-    cell = {(r["adversary"], r["comparison"]): r for r in rows}
     lines = ["| measure | " + " | ".join(comparisons) + " |", "|---" * (len(comparisons) + 1) + "|"]
     for adversary in [*ROWS, *(f"{name} (sequence)" for name in ROWS)]:
         found = [cell.get((adversary, c)) for c in comparisons]
         if not any(found):
             continue
-        metric = next(r["metric"] for r in found if r)
+        metric = next(r.metric for r in found if r)
         texts = [_cell(r) for r in found]
         lines.append(f"| {adversary} ({metric}) | " + " | ".join(texts) + " |")
     return "\n".join(lines)
 
 
-def _cell(row: dict | None) -> str:
+def _cell(row) -> str:
     """The estimate with its interval, or with its p-value for a test that gives none (MMD)."""
     if row is None:
         return "-"
-    if row["advantage"] is None:
-        return f"no estimate (n={row['n']})"
-    if row["ci_low"] is None:
-        return f"{row['advantage']:+.4f}, p={row['p_value']:.3f} (n={row['n']})"
-    return f"{row['advantage']:+.3f} [{row['ci_low']:+.3f}, {row['ci_high']:+.3f}] (n={row['n']})"
+    if row.estimate is None:
+        return f"no estimate (n={row.n})"
+    if row.ci_low is None:
+        return f"{row.estimate:+.4f}, p={row.p_value:.3f} (n={row.n})"
+    return f"{row.estimate:+.3f} [{row.ci_low:+.3f}, {row.ci_high:+.3f}] (n={row.n})"
 
 
 def main() -> None:

@@ -15,10 +15,14 @@ from __future__ import annotations
 import hashlib
 import math
 import random
+from dataclasses import replace
 from pathlib import Path
 
+from audit.adversaries import judge
 from audit.adversaries.comparison import load_comparisons, probe_coverage
 from audit.probes.types import Probe, Suite
+from audit.results import ResultRow
+from audit.stats import rank_by_evidence
 from audit.store import Store
 
 CATEGORIES = ["reasoning", "coding", "refusal", "creative-writing", "factual-recall", "instruction-following",
@@ -49,15 +53,15 @@ def _t(n: int, rng: random.Random) -> dict:
 
 
 def _advantage_row(adversary: str, comparison: str, category: str, split: str, n: int, q: int,
-                   true_adv: float, rng: random.Random) -> dict:
+                   true_adv: float, rng: random.Random) -> ResultRow:
     acc = min(max((1 + true_adv) / 2 + rng.gauss(0, 0.2 / math.sqrt(n)), 0.0), 1.0)
     low, high = _interval(acc, n)
     z = (2 * acc - 1) / max((high - low) / 3.92, 1e-6)
     p = math.erfc(abs(z) / math.sqrt(2)) / 2
-    return {"adversary": adversary, "comparison": comparison, "category": category, "split": split,
-            "metric": "advantage", "n": n, "advantage": 2 * acc - 1, "ci_low": max(low, -1.0),
-            "ci_high": min(high, 1.0), "confidence": 0.95, "ci_method": "clopper-pearson", "p_value": p,
-            "p_holm": min(1.0, p * 5), "p_bh": min(1.0, p * 2), "q": q, "t": _t(n, rng), "details": {}}
+    return ResultRow(adversary=adversary, comparison=comparison, category=category, split=split, metric="advantage",
+                     n=n, estimate=2 * acc - 1, ci_low=max(low, -1.0), ci_high=min(high, 1.0), confidence=0.95,
+                     ci_method="clopper-pearson", p_value=p, p_holm=min(1.0, p * 5), p_bh=min(1.0, p * 2), q=q,
+                     t=_t(n, rng))
 
 
 def _suite(name: str, split: str, n: int, categories: list[str], hostile: bool, salt: str) -> Suite:
@@ -199,7 +203,7 @@ def _results(store: Store, audit_id: str, n: int, q: int, categories: list[str],
             overall = _advantage_row(a, comparison, "all", "all", n, q, strength, rng)
             if private:
                 gap = rng.gauss(0, 0.05)
-                overall["details"]["split_gap"] = {"public_minus_private": gap, "ci_low": gap - 0.2,
+                overall.details["split_gap"] = {"public_minus_private": gap, "ci_low": gap - 0.2,
                                                    "ci_high": gap + 0.2, "method": "newcombe", "confidence": 0.95}
             rows.append(overall)
             for k, category in enumerate(categories):
@@ -209,37 +213,53 @@ def _results(store: Store, audit_id: str, n: int, q: int, categories: list[str],
             splits = ["public", "private"] if private else ["public"]
             for split in splits:
                 rows.append(_advantage_row(a, comparison, "all", split, n // 2, q, strength, rng))
-        rows.append({"adversary": "similarity", "comparison": comparison, "category": "all", "split": "all",
-                     "metric": "cosine", "n": n, "advantage": 0.9 - adv / 3, "ci_low": 0.88 - adv / 3,
-                     "ci_high": 0.92 - adv / 3, "confidence": 0.95, "ci_method": "bootstrap", "q": q,
-                     "t": {"tokens_in": 110 * n, "wall_s": 0.02 * n}})
+        rows.append(ResultRow(adversary="similarity", comparison=comparison, metric="cosine", n=n,
+                              estimate=0.9 - adv / 3, ci_low=0.88 - adv / 3, ci_high=0.92 - adv / 3, confidence=0.95,
+                              ci_method="bootstrap", q=q, t={"tokens_in": 110 * n, "wall_s": 0.02 * n}))
         for category in categories:
-            rows.append({"adversary": "similarity", "comparison": comparison, "category": category, "split": "all",
-                         "metric": "cosine", "n": n // len(categories), "advantage": 0.88 - adv / 3,
-                         "ci_low": 0.84 - adv / 3, "ci_high": 0.92 - adv / 3, "confidence": 0.95,
-                         "ci_method": "bootstrap", "q": q})
-        rows.append({"adversary": "mmd", "comparison": comparison, "category": "all", "split": "all", "metric": "mmd",
-                     "n": n, "advantage": 0.05 + adv / 10, "ci_low": 0.03 + adv / 10, "ci_high": 0.07 + adv / 10,
-                     "confidence": 0.95, "ci_method": "bootstrap", "p_value": 0.001 if distinguishable else 0.4,
-                     "p_holm": 0.002 if distinguishable else 0.8, "q": q, "t": {"wall_s": 3.0}})
-    main = [r for r in rows if r["comparison"] == "teacher-vs-suspect" and r["category"] == "all"
-            and r["split"] == "all" and r["metric"] == "advantage"]
-    best = max(main, key=lambda r: r["advantage"])
+            rows.append(ResultRow(adversary="similarity", comparison=comparison, category=category, metric="cosine",
+                                  n=n // len(categories), estimate=0.88 - adv / 3, ci_low=0.84 - adv / 3,
+                                  ci_high=0.92 - adv / 3, confidence=0.95, ci_method="bootstrap", q=q))
+        rows.append(ResultRow(adversary="mmd", comparison=comparison, metric="mmd", n=n, estimate=0.05 + adv / 10,
+                              ci_low=0.03 + adv / 10, ci_high=0.07 + adv / 10, confidence=0.95, ci_method="bootstrap",
+                              p_value=0.001 if distinguishable else 0.4, p_holm=0.002 if distinguishable else 0.8,
+                              q=q, t={"wall_s": 3.0}))
+    main = [r for r in rows if r.comparison == "teacher-vs-suspect" and r.category == "all"
+            and r.split == "all" and r.metric == "advantage"]
+    best = max(main, key=lambda r: r.estimate)
     widen = 0.05
-    rows.append({**best, "adversary": "headline", "ci_low": best["ci_low"] - widen, "ci_high": best["ci_high"] + widen,
-                 "ci_method": "clopper-pearson, bonferroni", "confidence": 0.95,
-                 "details": {"adversary": best["adversary"], "selection": "Bonferroni over adversaries",
-                             "candidates": [r["adversary"] for r in main]}})
+    rows.append(replace(best, headline=True, ci_low=best.ci_low - widen, ci_high=best.ci_high + widen,
+                        ci_method="clopper-pearson, bonferroni", confidence=0.95,
+                        details={"selection": "Bonferroni over adversaries",
+                                 "candidates": [r.adversary for r in main]}))
     for c in controls:
         for a in ("discriminator-paired",):
             gap = 0.85 - base
-            rows.append({"adversary": a, "comparison": f"provenance:{c}", "category": "all", "split": "all",
-                         "metric": "advantage-gap", "n": n, "advantage": gap, "ci_low": gap - 0.12,
-                         "ci_high": gap + 0.12, "confidence": 0.95, "ci_method": "paired bootstrap", "q": q,
-                         "t": {"wall_s": 4.0}, "details": {"resamples": 2000}})
+            rows.append(ResultRow(adversary=a, comparison="provenance", control=c, metric="advantage-gap", n=n,
+                                  estimate=gap, ci_low=gap - 0.12, ci_high=gap + 0.12, confidence=0.95,
+                                  ci_method="paired bootstrap", q=q, t={"wall_s": 4.0}, details={"resamples": 2000}))
     for row in rows:  # as the analysis does: every claim carries the probe set it rests on
-        row["details"] = {**row.get("details", {}), "coverage": coverage}
+        row.details = {**row.details, "coverage": coverage}
+    _as_analysed(store, audit_id, rows)
     store.record_results(audit_id, rows)
+
+
+def _as_analysed(store: Store, audit_id: str, rows: list[ResultRow]) -> None:
+    """What the analysis adds to its rows: the judge's verdict summary on its teacher-vs-suspect rows, and each
+    category row's evidence rank within its adversary and comparison."""
+    pairs: dict[tuple[str, int], dict[str, dict]] = {}
+    for j in store.judgements(audit_id, "teacher-vs-suspect"):
+        pairs.setdefault((j["probe_id"], j["sample"]), {})[j["order"]] = j
+    summary = {**judge.verdict_summary(list(pairs.values())), "verdict_methods": ["logprobs"]}
+    families: dict[tuple, list[ResultRow]] = {}
+    for row in rows:
+        if row.judge_mode and row.comparison == "teacher-vs-suspect" and row.category == row.split == "all":
+            row.details.update(summary)
+        if row.category != "all":
+            families.setdefault((row.adversary, row.comparison, row.metric), []).append(row)
+    for family in families.values():
+        for rank, row in enumerate(rank_by_evidence(family), start=1):
+            row.details["evidence_rank"] = rank
 
 
 def _budget(store: Store, audit_id: str, n: int, distinguishable: bool, rng: random.Random) -> None:

@@ -14,15 +14,21 @@ from __future__ import annotations
 import json
 import math
 import os
+from dataclasses import asdict
 from pathlib import Path
 
+from audit.results import ResultRow
 from audit.store import Store
+from audit.vocabulary import HEADLINE, PROVENANCE, provenance_key
 
 DATA = Path(__file__).parent / "data"
 DECIMALS = 9
 RESULT_KEYS = ("adversary", "comparison", "category", "split", "metric", "n", "q", "advantage", "ci_low", "ci_high",
                "confidence", "ci_method", "p_value", "p_holm", "p_bh", "selected")
 SEQUENCE_KEYS = ("comparison", "adversary", "round", "n", "q", "estimate", "ci_low", "ci_high", "p_value")
+IDENTITY = {"results": ("adversary", "comparison", "category", "split", "metric"),
+            "sequence_points": ("comparison", "adversary", "round"),
+            "budget_points": ("comparison", "adversary", "strategy", "q")}
 BUDGET_KEYS = ("comparison", "adversary", "strategy", "q", "advantage", "ci_low", "ci_high")
 
 
@@ -37,16 +43,20 @@ def _rows(rows: list[dict], keys: tuple[str, ...], decimals: int) -> list[dict]:
     return sorted(shaped, key=lambda row: json.dumps(row, sort_keys=True))
 
 
-def _with_selection(row: dict) -> dict:
-    """A headline row's chosen adversary is part of what it claims."""
-    details = row.get("details") or {}
-    return {**row, "selected": details.get("adversary") or details.get("selected")}
+def _legacy(row: ResultRow) -> dict:
+    """A typed row in the shape the pins were first written in (before schema m006), so they stay comparable:
+    the headline as the adversary ``headline`` with its ``selected`` adversary, provenance as
+    ``provenance:NAME``, the estimate as ``advantage``."""
+    values = asdict(row)
+    return {**values, "advantage": row.estimate, "adversary": HEADLINE if row.headline else row.adversary,
+            "selected": row.adversary if row.headline else None,
+            "comparison": provenance_key(row.control) if row.comparison == PROVENANCE else row.comparison}
 
 
 def pinned_table(db: Path, decimals: int = DECIMALS) -> dict:
     with Store.open_readonly(db) as store:
         audit_id = store.require_audit()["id"]
-        results = [_with_selection(row) for row in store.results(audit_id)]
+        results = [_legacy(row) for row in store.results(audit_id)]
         return {"results": _rows(results, RESULT_KEYS, decimals),
                 "sequence_points": _rows(store.sequence_points(audit_id), SEQUENCE_KEYS, decimals),
                 "budget_points": _rows(store.budget_points(audit_id), BUDGET_KEYS, decimals)}
@@ -63,7 +73,9 @@ def check_pin(db: Path, name: str, decimals: int = DECIMALS) -> None:
     if os.environ.get("UPDATE_PINS") == "1":
         path.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
     pinned = json.loads(path.read_text())
-    for part in ("results", "sequence_points", "budget_points"):
-        assert len(table[part]) == len(pinned[part]), f"{part}: {len(table[part])} rows, pinned {len(pinned[part])}"
-        for got, want in zip(table[part], pinned[part]):
-            assert got == want, f"{part} moved:\n got  {got}\n want {want}"
+    for part, keys in IDENTITY.items():
+        got = {tuple(row.get(k) for k in keys): row for row in table[part]}
+        want = {tuple(row.get(k) for k in keys): row for row in pinned[part]}
+        assert got.keys() == want.keys(), f"{part}: rows {sorted(got.keys() ^ want.keys(), key=str)} differ"
+        moved = [f"\n got  {got[k]}\n want {want[k]}" for k in sorted(want, key=str) if got[k] != want[k]]
+        assert not moved, f"{part} moved:" + "".join(moved)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import random
 import threading
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from audit.analyze import analyze_store
+from audit.results import ResultRow
 from helpers_adversaries import (HashingEmbedder, LengthTeacher, ObedientJudge, build_audit, make_probes,
                                  prose_style, teacher_style)
 
@@ -28,7 +30,8 @@ def analyze(store, **kw):
 
 
 def overall(store, audit_id, comparison):
-    return {r["adversary"]: r for r in store.results(audit_id, comparison=comparison, category="all", split="all")}
+    return {"headline" if r.headline else r.adversary: r
+            for r in store.results(audit_id, comparison=comparison, category="all", split="all")}
 
 
 @pytest.fixture(scope="module")
@@ -48,36 +51,36 @@ def test_identity_every_adversary_interval_contains_zero(identity):
     assert ADVANTAGE_ADVERSARIES | {"headline", "similarity", "mmd"} <= set(rows)
     for name in ADVANTAGE_ADVERSARIES | {"headline"}:
         row = rows[name]
-        assert row["ci_low"] <= 0 <= row["ci_high"], (name, row)
-        assert row["n"] is not None and row["q"] == 80 and row["t"]["adversary"] is not None
-    assert rows["similarity"]["advantage"] == pytest.approx(1.0, abs=1e-5)
-    assert rows["mmd"]["p_value"] > 0.05
-    assert rows["judge"]["n"] == 0  # identical candidates: the judge always picks position A, every pair a tie
-    assert rows["judge-unfiltered"]["details"]["flip_rate"] == 1.0
+        assert row.ci_low <= 0 <= row.ci_high, (name, row)
+        assert row.n is not None and row.q == 80 and row.t["adversary"] is not None
+    assert rows["similarity"].estimate == pytest.approx(1.0, abs=1e-5)
+    assert rows["mmd"].p_value > 0.05
+    assert rows["judge"].n == 0  # identical candidates: the judge always picks position A, every pair a tie
+    assert rows["judge-unfiltered"].details["flip_rate"] == 1.0
 
 
 def test_clearly_different_sources_are_told_apart(identity):
     store, audit_id, summary, _ = identity
     rows = overall(store, audit_id, "teacher-vs-control:prose")
     for name in ADVANTAGE_ADVERSARIES | {"headline"}:
-        assert rows[name]["ci_low"] > 0.5, (name, rows[name])
-    assert rows["mmd"]["p_value"] < 0.01
+        assert rows[name].ci_low > 0.5, (name, rows[name])
+    assert rows["mmd"].p_value < 0.01
     head = rows["headline"]
-    assert head["details"]["adversary"] in ADVANTAGE_ADVERSARIES and "Bonferroni" in head["details"]["selection"]
-    assert head["ci_low"] <= rows[head["details"]["adversary"]]["ci_low"]  # paying for the choice widens it
+    assert head.adversary in ADVANTAGE_ADVERSARIES and "Bonferroni" in head.details["selection"]
+    assert head.ci_low <= rows[head.adversary].ci_low  # paying for the choice widens it
     assert "teacher-vs-control:prose" in summary
 
 
 def test_provenance_gap_is_positive_when_the_suspect_imitates(identity):
     store, audit_id, _, _ = identity
-    gaps = {r["adversary"]: r for r in store.results(audit_id, comparison="provenance:prose")}
-    assert gaps["discriminator-paired"]["metric"] == "advantage-gap"
-    assert gaps["discriminator-paired"]["ci_method"] == "permutation-bonferroni"
-    assert gaps["discriminator-single"]["ci_low"] > 0.5
+    gaps = {r.adversary: r for r in store.results(audit_id, comparison="provenance", control="prose")}
+    assert gaps["discriminator-paired"].metric == "advantage-gap"
+    assert gaps["discriminator-paired"].ci_method == "permutation-bonferroni"
+    assert gaps["discriminator-single"].ci_low > 0.5
     m = len(gaps)
-    assert all(r["details"]["m"] == m and r["details"]["per_test_confidence"] == pytest.approx(1 - 0.05 / m)
+    assert all(r.details["m"] == m and r.details["per_test_confidence"] == pytest.approx(1 - 0.05 / m)
                for r in gaps.values())
-    assert sum(bool(r["details"].get("page_one")) for r in gaps.values()) == 1  # one row per control for page 1
+    assert sum(bool(r.details.get("page_one")) for r in gaps.values()) == 1  # one row per control for page 1
 
 
 def test_every_row_p_value_agrees_with_its_interval(identity):
@@ -88,35 +91,35 @@ def test_every_row_p_value_agrees_with_its_interval(identity):
     store, audit_id, _, _ = identity
     checked = 0
     for r in store.results(audit_id):
-        alpha = 1 - r["confidence"]
-        pairs = [(r["p_value"], r["ci_low"], r["ci_high"])]
-        if "holm_interval" in r["details"]:
-            pairs.append((r["p_holm"], r["details"]["holm_interval"]["ci_low"], r["details"]["holm_interval"]["ci_high"]))
-        if "split_gap" in r["details"]:
-            gap = r["details"]["split_gap"]
+        alpha = 1 - r.confidence
+        pairs = [(r.p_value, r.ci_low, r.ci_high)]
+        if "holm_interval" in r.details:
+            pairs.append((r.p_holm, r.details["holm_interval"]["ci_low"], r.details["holm_interval"]["ci_high"]))
+        if "split_gap" in r.details:
+            gap = r.details["split_gap"]
             pairs.append((gap["p_value"], gap["ci_low"], gap["ci_high"]))
         for p, low, high in pairs:
             if p is None or low is None:
                 continue
-            assert (p < alpha) == excludes(low, high), (r["adversary"], r["comparison"], r["category"], p, low, high)
+            assert (p < alpha) == excludes(low, high), (r.adversary, r.comparison, r.category, p, low, high)
             checked += 1
     rows = store.results(audit_id)
-    categories = [r for r in rows if r["category"] != "all" and r["metric"] == "advantage"]
-    assert categories and all("holm_interval" in r["details"] for r in categories if r["p_value"] is not None)
+    categories = [r for r in rows if r.category != "all" and r.metric == "advantage"]
+    assert categories and all("holm_interval" in r.details for r in categories if r.p_value is not None)
     assert checked > len(rows)  # every row with an interval and a p-value, plus the Holm and split pairs
 
 
 def test_categories_splits_and_budget(identity):
     store, audit_id, _, _ = identity
     cats = [r for r in store.results(audit_id, comparison="teacher-vs-control:prose", adversary="discriminator-paired",
-                                     split="all") if r["category"] != "all"]
-    assert len(cats) == 4 and all(r["p_holm"] is not None and r["p_bh"] is not None for r in cats)
-    assert all(r["p_holm"] >= r["p_value"] for r in cats)
-    assert sorted(r["details"]["evidence_rank"] for r in cats) == [1, 2, 3, 4]
-    splits = {r["split"] for r in store.results(audit_id, adversary="discriminator-single", category="all")}
+                                     split="all") if r.category != "all"]
+    assert len(cats) == 4 and all(r.p_holm is not None and r.p_bh is not None for r in cats)
+    assert all(r.p_holm >= r.p_value for r in cats)
+    assert sorted(r.details["evidence_rank"] for r in cats) == [1, 2, 3, 4]
+    splits = {r.split for r in store.results(audit_id, adversary="discriminator-single", category="all")}
     assert splits == {"all", "public", "private"}
     main = overall(store, audit_id, "teacher-vs-control:prose")["discriminator-single"]
-    assert "public_minus_private" in main["details"]["split_gap"]
+    assert "public_minus_private" in main.details["split_gap"]
     points = store.budget_points(audit_id)
     assert {p["strategy"] for p in points} == {"stratified", "guided"}
     assert all(p["ci_low"] <= p["ci_high"] for p in points)
@@ -142,15 +145,13 @@ def test_judge_records_both_orders_and_rerun_is_idempotent(identity):
 
 
 def _comparable(rows):
-    return sorted(({k: v for k, v in r.items() if k not in ("created_at", "t")} for r in rows),
-                  key=lambda r: r["id"])
+    return sorted((replace(r, t={}) for r in rows), key=ResultRow.key)
 
 
 def test_analyze_clears_stale_results(tmp_path):
     probes = make_probes(40)
     store, audit_id = build_audit(tmp_path / "a.db", probes, {"teacher": teacher_style, "suspect": prose_style})
-    store.record_results(audit_id, [{"adversary": "stale", "comparison": "teacher-vs-suspect", "category": "all",
-                                     "n": 1, "advantage": 0.0}])
+    store.record_results(audit_id, [ResultRow("stale", "teacher-vs-suspect", n=1, estimate=0.0)])
     summary = analyze(store, use_judge=False)
     assert not store.results(audit_id, adversary="stale")
     assert "judge: skipped" in summary
@@ -170,8 +171,8 @@ def test_teacher_likelihood_skipped_when_the_teacher_cannot_score(tmp_path):
     assert "teacher-likelihood: skipped" in summary
     assert not store.results(audit_id, adversary="teacher-likelihood")
     head = overall(store, audit_id, "teacher-vs-suspect")["headline"]
-    assert set(head["details"]["not_run"]) == {"teacher-likelihood", "judge"}  # the headline's scope says so
-    assert "cannot score text" in head["details"]["not_run"]["teacher-likelihood"]
+    assert set(head.details["not_run"]) == {"teacher-likelihood", "judge"}  # the headline's scope says so
+    assert "cannot score text" in head.details["not_run"]["teacher-likelihood"]
 
 
 def test_several_samples_per_probe_are_permuted_by_probe(tmp_path):
@@ -183,11 +184,11 @@ def test_several_samples_per_probe_are_permuted_by_probe(tmp_path):
     store, audit_id = build_audit(tmp_path / "a.db", probes, {"teacher": teacher_style, "suspect": noisy}, samples=2)
     analyze(store, use_judge=False)
     rows = overall(store, audit_id, "teacher-vs-suspect")
-    assert rows["discriminator-paired"]["ci_method"] == "permutation"
-    assert rows["discriminator-paired"]["n"] == 80  # the pairs tested ...
-    assert rows["discriminator-paired"]["details"]["probes"] == 40  # ... whose probes trade places as one
+    assert rows["discriminator-paired"].ci_method == "permutation"
+    assert rows["discriminator-paired"].n == 80  # the pairs tested ...
+    assert rows["discriminator-paired"].details["probes"] == 40  # ... whose probes trade places as one
     head = rows["headline"]
-    assert head["ci_method"] == "bonferroni" and head["ci_low"] <= rows[head["details"]["adversary"]]["ci_low"]
+    assert head.ci_method == "bonferroni" and head.ci_low <= rows[head.adversary].ci_low
 
 
 class NoEmbedder(HashingEmbedder):
@@ -244,19 +245,19 @@ def test_claims_use_only_probes_every_model_answered(refusals):
     assert len(common) == 23
     for comparison in ("teacher-vs-suspect", "teacher-vs-control:prose"):
         rows = overall(store, audit_id, comparison)
-        assert rows["discriminator-paired"]["n"] == 23, comparison  # paired: one unit per probe
-        assert rows["headline"]["q"] == 40  # q is what was spent: failed queries included
+        assert rows["discriminator-paired"].n == 23, comparison  # paired: one unit per probe
+        assert rows["headline"].q == 40  # q is what was spent: failed queries included
         categories = [r for r in store.results(audit_id, comparison=comparison, adversary="discriminator-paired",
-                                               split="all") if r["category"] != "all"]
-        assert sum(r["n"] for r in categories) == 23
-    gaps = {r["adversary"]: r for r in store.results(audit_id, comparison="provenance:prose")}
-    assert gaps["discriminator-paired"]["details"]["shared_probes"] == 23
+                                               split="all") if r.category != "all"]
+        assert sum(r.n for r in categories) == 23
+    gaps = {r.adversary: r for r in store.results(audit_id, comparison="provenance", control="prose")}
+    assert gaps["discriminator-paired"].details["shared_probes"] == 23
     assert {j["probe_id"] for j in store.judgements(audit_id)} == common
 
 
 def test_every_claim_records_its_probe_coverage_per_model(refusals):
     store, audit_id, summary, _ = refusals
-    coverages = [r["details"]["coverage"] for r in store.results(audit_id)]
+    coverages = [r.details["coverage"] for r in store.results(audit_id)]
     assert coverages and all(c == coverages[0] for c in coverages)
     assert coverages[0]["probes_selected"] == 40 and coverages[0]["probes_common"] == 23
     assert coverages[0]["models"] == [
@@ -387,7 +388,7 @@ def test_a_named_teacher_is_recognised_by_its_weights_not_its_spec_text(tmp_path
     weights = load_model(spec, device="cpu").describe().fingerprint
     store.db["models"].update(f"{audit_id}:teacher", {"spec": "hf:./moved-since", "fingerprint": weights})
     analyze(store, use_judge=False, teacher_spec=spec, teacher_model=None)
-    assert overall(store, audit_id, "teacher-vs-suspect")["teacher-likelihood"]["n"] == 2 * 20  # both sides scored
+    assert overall(store, audit_id, "teacher-vs-suspect")["teacher-likelihood"].n == 2 * 20  # both sides scored
 
 
 def test_analysis_loads_no_model_the_user_did_not_name(tmp_path):

@@ -35,11 +35,11 @@ def test_two_bundled_models_are_told_apart(analyzed):
     db, summary = analyzed
     with Store.open(db) as store:
         audit_id = store.require_audit()["id"]
-        rows = {r["adversary"]: r for r in store.results(audit_id, comparison="teacher-vs-suspect", category="all",
-                                                          split="all")}
-    assert rows["discriminator-paired"]["n"] == 200
-    assert rows["discriminator-paired"]["ci_low"] > 0.5, summary
-    assert rows["headline"]["ci_low"] > 0.5
+        rows = {"headline" if r.headline else r.adversary: r
+                for r in store.results(audit_id, comparison="teacher-vs-suspect", category="all", split="all")}
+    assert rows["discriminator-paired"].n == 200
+    assert rows["discriminator-paired"].ci_low > 0.5, summary
+    assert rows["headline"].ci_low > 0.5
     assert "teacher-likelihood" in rows, summary  # the teacher the user names reloads and scores
 
 
@@ -73,6 +73,6 @@ def test_real_judge_reads_verdicts_from_logprobs(bundled_audit):
     model = load_model("gemma3-270m", device="cpu")
     verdicts = judge.VerdictReader(model).read(prompts)
     assert [v.method for v in verdicts] == ["score"] * 3
-    assert all(v.letter in ("A", "B") and v.p_first + v.p_second == pytest.approx(1.0) for v in verdicts)
+    assert all(v.position in ("first", "second") and v.p_first + v.p_second == pytest.approx(1.0) for v in verdicts)
     one_pass = [judge._from_logprobs(*(lp[0] for lp in model.score(p, ["A", "B"])))[1] for p in prompts]
     assert [v.p_first for v in verdicts] == pytest.approx(one_pass, abs=1e-3)

@@ -73,17 +73,17 @@ def test_each_point_is_the_audit_s_own_claim_with_its_n_and_the_students_are_con
     with Store.open(folder / "leak.db", create=False) as store:
         audit_id = store.audit()["id"]
         models = {m["name"]: m for m in store.models(audit_id)}
-        headlines = {r["comparison"]: r for r in store.results(audit_id, adversary="headline")}
-        cmi = {r["comparison"]: r for r in store.results(audit_id, adversary="exposure", metric="cmi")}
+        headlines = {r.comparison: r for r in store.results(audit_id, headline=True)}
+        cmi = {r.comparison: r for r in store.results(audit_id, adversary="exposure", metric="cmi")}
         training = {c["subject"]: c for c in store.costs(audit_id) if c["stage"] == "distill"}
         eval_probes = {p["id"] for p in store.selected_probes(audit_id, "eval")}
         train_probes = {p["id"] for p in store.selected_probes(audit_id, "train")}
     names = [f"control:{slug(p)}-{n}" for n in (2, 4) for p in POLICIES]
     assert models["suspect"]["spec"] == f"hf:{tiny_llama_dir}" and all(n in models for n in names)
     assert set(headlines) == {"teacher-vs-suspect", *(f"teacher-vs-{n}" for n in names)}
-    assert all(r["n"] >= 6 and r["q"] == 6 for r in headlines.values())  # q: evaluation queries, not training ones
-    assert set(cmi) == {f"exposure:{p}" for p in POLICIES} and all(r["n"] == 6 for r in cmi.values())
-    assert cmi["exposure:text"]["advantage"] == pytest.approx(0.0, abs=1e-12)
+    assert all(r.n >= 6 and r.q == 6 for r in headlines.values())  # q: evaluation queries, not training ones
+    assert set(cmi) == {f"exposure:{p}" for p in POLICIES} and all(r.n == 6 for r in cmi.values())
+    assert cmi["exposure:text"].estimate == pytest.approx(0.0, abs=1e-12)
     assert len(eval_probes) == 6 and len(train_probes) == 4 and not eval_probes & train_probes
     assert {training[n]["details"]["train_size"] for n in names} == {2, 4}
     purified = json.loads((folder / "out" / "students" / f"{slug(POLICIES[2])}-4" / COMPLETE_MARKER).read_text())
@@ -248,9 +248,9 @@ def test_sizes_parse_in_ascending_order_and_policies_become_folder_names():
 def claim(estimate, low, high, metric="advantage", n=48):
     from audit.verdict import Claim
 
-    return Claim(adversary="headline" if metric == "advantage" else "x", comparison="c", category="all",
+    return Claim(adversary="teacher-likelihood" if metric == "advantage" else "x", comparison="c", category="all",
                  split="all", metric=metric, n=n, estimate=estimate, ci_low=low, ci_high=high, confidence=0.95,
-                 ci_method="m", p_value=None, p_holm=None, p_bh=None, q=n, details={"adversary": "teacher-likelihood"})
+                 ci_method="m", p_value=None, p_holm=None, p_bh=None, q=n, headline=metric == "advantage")
 
 
 def test_the_answer_takes_a_side_only_where_the_intervals_do_not_overlap():

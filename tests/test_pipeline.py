@@ -144,7 +144,7 @@ def test_the_first_run_does_every_stage(finished):
         audit_id = store.audit()["id"]
         rows = store.results(audit_id, adversary="similarity", comparison="teacher-vs-suspect", category="all",
                              split="all")
-    assert rows and rows[0]["n"] == 12 and rows[0]["ci_low"] <= rows[0]["advantage"] <= rows[0]["ci_high"]
+    assert rows and rows[0].n == 12 and rows[0].ci_low <= rows[0].estimate <= rows[0].ci_high
 
 
 def test_the_tiny_pipelines_numbers_are_pinned(finished):
@@ -168,7 +168,7 @@ def test_a_second_run_skips_every_stage_and_redoes_only_what_changed(rerun):
 def test_run_names_its_teacher_and_judge_so_every_adversary_runs(finished):
     folder, _ = finished
     with Store.open(folder / "audit.db") as store:
-        adversaries = {r["adversary"] for r in store.results(store.audit()["id"], comparison="teacher-vs-suspect")}
+        adversaries = {r.adversary for r in store.results(store.audit()["id"], comparison="teacher-vs-suspect")}
     assert {"teacher-likelihood", "judge", "judge-unfiltered", "discriminator-paired"} <= adversaries
 
 

@@ -119,8 +119,8 @@ def test_run_audits_endpoints_end_to_end_with_bounded_concurrency(tmp_path, serv
     assert server.requests["judge"] > 0
     with Store.open(tmp_path / "audit.db") as store:
         audit_id = store.audit()["id"]
-        adversaries = {r["adversary"] for r in store.results(audit_id, comparison="teacher-vs-suspect")}
-        similarity = {r["comparison"]: r["advantage"] for r in store.results(
+        adversaries = {r.adversary for r in store.results(audit_id, comparison="teacher-vs-suspect")}
+        similarity = {r.comparison: r.estimate for r in store.results(
             audit_id, adversary="similarity", category="all", split="all")}
     assert {"similarity", "discriminator-single", "judge"} <= adversaries
     assert similarity["teacher-vs-suspect"] > similarity["teacher-vs-control:control"]
@@ -147,8 +147,8 @@ def test_a_suspect_endpoint_that_refuses_probes_cannot_choose_its_exam(tmp_path,
         refused = len(store.query_errors(audit_id))
         rows = store.results(audit_id, category="all", split="all")
     assert 0 < refused < 24
-    assert {r["details"]["coverage"]["probes_common"] for r in rows} == {24 - refused}
-    assert all(r["n"] <= 24 - refused for r in rows if r["adversary"] == "discriminator-paired")
+    assert {r.details["coverage"]["probes_common"] for r in rows} == {24 - refused}
+    assert all(r.n <= 24 - refused for r in rows if r.adversary == "discriminator-paired")
     html = (tmp_path / "report" / "report.html").read_text(encoding="utf-8")
     assert (f"Inconclusive about the whole suite: the suspect did not answer {refused} of the 24 selected probes "
             f"({refused} failed)") in html

@@ -115,12 +115,19 @@ def test_claims_table_has_a_row_per_adversary_with_interval_q_t(full_report):
         assert "tokens" in cells[7]
 
 
-def test_categories_are_ranked_by_lower_bound(full_report):
+def test_categories_are_shown_in_the_evidence_rank_the_analysis_recorded(full_report):
     html = full_report["html"]
     section = html[html.index('id="categories"'):html.index('id="budgets"')]
-    lows = [float(m.replace("−", "-")) for m in re.findall(r"<td>(−?\d\.\d\d)(?:–| to )", section)]
-    assert len(lows) == 8
-    assert lows == sorted(lows, reverse=True)
+    shown = re.findall(r'<td class="num">\d+</td><td>(.*?)</td>', section)
+    with Store.open(full_report["db"]) as store:
+        rows = [r for r in store.results(full_report["audit_id"], comparison="teacher-vs-suspect", metric="advantage",
+                                         split="all") if r.category != "all" and r.adversary == shown_adversary(html)]
+    assert len(shown) == 8 and shown == [r.category for r in sorted(rows, key=lambda r: r.details["evidence_rank"])]
+    assert "ranked by evidence (the Holm-corrected p-value, then the lower bound" in page_text(section)
+
+
+def shown_adversary(html: str) -> str:
+    return re.search(r"Per-category advantage of ([\w-]+) \(", html).group(1)
 
 
 def test_figures_are_inline_svg_files_too_and_script_free(full_report):

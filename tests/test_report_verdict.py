@@ -5,14 +5,15 @@ from __future__ import annotations
 import pytest
 
 from audit import verdict as V
+from audit.results import ResultRow
 
 
-def row(**over) -> dict:
+def row(**over) -> ResultRow:
     base = {"adversary": "discriminator-paired", "comparison": "teacher-vs-suspect", "category": "all", "split": "all",
-            "metric": "advantage", "n": 400, "advantage": 0.31, "ci_low": 0.22, "ci_high": 0.40, "confidence": 0.95,
+            "metric": "advantage", "n": 400, "estimate": 0.31, "ci_low": 0.22, "ci_high": 0.40, "confidence": 0.95,
             "ci_method": "clopper-pearson", "p_value": 1e-6, "p_holm": 5e-6, "p_bh": 2e-6, "q": 400,
             "t": {"tokens_in": 24_000, "tokens_out": 44_000, "wall_s": 812.4, "flops": 3.7e13}, "details": {}}
-    return {**base, **over}
+    return ResultRow(**{**base, **over})
 
 
 def claim(**over) -> V.Claim:
@@ -28,7 +29,7 @@ def test_interval_above_zero_reads_as_distinguished_with_every_number():
 
 
 def test_interval_with_zero_is_not_shown_distinguishable_and_gives_an_upper_bound():
-    c = claim(advantage=0.03, ci_low=-0.04, ci_high=0.10)
+    c = claim(estimate=0.03, ci_low=-0.04, ci_high=0.10)
     text = c.sentence()
     assert "did not show the suspect from the claimed teacher distinguishable at this budget" in text
     assert "95% CI −0.04 to 0.10" in text
@@ -38,7 +39,7 @@ def test_interval_with_zero_is_not_shown_distinguishable_and_gives_an_upper_boun
 
 
 def test_negative_interval_is_not_evidence_of_closeness():
-    c = claim(advantage=-0.2, ci_low=-0.3, ci_high=-0.1)
+    c = claim(estimate=-0.2, ci_low=-0.3, ci_high=-0.1)
     assert c.finding == "below-zero"
     assert "no evidence of closeness" in c.sentence()
 
@@ -50,7 +51,7 @@ def test_missing_interval_makes_no_claim():
 
 
 def test_headline_names_the_selected_adversary_and_the_correction():
-    c = claim(adversary="headline", details={"adversary": "judge", "selection": "Bonferroni over adversaries",
+    c = claim(adversary="judge", headline=True, details={"selection": "Bonferroni over adversaries",
                                              "candidates": ["a", "b", "c"]})
     text = c.sentence()
     assert text.startswith("The strongest adversary tried, a pairwise LLM judge")
@@ -59,7 +60,7 @@ def test_headline_names_the_selected_adversary_and_the_correction():
 
 
 def test_headline_without_recorded_correction_says_so():
-    assert "is not recorded" in claim(adversary="headline", details={}).sentence()
+    assert "is not recorded" in claim(headline=True, details={}).sentence()
 
 
 def test_threshold_is_met_only_by_the_upper_bound():
@@ -76,7 +77,7 @@ def test_threshold_is_met_only_by_the_upper_bound():
     (-0.5, -0.2, "easier to tell from the teacher than the control was"),
 ])
 def test_provenance_gap_words(low, high, words):
-    c = claim(comparison="provenance:qwen", metric="advantage-gap", advantage=(low + high) / 2, ci_low=low,
+    c = claim(comparison="provenance", control="qwen", metric="advantage-gap", estimate=(low + high) / 2, ci_low=low,
               ci_high=high, ci_method="paired bootstrap")
     text = c.sentence()
     assert words in text and "control “qwen”" in text
@@ -86,7 +87,7 @@ def test_provenance_gap_words(low, high, words):
 
 
 def test_similarity_is_called_a_baseline():
-    text = claim(adversary="similarity", metric="cosine", advantage=0.82, ci_low=0.8, ci_high=0.84).sentence()
+    text = claim(adversary="similarity", metric="cosine", estimate=0.82, ci_low=0.8, ci_high=0.84).sentence()
     assert text.startswith("Semantic similarity (baseline, not an adversary)")
     assert "0.82 (95% CI 0.80–0.84" in text
 
@@ -97,28 +98,29 @@ def test_mmd_reads_its_corrected_p_value():
 
 
 def test_answer_follows_the_headline():
-    above = V.findings([row(adversary="headline")])
+    above = V.findings([row(headline=True)])
     assert V.answer(above).startswith("Yes: at least one adversary told the suspect")
-    zero = V.findings([row(adversary="headline", ci_low=-0.02, ci_high=0.08)])
+    zero = V.findings([row(headline=True, ci_low=-0.02, ci_high=0.08)])
     assert V.answer(zero).startswith("Not shown distinguishable at this budget")
     assert V.answer(V.findings([])).startswith("No headline claim")
 
 
 def test_findings_sort_rows_into_roles():
-    rows = [row(adversary="headline"), row(), row(comparison="teacher-vs-control:x"),
-            row(comparison="provenance:x", metric="advantage-gap"), row(adversary="similarity", metric="cosine"),
+    rows = [row(headline=True), row(), row(comparison="teacher-vs-control:x"),
+            row(comparison="provenance", control="x", metric="advantage-gap"),
+            row(adversary="similarity", metric="cosine"),
             row(adversary="mmd", metric="mmd"), row(split="private"), row(category="coding")]
     f = V.findings(rows)
-    assert f.headline.adversary == "headline"
+    assert f.headline.headline
     assert len(f.adversaries) == 2 and len(f.provenance) == 1 and len(f.baseline) == 1 and len(f.tests) == 1
     assert len(f.by_split) == 1 and len(f.by_category) == 1
     assert len(f.signed_claims) == 7  # everything but the per-category row
 
 
-def test_categories_rank_by_lower_bound_then_holm():
-    claims = [claim(category="a", ci_low=0.1, p_holm=0.2), claim(category="b", ci_low=0.3, p_holm=0.5),
-              claim(category="c", ci_low=0.1, p_holm=0.01), claim(category="d", ci_low=None)]
-    assert [c.category for c in V.ranked_categories(claims)] == ["b", "c", "a", "d"]
+def test_categories_follow_the_evidence_rank_the_analysis_recorded():
+    claims = [claim(category="a", details={"evidence_rank": 2}), claim(category="b", details={"evidence_rank": 1}),
+              claim(category="c", details={"evidence_rank": "1; drop table"}), claim(category="d")]
+    assert [c.category for c in V.by_evidence_rank(claims)] == ["b", "a", "c", "d"]
 
 
 @pytest.mark.parametrize("value, text", [(0.314, "0.31"), (-0.001, "0.00"), (-0.25, "−0.25"), (None, "—")])
@@ -151,22 +153,22 @@ def test_split_gap_words():
 
 
 def test_page_one_provenance_is_the_row_the_analysis_marked_not_the_headline_adversarys():
-    rows = [row(adversary="headline", details={"adversary": "judge"}),
-            row(adversary="judge", comparison="provenance:x", metric="advantage-gap"),
-            row(adversary="discriminator-single", comparison="provenance:x", metric="advantage-gap",
+    rows = [row(adversary="judge", headline=True, details={}),
+            row(adversary="judge", comparison="provenance", control="x", metric="advantage-gap"),
+            row(adversary="discriminator-single", comparison="provenance", control="x", metric="advantage-gap",
                 details={"page_one": "the strongest evidence among this control's Bonferroni-corrected gaps"})]
     assert [c.adversary for c in V.findings(rows).summary_provenance()] == ["discriminator-single"]
-    assert len(V.findings(rows[:2] + [row(adversary="mmd", comparison="provenance:x",
+    assert len(V.findings(rows[:2] + [row(adversary="mmd", comparison="provenance", control="x",
                                           metric="advantage-gap")]).summary_provenance()) == 2
 
 
 def test_headline_states_the_adversaries_that_were_not_run():
     why = "the claimed teacher cannot score text (no log-probabilities: a replayed or HTTP teacher)"
-    c = claim(adversary="headline", details={"adversary": "judge", "selection": "Bonferroni over adversaries",
+    c = claim(adversary="judge", headline=True, details={"selection": "Bonferroni over adversaries",
                                              "candidates": ["judge"], "not_run": {"teacher-likelihood": why}})
     assert c.sentence().endswith("Not run, so not part of this bound: a threshold test on the response's "
                                  f"length-normalised likelihood under the teacher ({why}).")
-    assert "Not run" not in claim(adversary="headline", details={"adversary": "judge", "not_run": {}}).sentence()
+    assert "Not run" not in claim(adversary="judge", headline=True, details={"not_run": {}}).sentence()
     assert "Not run" not in claim(details={"not_run": {"judge": "x"}}).sentence()  # only the headline says it
 
 
@@ -186,8 +188,8 @@ def coverage(selected: int, common: int, *, suspect_failed: int = 0, control_fai
 
 def test_a_suspect_that_refuses_probes_gets_an_inconclusive_headline():
     details = coverage(24, 8, suspect_failed=16)
-    rows = [row(adversary="headline", n=8, q=24, details={"adversary": "judge", **details}),
-            row(comparison="provenance:qwen", metric="advantage-gap", n=8, q=24, details=details)]
+    rows = [row(adversary="judge", headline=True, n=8, q=24, details={**details}),
+            row(comparison="provenance", control="qwen", metric="advantage-gap", n=8, q=24, details=details)]
     found = V.findings(rows)
     caveat = "That probe set leaves out 16 of the 24 selected, so these numbers are inconclusive about the whole suite."
     assert V.answer(found) == (
@@ -210,7 +212,7 @@ def test_a_suspect_that_refuses_probes_gets_an_inconclusive_headline():
 
 
 def test_a_few_failed_probes_are_named_without_calling_the_claims_inconclusive():
-    found = V.findings([row(adversary="headline", details=coverage(40, 38, suspect_failed=2))])
+    found = V.findings([row(headline=True, details=coverage(40, 38, suspect_failed=2))])
     assert V.answer(found).startswith("Yes: at least one adversary")
     assert found.coverage.finding() == (
         "The suspect did not answer 2 of the 40 selected probes (2 failed). Every claim rests on the 38 probes every "
@@ -221,14 +223,14 @@ def test_a_few_failed_probes_are_named_without_calling_the_claims_inconclusive()
 
 
 def test_a_control_that_fails_probes_makes_the_claims_inconclusive_without_blaming_the_suspect():
-    found = V.findings([row(adversary="headline", details=coverage(24, 20, control_failed=4))])
+    found = V.findings([row(headline=True, details=coverage(24, 20, control_failed=4))])
     assert found.coverage.finding().startswith("Control “qwen” did not answer 4 of the 24 selected probes (4 failed).")
     assert "a subset left by those failures, not one the audit chose" in found.coverage.finding()
     assert V.answer(found).startswith("Inconclusive about the whole suite: control “qwen” did not answer 4")
 
 
 def test_full_coverage_says_every_model_answered_every_probe():
-    found = V.findings([row(adversary="headline", details=coverage(24, 24))])
+    found = V.findings([row(headline=True, details=coverage(24, 24))])
     assert found.coverage.finding() == "Every model answered all 24 selected probes; every claim rests on all of them."
     assert found.headline.scope().endswith("t = 68,000 tokens, 812 s wall, 3.7 × 10¹³ FLOP")
 

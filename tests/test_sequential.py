@@ -139,10 +139,10 @@ def test_a_sequential_run_records_its_plan_and_states_its_sequences(tmp_path, ha
     assert plan["round_size"] == 4 and plan["rule"] == "distinguished" and len(plan["order_hash"]) == 64
     assert plan["adversaries"] == ["discriminator-paired", "teacher-likelihood"]
     assert config["sequential_stop"]["reason"] in ("rule", "budget")
-    assert {r["adversary"] for r in results} >= {"discriminator-paired", "teacher-likelihood", "headline"}
+    assert {r.adversary for r in results} >= {"discriminator-paired", "teacher-likelihood"} and any(r.headline for r in results)
     for r in results:
-        assert (r["p_value"] <= 0.05) == excludes(r["ci_low"], r["ci_high"]), r
-        assert r["details"]["validity"].startswith("anytime-valid")
+        assert (r.p_value <= 0.05) == excludes(r.ci_low, r.ci_high), r
+        assert r.details["validity"].startswith("anytime-valid")
     assert {p["round"] for p in points} == set(range(max(p["round"] for p in points) + 1))
     html = (tmp_path / "report" / "report.html").read_text()
     assert "optional stopping" in html
@@ -232,7 +232,7 @@ def test_the_judge_reads_only_the_subsample_chosen_before_any_verdict(tmp_path):
     first_six = sorted({r["probe_id"] for r in store.responses(audit_id)})[:6]
     assert judged == set(first_six) and len(store.judgements(audit_id)) == 2 * 2 * 6
     row = store.results(audit_id, adversary="judge", comparison="teacher-vs-suspect", category="all", split="all")[0]
-    assert row["n"] <= 6 and "read 6 of the 30 probes" in row["details"]["subsample"]
+    assert row.n <= 6 and "read 6 of the 30 probes" in row.details["subsample"]
 
 
 @pytest.mark.parametrize("low, high, result", [(0.01, 0.08, "passed"), (0.12, 0.4, "failed"),
@@ -240,10 +240,9 @@ def test_the_judge_reads_only_the_subsample_chosen_before_any_verdict(tmp_path):
 def test_a_certified_threshold_is_passed_failed_or_inconclusive_in_the_signed_claim(low, high, result):
     from audit.verdict import Claim
 
-    claim = Claim.from_row({"adversary": "discriminator-paired", "comparison": "teacher-vs-suspect",
-                            "category": "all", "split": "sequential", "metric": "advantage", "n": 40,
-                            "advantage": (low + high) / 2, "ci_low": low, "ci_high": high, "confidence": 0.95,
-                            "ci_method": sequential.METHOD, "p_value": 0.01, "q": 40})
+    claim = Claim(adversary="discriminator-paired", comparison="teacher-vs-suspect", split="sequential",
+                  metric="advantage", n=40, estimate=(low + high) / 2, ci_low=low, ci_high=high, confidence=0.95,
+                  ci_method=sequential.METHOD, p_value=0.01, q=40)
     entry = claim.predicate(0.1)
     assert (entry["comparator"], entry["threshold"], entry["threshold_result"]) == ("<=", 0.1, result)
     assert claim.predicate(None)["threshold_result"] is None

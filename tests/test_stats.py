@@ -16,6 +16,7 @@ from scipy.stats import norm
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 
+from audit.results import ResultRow
 from audit.stats import (
     PERMUTATIONS, Estimate, accuracy_advantage, at_confidence, bonferroni, bootstrap_ci, clopper_pearson,
     correct_pvalues, estimate_gap, excludes, headline_bound, holm_interval, inverted_pvalue, mmd_permutation_test,
@@ -53,10 +54,11 @@ def test_accuracy_advantage_fields_and_empty():
         accuracy_advantage(5, 4)
 
 
-def test_as_result_has_the_store_fields():
-    r = accuracy_advantage(30, 50).as_result()
-    assert set(r) == {"advantage", "ci_low", "ci_high", "n", "confidence", "ci_method", "p_value", "details"}
-    assert r["ci_method"] == "clopper-pearson" and r["n"] == 50
+def test_an_estimate_becomes_a_typed_results_row():
+    r = ResultRow.of(accuracy_advantage(30, 50), adversary="judge", comparison="teacher-vs-suspect")
+    assert r.estimate == pytest.approx(0.2)
+    assert (r.ci_method, r.n, r.metric, r.judge_mode) == ("clopper-pearson", 50, "advantage", "consistent-pairs")
+    assert ResultRow.of(accuracy_advantage(0, 0), adversary="x", comparison="y").estimate is None  # NaN: absent
 
 
 @pytest.mark.parametrize("n", NS)
@@ -385,11 +387,10 @@ def test_correct_pvalues_hand_example_and_nan():
 
 def test_rank_by_evidence_orders_by_corrected_p_then_lower_bound():
     rows = [
-        {"category": "code", "p_holm": 0.2, "ci_low": 0.1, "advantage": 0.5},
-        {"category": "math", "p_holm": 0.001, "ci_low": 0.05, "advantage": 0.2},
-        {"category": "chat", "p_holm": 0.001, "ci_low": 0.15, "advantage": 0.3},
-        {"category": "empty", "p_holm": None, "ci_low": float("nan"), "advantage": float("nan")},
+        ResultRow("a", "c", category="code", p_holm=0.2, ci_low=0.1, estimate=0.5),
+        ResultRow("a", "c", category="math", p_holm=0.001, ci_low=0.05, estimate=0.2),
+        ResultRow("a", "c", category="chat", p_holm=0.001, ci_low=0.15, estimate=0.3),
+        ResultRow("a", "c", category="empty", p_holm=None, ci_low=float("nan"), estimate=float("nan")),
     ]
     ranked = rank_by_evidence(rows)
-    assert [r["category"] for r in ranked] == ["chat", "math", "code", "empty"]
-    assert [r["evidence_rank"] for r in ranked] == [1, 2, 3, 4]
+    assert [r.category for r in ranked] == ["chat", "math", "code", "empty"]

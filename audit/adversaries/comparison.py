@@ -22,6 +22,7 @@ import numpy as np
 
 from audit.errors import AuditError
 from audit.store import Store
+from audit.vocabulary import AUDITED_ROLES, comparison_name
 
 
 @dataclass
@@ -76,14 +77,6 @@ class Comparison:
 
     def category_of(self) -> dict[str, str]:
         return dict(zip(self.probe_ids.tolist(), self.categories.tolist()))
-
-
-def comparison_name(other: str) -> str:
-    return f"teacher-vs-{other}"
-
-
-MAIN_COMPARISON = comparison_name("suspect")  # teacher vs suspect: the comparison every audit is about
-AUDITED_ROLES = ("teacher", "suspect", "control")
 
 
 def audited_models(store: Store, audit_id: str) -> list[str]:

@@ -36,11 +36,10 @@ from audit.adversaries.outcome import Outcome
 from audit.errors import ScoringUnsupported
 from audit.models.base import GenParams
 from audit.store import Store, canonical_json
+from audit.vocabulary import FIRST, LETTERS, NONE, ORDERS, SECOND, TEACHER_FIRST
 
 K_REFERENCES = 3
 MAX_QUOTED_CHARS = 1200  # per quoted text: keeps five texts well inside a small judge's context
-ORDERS = ("teacher-first", "teacher-second")
-LETTERS = ("A", "B")
 BATCH = 32  # verdicts committed at once: a killed run loses at most this many; a batch shares its openings
 
 INSTRUCTION = (
@@ -70,9 +69,9 @@ def build_prompt(probe: str, references: list[str], first: str, second: str) -> 
 
 @dataclass
 class Verdict:
-    """One judge answer: the letter, the probability of each position, how it was read."""
+    """One judge answer: the position it named, the probability of each position, how it was read."""
 
-    letter: str  # "A", "B" or "none" (no readable answer); A is the first position
+    position: str  # first, second or none (no readable answer); the prompt calls the positions A and B
     p_first: float | None
     p_second: float | None
     method: str  # score | top-logprobs | text
@@ -86,7 +85,7 @@ def _from_logprobs(la: float, lb: float) -> tuple[str, float, float]:
     top = max(la, lb)
     pa, pb = math.exp(la - top), math.exp(lb - top)
     pa, pb = pa / (pa + pb), pb / (pa + pb)
-    return ("A" if pa > pb else "B" if pb > pa else "none"), pa, pb
+    return (FIRST if pa > pb else SECOND if pb > pa else NONE), pa, pb
 
 
 class VerdictReader:
@@ -115,8 +114,8 @@ class VerdictReader:
 
     @staticmethod
     def _scored(la: float, lb: float, latency: float, tokens_in: int) -> Verdict:
-        letter, pa, pb = _from_logprobs(la, lb)
-        return Verdict(letter, pa, pb, "score", canonical_json({"logprob_A": la, "logprob_B": lb}), latency,
+        position, pa, pb = _from_logprobs(la, lb)
+        return Verdict(position, pa, pb, "score", canonical_json({"logprob_A": la, "logprob_B": lb}), latency,
                        tokens_in, 0)
 
     def _by_generation(self, prompts: list[str]) -> list[Verdict]:
@@ -140,8 +139,8 @@ class VerdictReader:
         if not any(letter in first for letter in LETTERS):
             return None
         la, lb = (first.get(letter, -math.inf) for letter in LETTERS)
-        letter, pa, pb = _from_logprobs(la, lb) if max(la, lb) > -math.inf else ("none", None, None)
-        return Verdict(letter, pa, pb, "top-logprobs", canonical_json(gen.top_logprobs[0]), gen.latency_s,
+        position, pa, pb = _from_logprobs(la, lb) if max(la, lb) > -math.inf else (NONE, None, None)
+        return Verdict(position, pa, pb, "top-logprobs", canonical_json(gen.top_logprobs[0]), gen.latency_s,
                        gen.tokens_in, gen.tokens_out)
 
 
@@ -150,8 +149,8 @@ _LETTER = re.compile(r"\b([AB])\b")
 
 def _from_text(gen) -> Verdict:
     match = _LETTER.search(gen.text or "")
-    letter = match.group(1) if match else "none"
-    return Verdict(letter, None, None, "text", gen.text or gen.error or "", gen.latency_s, gen.tokens_in,
+    position = LETTERS[match.group(1)] if match else NONE
+    return Verdict(position, None, None, "text", gen.text or gen.error or "", gen.latency_s, gen.tokens_in,
                    gen.tokens_out)
 
 
@@ -231,15 +230,11 @@ def judge_comparison(store: Store, audit_id: str, judge_id: str, reader: Verdict
             bar.update(task, advance=len(batch), status=reader.method)
 
 
-POSITIONS = {"A": "first", "B": "second", "none": "none"}
-
-
 def _row(row: dict, v: Verdict) -> dict:
     """A judgements row; ``verdict`` names the position chosen (first, second, none), the raw output the letter."""
-    teacher_position = "first" if row["order"] == "teacher-first" else "second"
-    verdict = POSITIONS[v.letter]
-    correct = None if verdict == "none" else int(verdict == teacher_position)
-    return {**row, "verdict": verdict, "correct": correct, "p_first": v.p_first, "p_second": v.p_second,
+    teacher_position = FIRST if row["order"] == TEACHER_FIRST else SECOND
+    correct = None if v.position == NONE else int(v.position == teacher_position)
+    return {**row, "verdict": v.position, "correct": correct, "p_first": v.p_first, "p_second": v.p_second,
             "method": v.method, "raw_output": v.raw, "latency_s": v.latency_s, "tokens_in": v.tokens_in,
             "tokens_out": v.tokens_out}
 
@@ -258,10 +253,10 @@ def judge_outcomes(store: Store, audit_id: str, comp: Comparison,
     credit = lambda j: 0.5 if j["correct"] is None else float(j["correct"])  # noqa: E731
     first_credit = np.array([credit(by_key[k]["teacher-first"]) for k in keys])
     second_credit = np.array([credit(by_key[k]["teacher-second"]) for k in keys])
-    consistent = (first_credit == second_credit) & (first_credit != 0.5)
+    consistent = np.array([is_consistent(by_key[k]) for k in keys], dtype=bool)
     rows = np.array([index[k] for k in keys], dtype=int)
     pids, cats, splits = comp.probe_ids[rows], comp.categories[rows], comp.splits[rows]
-    details = _bias_details(by_key, keys, consistent, cats)
+    details = _bias_details(by_key, keys, cats)
     wall = sum(j["latency_s"] or 0.0 for k in keys for j in by_key[k].values())
     compute = {"wall_s": wall, "tokens_in": sum(j["tokens_in"] or 0 for k in keys for j in by_key[k].values())}
     filtered = Outcome("judge", "paired", pids[consistent], cats[consistent], splits[consistent],
@@ -273,21 +268,33 @@ def judge_outcomes(store: Store, audit_id: str, comp: Comparison,
     return filtered, unfiltered
 
 
-def _bias_details(by_key: dict, keys: list, consistent: np.ndarray, cats: np.ndarray) -> dict:
+def _bias_details(by_key: dict, keys: list, cats: np.ndarray) -> dict:
     """Flip rate and first-position preference, overall and per category."""
-    def summary(mask: np.ndarray) -> dict:
-        chosen = [k for k, m in zip(keys, mask) if m]
-        letters = [by_key[k][o]["verdict"] for k in chosen for o in ORDERS]
-        answered = [x for x in letters if x != "none"]
-        return {"pairs": len(chosen), "flip_rate": float(1.0 - consistent[mask].mean()) if len(chosen) else None,
-                "first_position_preference": answered.count("first") / len(answered) if answered else None,
-                "unreadable_verdicts": len(letters) - len(answered)}
-
-    everything = np.ones(len(keys), dtype=bool)
+    pairs = [by_key[k] for k in keys]
     methods = sorted({by_key[k][o]["method"] for k in keys for o in ORDERS})
-    return {**summary(everything), "verdict_methods": methods, "references_per_prompt": K_REFERENCES,
+    return {**verdict_summary(pairs), "verdict_methods": methods, "references_per_prompt": K_REFERENCES,
             "references": "one seeded set of teacher responses per category, never the judged probe's own",
-            "per_category": {c: summary(cats == c) for c in sorted(set(cats.tolist()))}}
+            "per_category": {c: verdict_summary([p for p, in_c in zip(pairs, cats == c) if in_c])
+                             for c in sorted(set(cats.tolist()))}}
+
+
+def is_consistent(pair: dict[str, dict]) -> bool:
+    """Whether a pair's two verdicts (order -> judgements row) agree: both readable, both right or both wrong.
+    A pair that is not consistent is a flip; the judge adversary counts only consistent pairs."""
+    first, second = (pair[o]["correct"] for o in ORDERS)
+    return first is not None and first == second
+
+
+def verdict_summary(pairs: list[dict[str, dict]]) -> dict:
+    """The judge's position bias on judged pairs (order -> judgements row), by the judge's own rule: the flip rate
+    (pairs not consistent), the first-position preference (of readable verdicts) and the unreadable verdicts.
+    Computed once, in analysis; the report reads it from the judge's results row."""
+    verdicts = [pair[o]["verdict"] for pair in pairs for o in ORDERS]
+    answered = [v for v in verdicts if v != NONE]
+    flips = sum(not is_consistent(pair) for pair in pairs)
+    return {"pairs": len(pairs), "verdicts": len(verdicts), "flip_rate": flips / len(pairs) if pairs else None,
+            "first_position_preference": answered.count(FIRST) / len(answered) if answered else None,
+            "unreadable_verdicts": len(verdicts) - len(answered)}
 
 
 _FAMILY_KEYS = ("family", "model_type", "architecture", "arch")

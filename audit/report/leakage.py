@@ -27,6 +27,7 @@ from audit import verdict as V
 from audit.errors import AuditError
 from audit.report import HTML, LEAKAGE_FIGURE, plots, publish, render, signing
 from audit.store import Store, merkle_root
+from audit.vocabulary import HEADLINE
 
 EVALUATION = ("leakage of distillation-relevant information under exposure policies: (epsilon, q, t, A) of "
               "students distilled under each policy and training size, and each policy's CMI estimate")
@@ -96,7 +97,7 @@ def gather(store: Store, *, keyid: str | None, tool_digest: str) -> LeakageConte
     if plan is None:
         raise AuditError(f"{store.path}: holds no leakage run (run `distill-audit leakage` first)")
     found = V.findings(store.results(audit_id))
-    claims = {(c.adversary, c.comparison, c.metric): c for c in found.overall}
+    claims = {(HEADLINE if c.headline else c.adversary, c.comparison, c.metric): c for c in found.overall}
     training = {c["subject"]: {**c["details"], "wall_s": c["wall_s"], "tokens": c["tokens_in"]}
                 for c in costs if c["stage"] == "distill"}
     curves = {policy: [_point(claims, policy, 0, plan["base"]["model"], None)]
@@ -115,7 +116,7 @@ def gather(store: Store, *, keyid: str | None, tool_digest: str) -> LeakageConte
 
 def _point(claims: dict, policy: str, size: int, model: str, training: dict | None) -> Point:
     comparison = f"teacher-vs-{model}"
-    return Point(policy=policy, size=size, model=model, epsilon=claims.get((V.HEADLINE, comparison, "advantage")),
+    return Point(policy=policy, size=size, model=model, epsilon=claims.get((HEADLINE, comparison, "advantage")),
                  similarity=claims.get(("similarity", comparison, "cosine")), training=training)
 
 

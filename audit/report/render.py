@@ -28,6 +28,7 @@ from audit import verdict as V
 from audit.report import plots
 from audit.report.text import visible
 from audit.store import Store, merkle_root
+from audit.vocabulary import MAIN_COMPARISON
 
 EXHIBIT_CHARS = 2500
 EXHIBITS_GIVEAWAY = 4
@@ -93,7 +94,7 @@ def gather(store: Store, *, keyid: str | None, tool_digest: str) -> ReportContex
     models = [_with_description(m) for m in store.models(audit_id)]
     selected = store.selected_probes(audit_id)
     responses = store.responses(audit_id)
-    judgements = store.judgements(audit_id, V.MAIN_COMPARISON)
+    judgements = store.judgements(audit_id, MAIN_COMPARISON)
     budget_points = store.budget_points(audit_id)
     sequence = _sequence(store, audit, config)
     category_adversary, category_claims = _category_evidence(found)
@@ -110,7 +111,7 @@ def gather(store: Store, *, keyid: str | None, tool_digest: str) -> ReportContex
         found=found,
         category_adversary=category_adversary,
         category_claims=category_claims,
-        judge=_judge_summary(judgements, found),
+        judge=_judge_summary(found),
         exhibits=exhibits,
         exhibit_note=exhibit_note,
         budget_points=budget_points,
@@ -159,38 +160,31 @@ def _sample_sizes(selected: list[dict], responses: list[dict], judgements: list[
 def _category_evidence(found: V.Findings) -> tuple[str | None, list[V.Claim]]:
     """The adversary the headline picked (else the strongest overall) and its per-category claims, ranked."""
     rows = [c for c in found.by_category if c.metric == "advantage" and c.split == "all"
-            and c.comparison == V.MAIN_COMPARISON]
+            and c.comparison == MAIN_COMPARISON]
     names = {c.adversary for c in rows}
     if not names:
         return None, []
     preferred = found.headline.selected_adversary if found.headline else None
     if preferred not in names:
-        main = [c for c in found.adversaries if c.comparison == V.MAIN_COMPARISON and c.adversary in names]
+        main = [c for c in found.adversaries if c.comparison == MAIN_COMPARISON and c.adversary in names]
         preferred = max(main, key=lambda c: c.ci_low if c.ci_low is not None else -2).adversary if main \
             else sorted(names)[0]
-    return preferred, V.ranked_categories([c for c in rows if c.adversary == preferred])
+    return preferred, V.by_evidence_rank([c for c in rows if c.adversary == preferred])
 
 
-def _judge_summary(judgements: list[dict], found: V.Findings) -> dict | None:
-    """Flip rate and first-position preference, from the recorded verdicts of both A/B orders."""
-    if not judgements:
+def _judge_summary(found: V.Findings) -> dict | None:
+    """The judge's flip rate and first-position preference as the analysis recorded them on its teacher-vs-suspect
+    row (``audit.adversaries.judge.verdict_summary``); None where the judge did not run."""
+    claims = [c for c in found.adversaries if c.judge_mode and c.comparison == MAIN_COMPARISON]
+    if not claims:
         return None
-    pairs: dict[tuple[str, int], dict[str, dict]] = {}
-    for j in judgements:
-        pairs.setdefault((j["probe_id"], j["sample"]), {})[j["order"]] = j
-    complete = [p for p in pairs.values() if len(p) == 2]
-    flips = sum(1 for p in complete if len({j["correct"] for j in p.values()}) == 2)
-    answered = [j for j in judgements if j["verdict"] in ("first", "second")]
-    firsts = sum(1 for j in answered if j["verdict"] == "first")
-    return {
-        "verdicts": len(judgements),
-        "unreadable": len(judgements) - len(answered),
-        "pairs": len(complete),
-        "flip_rate": flips / len(complete) if complete else None,
-        "first_rate": firsts / len(answered) if answered else None,
-        "methods": sorted({j["method"] or "unknown" for j in judgements}),
-        "claims": [c for c in found.adversaries if c.adversary.startswith("judge")],
-    }
+    recorded = {k: v for k, v in claims[0].details.items() if type(v) in (int, float)}  # hostile data: numbers only
+    methods = claims[0].details.get("verdict_methods")
+    return {"verdicts": recorded.get("verdicts", 2 * recorded.get("pairs", 0)), "pairs": recorded.get("pairs"),
+            "unreadable": recorded.get("unreadable_verdicts"), "flip_rate": recorded.get("flip_rate"),
+            "first_position_preference": recorded.get("first_position_preference"),
+            "methods": [str(m) for m in methods] if isinstance(methods, list) else ["not recorded"],
+            "claims": claims}
 
 
 def _exhibits(responses: list[dict], judgements: list[dict],
@@ -252,10 +246,10 @@ def split_rows(found: V.Findings) -> list[dict[str, Any]]:
     """Per adversary on teacher vs suspect: its public and private claims and the gap between them."""
     rows: dict[str, dict[str, Any]] = {}
     for c in found.by_split:
-        if c.comparison == V.MAIN_COMPARISON and c.metric == "advantage":
+        if c.comparison == MAIN_COMPARISON and c.metric == "advantage":
             rows.setdefault(c.adversary, {"adversary": c.adversary})[c.split] = c
     for c in found.adversaries:
-        if c.comparison == V.MAIN_COMPARISON and c.adversary in rows:
+        if c.comparison == MAIN_COMPARISON and c.adversary in rows:
             rows[c.adversary]["gap"] = V.split_gap_text(c.details.get("split_gap"))
     return [rows[name] for name in sorted(rows)]
 
@@ -271,12 +265,12 @@ def _figures(found: V.Findings, category_adversary: str | None, category_order: 
     for c in found.by_category:
         if c.adversary == category_adversary and c.metric == "advantage" and c.split == "all":
             by_comparison.setdefault(c.comparison, []).append(c)
-    if V.MAIN_COMPARISON in by_comparison:  # the suspect first in the legend and the colours
-        by_comparison = {V.MAIN_COMPARISON: by_comparison.pop(V.MAIN_COMPARISON), **by_comparison}
+    if MAIN_COMPARISON in by_comparison:  # the suspect first in the legend and the colours
+        by_comparison = {MAIN_COMPARISON: by_comparison.pop(MAIN_COMPARISON), **by_comparison}
     candidates = {
         "category": plots.category_figure(by_comparison, category_adversary or "", category_order),
         "budget": plots.budget_figure(budget_points),
-        "split": plots.split_figure([c for c in found.by_split if c.comparison == V.MAIN_COMPARISON]),
+        "split": plots.split_figure([c for c in found.by_split if c.comparison == MAIN_COMPARISON]),
         "sequence": plots.sequence_figure(sequence["points"], sequence["stop"]) if sequence else None,
     }
     return {k: f for k, f in candidates.items() if f is not None}

@@ -9,7 +9,8 @@ from typing import Any
 
 from audit.store.connection import Connection, database_errors_named
 from audit.store.integrity import canonical_json, natural_key
-from audit.store.rows import parse_json_cols, utc_now
+from audit.results import ResultRow
+from audit.store.rows import parse_json_cols, result_columns, utc_now
 
 
 @database_errors_named
@@ -18,30 +19,11 @@ class DerivedRows(Connection):
 
     # ---- results -------------------------------------------------------------
 
-    def record_results(self, audit_id: str, results: list[dict]) -> None:
-        """Upsert result rows keyed by (adversary, comparison, category, split, metric).
-
-        Each dict: ``adversary``, ``comparison``, ``category``, ``split``,
-        ``metric`` (``advantage`` unless said), ``n``, ``advantage`` (the
-        estimate), ``ci_low``, ``ci_high``, ``confidence``, ``ci_method``,
-        ``p_value``, ``p_holm``, ``p_bh``, ``q``, ``t`` (dict), ``details``
-        (dict).
-        """
+    def record_results(self, audit_id: str, results: list[ResultRow]) -> None:
+        """Upsert result rows keyed by their natural key (``audit.results.KEY``)."""
         with self._write():
             for r in results:
-                r = dict(r)
-                r.setdefault("metric", "advantage")
-                r.setdefault("split", "all")
-                rid = natural_key(audit_id, r["adversary"], r["comparison"], r["category"], r["split"], r["metric"])
-                row = {
-                    "id": rid,
-                    "audit_id": audit_id,
-                    "t_json": canonical_json(r.pop("t", None) or {}),
-                    "details_json": canonical_json(r.pop("details", None) or {}),
-                    "created_at": utc_now(),
-                    **r,
-                }
-                self.db["results"].upsert(row, pk="id")
+                self.db["results"].upsert(result_columns(audit_id, r, utc_now()), pk="id")
 
     def clear_results(self, audit_id: str) -> None:
         """Drop derived rows before a fresh analysis, so stale results never mix with new ones."""
@@ -50,14 +32,20 @@ class DerivedRows(Connection):
             self.db.execute("delete from budget_points where audit_id = ?", [audit_id])
             self.db.execute("delete from sequence_points where audit_id = ?", [audit_id])
 
-    def results(self, audit_id: str, **filters: Any) -> list[dict]:
-        where = ["audit_id = ?"]
-        args: list[Any] = [audit_id]
-        for col, val in filters.items():
-            where.append(f"[{col}] = ?")
-            args.append(val)
-        rows = self.db["results"].rows_where(" and ".join(where), args, order_by="adversary, comparison, category, split")
-        return [parse_json_cols(r, "t_json", "details_json") for r in rows]
+    def results(self, audit_id: str, **filters: Any) -> list[ResultRow]:
+        """The audit's result rows whose fields equal ``filters``; a database from before m006 (read as it is,
+        never migrated) is read through ``ResultRow.from_legacy``."""
+        read = ResultRow.from_columns if "estimate" in self.db["results"].columns_dict else ResultRow.from_legacy
+        rows = self.db["results"].rows_where("audit_id = ?", [audit_id],
+                                             order_by="adversary, comparison, category, split")
+        parsed = (parse_json_cols(r, "t_json", "details_json") for r in rows)
+        typed = [read(r, r["t"], r["details"]) for r in parsed]
+        return [r for r in typed if all(getattr(r, k) == v for k, v in filters.items())]
+
+    def results_written(self, audit_id: str) -> tuple[str | None, str | None]:
+        """When the audit's first and last result rows were written: results older than a response are stale."""
+        return tuple(self.db.execute("select min(created_at), max(created_at) from results where audit_id = ?",
+                                     [audit_id]).fetchone())
 
     def record_budget_points(self, audit_id: str, points: list[dict]) -> None:
         with self._write():

@@ -5,6 +5,9 @@ from __future__ import annotations
 import datetime as _dt
 import json
 
+from audit.results import ResultRow
+from audit.store.integrity import canonical_json, natural_key
+
 
 def utc_now() -> str:
     """UTC to the microsecond: `run` decides a stage is current by comparing these, and two stages often
@@ -25,3 +28,9 @@ def with_reference(row: dict) -> dict:
     ref = row.pop("reference_json", None)
     row["reference"] = json.loads(ref) if ref else None
     return row
+
+
+def result_columns(audit_id: str, row: ResultRow, created_at: str) -> dict:
+    """A typed result row as the ``results`` table's columns, keyed by its natural key."""
+    return {"id": natural_key(audit_id, *row.key()), "audit_id": audit_id, **row.columns(),
+            "t_json": canonical_json(row.t), "details_json": canonical_json(row.details), "created_at": created_at}

@@ -11,6 +11,9 @@ from __future__ import annotations
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+from audit.results import ResultRow
+from audit.store.rows import parse_json_cols, result_columns
+
 
 def m001_initial(db: sqlite_utils.Database) -> None:
     """The tables of the first release: the audit, its models, probes, queries, responses and what is derived."""
@@ -286,7 +289,25 @@ def m005_sequence_points(db: sqlite_utils.Database) -> None:
     )
 
 
-STEPS = [m001_initial, m002_full_text_search, m003_probe_pairs, m004_top_logprobs, m005_sequence_points]
+RESULTS_COLUMNS = {"id": str, "audit_id": str, "adversary": str, "comparison": str, "control": str, "category": str,
+                   "split": str, "metric": str, "headline": int, "judge_mode": str, "n": int, "estimate": float,
+                   "ci_low": float, "ci_high": float, "confidence": float, "ci_method": str, "p_value": float,
+                   "p_holm": float, "p_bh": float, "q": int, "t_json": str, "details_json": str, "created_at": str}
+
+
+def m006_typed_results(db: sqlite_utils.Database) -> None:
+    """``results`` in the shape of ``audit.results.ResultRow``: ``advantage`` → ``estimate`` (of its ``metric``),
+    the headline a flag on the selected adversary's row and the control a column (no more ``headline`` and
+    ``provenance:NAME`` strings), and the judge mode as data. Every number is kept; rows are re-keyed."""
+    old = [parse_json_cols(r, "t_json", "details_json") for r in db["results"].rows]
+    db["results"].drop()
+    db["results"].create(RESULTS_COLUMNS, pk="id")
+    db["results"].insert_all(result_columns(r["audit_id"], ResultRow.from_legacy(r, r["t"], r["details"]),
+                                            r["created_at"]) for r in old)
+
+
+STEPS = [m001_initial, m002_full_text_search, m003_probe_pairs, m004_top_logprobs, m005_sequence_points,
+         m006_typed_results]
 SCHEMA_MIGRATIONS = [step.__name__ for step in STEPS]
 
 

@@ -1,0 +1,80 @@
+"""An audit database written before the typed results row (schema m005) opens, migrates and states the same claims."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from audit.report import render
+from audit.report.signing import signed_claims
+from audit.store import Store
+from audit.vocabulary import MAIN_COMPARISON as MAIN
+
+DATA = Path(__file__).parent / "data"
+EXPECTED = json.loads((DATA / "audit-m005.expected.json").read_text())
+
+
+@pytest.fixture()
+def old_db(tmp_path) -> Path:
+    path = tmp_path / "audit.db"
+    shutil.copyfile(DATA / "audit-m005.db", path)
+    return path
+
+
+def _stated(store: Store) -> list[dict]:
+    """The signed claims, in the fields the old version's expectation records."""
+    keep = EXPECTED["claims"][0].keys()
+    return sorted(({k: c[k] for k in keep} for c in signed_claims(store)), key=lambda c: json.dumps(c, sort_keys=True))
+
+
+def test_an_m005_database_migrates_and_states_the_same_claims(old_db):
+    with Store.open(old_db) as store:
+        assert "m006_typed_results" in [r["name"] for r in store.db["_sqlite_migrations"].rows]
+        assert {"estimate", "control", "headline", "judge_mode"} <= set(store.db["results"].columns_dict)
+        assert "advantage" not in store.db["results"].columns_dict
+        assert store.db["results"].count == 97  # every row kept, none duplicated
+        assert _stated(store) == sorted(EXPECTED["claims"], key=lambda c: json.dumps(c, sort_keys=True))
+
+
+def test_the_migration_makes_the_headline_control_and_judge_mode_explicit(old_db):
+    with Store.open(old_db) as store:
+        audit_id = store.require_audit()["id"]
+        assert not store.results(audit_id, adversary="headline")
+        head = store.results(audit_id, headline=True, comparison="teacher-vs-suspect", split="all")[0]
+        assert head.adversary in {"discriminator-single", "discriminator-paired", "judge", "judge-unfiltered",
+                                  "teacher-likelihood"} and "adversary" not in head.details
+        gaps = store.results(audit_id, comparison="provenance")
+        assert gaps and {g.control for g in gaps} == {"prose"} and {g.metric for g in gaps} == {"advantage-gap"}
+        assert {r.judge_mode for r in store.results(audit_id, adversary="judge-unfiltered")} == {"every-pair"}
+        assert {r.control for r in store.results(audit_id, comparison="teacher-vs-control:prose")} == {"prose"}
+
+
+def test_an_m005_database_read_as_it_is_states_the_same_claims(old_db):
+    """A received report's database copy is never migrated: it is read through the legacy row shape."""
+    before = old_db.read_bytes()
+    store = Store.open_readonly(old_db)
+    try:
+        assert "advantage" in store.db["results"].columns_dict
+        assert _stated(store) == sorted(EXPECTED["claims"], key=lambda c: json.dumps(c, sort_keys=True))
+    finally:
+        store.close()
+    assert old_db.read_bytes() == before
+
+
+def test_the_report_reads_the_judge_summary_and_category_ranks_the_analysis_recorded(old_db):
+    """Before, the report recomputed the flip rate by its own rule (a pair with two unreadable verdicts was no
+    flip) and ranked categories by the lower bound first; now it reads what the analysis recorded."""
+    with Store.open(old_db) as store:
+        ctx = render.gather(store, keyid=None, tool_digest="")
+        judge_row = next(c for c in ctx.found.adversaries if c.adversary == "judge" and c.comparison == MAIN)
+        assert ctx.judge["flip_rate"] == judge_row.details["flip_rate"] == 0.625  # 15 of 24 pairs, 1 unreadable
+        assert EXPECTED["judge"]["flip_rate"] == pytest.approx(14 / 24)  # the old report's own rule
+        assert ctx.judge["pairs"] == EXPECTED["judge"]["pairs"] and ctx.judge["unreadable"] == 2
+        assert ctx.judge["first_position_preference"] == EXPECTED["judge"]["first_rate"]
+        assert ctx.category_adversary == EXPECTED["category_adversary"]
+        ranks = [c.details["evidence_rank"] for c in ctx.category_claims]
+        assert ranks == sorted(ranks) and sorted(c.category for c in ctx.category_claims) == sorted(
+            EXPECTED["category_order"])
