@@ -35,7 +35,7 @@ ADVERSARY_CLASSES = {
     "discriminator-single": "a learned discriminator that sees one response (sentence embedding + style features)",
     "discriminator-paired": "a learned discriminator that sees two responses and names the teacher's",
     "judge": "a pairwise LLM judge, counting only verdicts that survive swapping the A/B order",
-    "judge-unfiltered": "a pairwise LLM judge, counting every verdict (order-inconsistent pairs as ties)",
+    "judge-unfiltered": "a pairwise LLM judge over both A/B orders, its position bias cancelled (every pair)",
     "teacher-likelihood": "a threshold test on the response's length-normalised likelihood under the teacher",
     "mmd": "a two-sample MMD test on the response sets (no learning)",
     "exposure": "no adversary: a measure of what a teacher's exposure policy exposes (leakage)",
