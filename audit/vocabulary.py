@@ -81,7 +81,7 @@ ADVERSARY_CLASSES = {
     DISCRIMINATOR_SINGLE: "a learned discriminator that sees one response (sentence embedding + style features)",
     DISCRIMINATOR_PAIRED: "a learned discriminator that sees two responses and names the teacher's",
     JUDGE_FILTERED: "a pairwise LLM judge, counting only verdicts that survive swapping the A/B order",
-    JUDGE_UNFILTERED: "a pairwise LLM judge, counting every verdict (order-inconsistent pairs as ties)",
+    JUDGE_UNFILTERED: "a pairwise LLM judge over both A/B orders, its position bias cancelled (every pair)",
     TEACHER_LIKELIHOOD: "a threshold test on the response's length-normalised likelihood under the teacher",
     MMD: "a two-sample MMD test on the response sets (no learning)",
     EXPOSURE: "no adversary: a measure of what a teacher's exposure policy exposes (leakage)",

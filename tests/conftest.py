@@ -96,8 +96,8 @@ def tiny_lora_dir(tiny_llama_dir, tmp_path_factory):
     from audit.models import load_hf
 
     model, _ = load_hf(f"hf:{tiny_llama_dir}", device="cpu")
+    torch.manual_seed(2)  # before get_peft_model, whose lora_A draws would otherwise depend on the tests run before
     peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
-    torch.manual_seed(2)
     with torch.no_grad():
         for name, param in peft_model.named_parameters():
             if "lora_B" in name:

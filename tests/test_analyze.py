@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 import threading
 from dataclasses import replace
@@ -399,3 +400,37 @@ def test_analysis_loads_no_model_the_user_did_not_name(tmp_path):
     ctx = Context(store, audit_id, 0.95, 0, {}, {}, {}, named=frozenset({"hf:/mine"}))
     with pytest.raises(AuditError, match="never run"):
         ctx.load("openai:http://127.0.0.1:9/v1#m?key_env=AWS_SECRET_ACCESS_KEY")
+
+
+class FirstLeaningJudge(ObedientJudge):
+    """Always answers "first", but more surely when the first candidate is the one it would have chosen: a
+    small judge's position bias over a little knowledge (the bundled models behave so)."""
+
+    def score(self, prompt: str, continuations: list[str]) -> list[list[float]]:
+        p_first = 0.9 if self.decide(prompt) == "A" else 0.6
+        return [[math.log(p_first if c == "A" else 1.0 - p_first)] for c in continuations]
+
+
+def test_a_position_biased_judge_keeps_its_knowledge_once_the_bias_is_cancelled(tmp_path):
+    """Every pair flips, so the consistent-pairs judge has nothing; over both orders the knowledge shows."""
+    probes = make_probes(40, private=True)
+    store, audit_id = build_audit(tmp_path / "a.db", probes, {
+        "teacher": teacher_style, "suspect": teacher_style, "control:prose": prose_style})
+    analyze(store, judge_model=FirstLeaningJudge())
+    rows = overall(store, audit_id, "teacher-vs-control:prose")
+    assert rows["judge"].n == 0 and rows["judge"].details["flip_rate"] == 1.0
+    assert rows["judge-unfiltered"].estimate == 1.0 and rows["judge-unfiltered"].ci_low > 0.5
+
+
+def test_pair_credit_cancels_position_bias_and_falls_back_to_verdicts():
+    from audit.adversaries.judge import pair_credit
+
+    def said(p_first, correct=None):
+        return {"p_first": p_first, "correct": correct}
+
+    assert pair_credit(said(0.9), said(0.6)) == 1.0  # "first" both times, more surely with the teacher first
+    assert pair_credit(said(0.6), said(0.9)) == 0.0
+    assert pair_credit(said(0.7), said(0.7)) == 0.5
+    assert pair_credit(said(None, 1), said(None, 0)) == 0.5  # parsed text: an inconsistent pair is a tie
+    assert pair_credit(said(None, 1), said(None, 1)) == 1.0
+    assert pair_credit(said(None, None), said(None, 1)) == 0.75

@@ -4,9 +4,9 @@ The judge sees the probe, k reference responses of the teacher to *other*
 probes (so it learns the teacher's voice, never this probe's answer), and two
 candidates, and answers one letter. Every pair is asked in both orders (A/B
 swap): a judge that names the same *position* both times has shown position
-bias, not knowledge, and the pair counts as a tie. Two adversaries come out:
-``judge`` (consistent pairs only; the tie rate is reported) and
-``judge-unfiltered`` (every pair, a tie half right).
+bias, not knowledge. Two adversaries come out: ``judge`` (order-consistent
+pairs only; the flip rate is reported) and ``judge-unfiltered`` (every pair,
+position bias cancelled: see `pair_credit`).
 
 The verdict is read, in order of preference, from
 1. ``Model.score(prompt, ["A", "B"])``: the log-probabilities of the two answer
@@ -241,7 +241,7 @@ def _row(row: dict, v: Verdict) -> dict:
 
 def judge_outcomes(store: Store, audit_id: str, comp: Comparison,
                    only: set[str] | None = None) -> tuple[Outcome, Outcome]:
-    """(``judge``: consistent pairs only, ``judge-unfiltered``: every pair, ties half right) from the verdicts;
+    """(``judge``: consistent pairs only, ``judge-unfiltered``: every pair, position bias cancelled) from the verdicts;
     ``only``: the probes of the judge's subsample (verdicts on others, from an earlier run, are left out)."""
     by_key: dict[tuple[str, int], dict[str, dict]] = {}
     for j in store.judgements(audit_id, comp.name):
@@ -250,9 +250,8 @@ def judge_outcomes(store: Store, audit_id: str, comp: Comparison,
         by_key.setdefault((j["probe_id"], j["sample"]), {})[j["order"]] = j
     index = {(p, int(s)): i for i, (p, s) in enumerate(zip(comp.probe_ids.tolist(), comp.samples.tolist()))}
     keys = [k for k in by_key if len(by_key[k]) == 2 and k in index]
-    credit = lambda j: 0.5 if j["correct"] is None else float(j["correct"])  # noqa: E731
-    first_credit = np.array([credit(by_key[k]["teacher-first"]) for k in keys])
-    second_credit = np.array([credit(by_key[k]["teacher-second"]) for k in keys])
+    first_credit = np.array([_credit(by_key[k]["teacher-first"]) for k in keys])
+    both_orders = np.array([pair_credit(by_key[k]["teacher-first"], by_key[k]["teacher-second"]) for k in keys])
     consistent = np.array([is_consistent(by_key[k]) for k in keys], dtype=bool)
     rows = np.array([index[k] for k in keys], dtype=int)
     pids, cats, splits = comp.probe_ids[rows], comp.categories[rows], comp.splits[rows]
@@ -262,10 +261,37 @@ def judge_outcomes(store: Store, audit_id: str, comp: Comparison,
     filtered = Outcome("judge", "paired", pids[consistent], cats[consistent], splits[consistent],
                        score=first_credit[consistent], details={**details, "filter": "A/B-consistent pairs only"},
                        compute=compute)
-    unfiltered = Outcome("judge-unfiltered", "paired", pids, cats, splits, score=(first_credit + second_credit) / 2,
-                         details={**details, "filter": "none: an inconsistent pair counts as a tie (half right)"},
+    unfiltered = Outcome("judge-unfiltered", "paired", pids, cats, splits, score=both_orders,
+                         details={**details, "filter": "none: each pair scored over both orders, position bias "
+                                                       "cancelled (which candidate the judge puts first more surely)"},
                          compute=compute)
     return filtered, unfiltered
+
+
+def _credit(judgement: dict) -> float:
+    """One verdict's credit: 1 right, 0 wrong, ½ unreadable."""
+    return 0.5 if judgement["correct"] is None else float(judgement["correct"])
+
+
+def pair_credit(teacher_first: dict, teacher_second: dict) -> float:
+    """How a pair asked in both orders names the teacher once the judge's position bias is cancelled.
+
+    A judge's leaning toward a position adds the same amount to its log-odds
+    of "first" in both orders, so the teacher is named when showing it first
+    makes "first" more probable than showing the other first does: 1 if
+    p_first(teacher first) > p_first(teacher second), 0 if less, ½ if equal
+    (the balanced position calibration of Wang et al. 2023, "Large Language
+    Models are not Fair Evaluators"). A small judge that always answers
+    "first" may still say it more surely when the teacher is there, and that
+    is kept. Without probabilities (verdicts parsed from text) it is the mean
+    of the two verdicts' credits: an order-inconsistent pair is a tie, as
+    before. Under "no difference" the two orders are exchangeable, so the
+    score is symmetric about ½ and the sign-flip test stays exact.
+    """
+    p_teacher_first, p_other_first = teacher_first["p_first"], teacher_second["p_first"]
+    if p_teacher_first is None or p_other_first is None:
+        return (_credit(teacher_first) + _credit(teacher_second)) / 2
+    return 1.0 if p_teacher_first > p_other_first else 0.0 if p_teacher_first < p_other_first else 0.5
 
 
 def _bias_details(by_key: dict, keys: list, cats: np.ndarray) -> dict:
