@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from audit.models.transformers_backend import prompt_ids  # the very ids an audit will ask the student in
+from audit.models.transformers_backend import chat_prompt, prompt_ids  # the very text and ids an audit asks in
 
 if TYPE_CHECKING:
     from audit.exposure import Exposed
@@ -23,9 +23,8 @@ def answer_ids(tokenizer, prompt: str, response: str, finished: bool) -> list[in
     A response cut at the teacher's token limit gets no end of turn, so the
     student does not learn to stop where the teacher was merely stopped.
     """
-    if finished and getattr(tokenizer, "chat_template", None):
-        opened = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
-                                               add_generation_prompt=True)
+    opened = chat_prompt(tokenizer, prompt) if finished else None
+    if opened is not None:
         full = tokenizer.apply_chat_template(
             [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}], tokenize=False)
         if full.startswith(opened):
