@@ -286,9 +286,7 @@ def _distil_all(options: LeakageOptions, students: list[Student]) -> str:
 def _distil(options: LeakageOptions, student: Student) -> bool:
     """Train one student unless it is finished (by exactly this plan) and record its training cost; True if
     it was trained, or finished training, now."""
-    import json
-
-    from audit.distill import COMPLETE_MARKER, finished_adapter, run_distill, training_plan
+    from audit.distill import COMPLETE_MARKER, finished_adapter, read_marker, run_distill, training_plan
 
     distill_options = _distill_options(options, size=student.size, policy=student.policy, folder=student.folder)
     if (student.folder / COMPLETE_MARKER).exists():
@@ -299,7 +297,7 @@ def _distil(options: LeakageOptions, student: Student) -> bool:
         return False
     started = time.perf_counter()
     run_distill(distill_options)
-    marker = json.loads((student.folder / COMPLETE_MARKER).read_text())
+    marker = read_marker(student.folder)
     with Store.open(options.db_path) as store:
         _record_training(store, student, marker, time.perf_counter() - started)
     return True

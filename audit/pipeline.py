@@ -293,11 +293,11 @@ def demo_adapter_dir() -> Path:
 
 def demo_options(out_dir: Path, quiet: bool = False) -> RunOptions:
     """The example config, with the packaged adapter as suspect and the database and report under ``out_dir``."""
-    from audit.distill import COMPLETE_MARKER
+    from audit.distill import read_marker
 
     config = load_config(Path(str(resources.files("audit") / "examples" / "audit.toml")))
     adapter = demo_adapter_dir()
-    student = json.loads((adapter / COMPLETE_MARKER).read_text())["student"]
+    student = read_marker(adapter)["student"]
     config.update(suspect=f"peft:{student}+{adapter}", db_path=out_dir / "audit.db", out_dir=out_dir / "report",
                   quiet=quiet)
     return run_options(**config)

@@ -7,9 +7,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from audit import distill
 from audit.cli import cli
 from audit.distill import COMPLETE_MARKER, DistillOptions, build_examples, run_distill
+from audit.distill import train as distill_train  # the loop: patched where it looks its helpers up
 from audit.errors import AuditError, StoreError
 from audit.probes.types import Probe, Suite
 from audit.store import Store
@@ -95,7 +95,7 @@ def test_an_interrupted_run_resumes_from_its_checkpoint_and_ends_where_a_straigh
     straight = options(tmp_path, tiny_llama_dir, out_dir=tmp_path / "straight")
     run_distill(straight)
 
-    real_save, saves = distill._save_checkpoint, []
+    real_save, saves = distill_train.save_checkpoint, []
 
     def save_then_die(out, state):
         real_save(out, state)
@@ -103,13 +103,13 @@ def test_an_interrupted_run_resumes_from_its_checkpoint_and_ends_where_a_straigh
         if len(saves) == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(distill, "_save_checkpoint", save_then_die)
+    monkeypatch.setattr(distill_train, "save_checkpoint", save_then_die)
     resumed = options(tmp_path, tiny_llama_dir, out_dir=tmp_path / "resumed")
     with pytest.raises(KeyboardInterrupt):
         run_distill(resumed)
     assert not (tmp_path / "resumed" / COMPLETE_MARKER).exists()
     assert (tmp_path / "resumed" / ".checkpoint" / "state.pt").exists()
-    monkeypatch.setattr(distill, "_save_checkpoint", real_save)
+    monkeypatch.setattr(distill_train, "save_checkpoint", real_save)
 
     assert "resumed at step 6" in run_distill(resumed)
     a, b = adapter_weights(tmp_path / "straight"), adapter_weights(tmp_path / "resumed")
@@ -181,8 +181,8 @@ def test_a_checkpoint_of_other_settings_is_not_resumed(tmp_path, tiny_llama_dir,
     def die(out, state):
         raise KeyboardInterrupt
 
-    real_save = distill._save_checkpoint
-    monkeypatch.setattr(distill, "_save_checkpoint", lambda out, state: (real_save(out, state), die(out, state)))
+    real_save = distill_train.save_checkpoint
+    monkeypatch.setattr(distill_train, "save_checkpoint", lambda out, state: (real_save(out, state), die(out, state)))
     with pytest.raises(KeyboardInterrupt):
         run_distill(options(tmp_path, tiny_llama_dir))
     monkeypatch.undo()
@@ -196,7 +196,7 @@ def test_out_of_memory_is_one_line_and_leaves_no_finished_adapter(tmp_path, tiny
     def oom(*args, **kwargs):
         raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB")
 
-    monkeypatch.setattr(distill, "_loss", oom)
+    monkeypatch.setattr(distill_train, "objective_loss", oom)
     with pytest.raises(AuditError, match="out of memory .* --batch-size 2, --max-length 256: lower either"):
         run_distill(options(tmp_path, tiny_llama_dir))
     assert not (tmp_path / "adapter" / COMPLETE_MARKER).exists()

@@ -184,7 +184,8 @@ def test_kd_examples_start_with_the_generation_prompt_and_padding_changes_no_los
     import numpy as np
     import torch
 
-    from audit import distill
+    from audit.distill.examples import build_kd_examples, make_batch
+    from audit.distill.loss import objective_loss
     from audit.exposure import Exposed
     from audit.models import load_model
 
@@ -195,16 +196,16 @@ def test_kd_examples_start_with_the_generation_prompt_and_padding_changes_no_los
     rows = [{"query_id": f"q{i}", "probe_id": f"p{i}", "probe_text": p} for i, p in enumerate(prompts)]
     targets = {f"q{i}": Exposed(ids=np.array(a)[:, None], probs=np.ones((len(a), 1)), chosen=np.array(a))
                for i, a in enumerate(answers)}
-    examples = distill.build_kd_examples(tokenizer, rows, targets, max_length=64)
+    examples = build_kd_examples(tokenizer, rows, targets, max_length=64)
     for example, prompt, answer in zip(examples, prompts, answers):
         fed = backend.prompt_ids(prompt)
         assert example["input_ids"] == fed + answer
         assert example["labels"] == [-100] * len(fed) + answer
 
     def loss(chosen):
-        ids, labels, mask, first, kd = distill._batch(chosen, tokenizer.pad_token_id)
+        ids, labels, mask, first, kd = make_batch(chosen, tokenizer.pad_token_id)
         with torch.no_grad():
-            return distill._loss(model, ids, labels, mask, first, kd, "kd").item()
+            return objective_loss(model, ids, labels, mask, first, kd, "kd").item()
 
     weights = [len(a) for a in answers]
     alone = sum(loss([e]) * n for e, n in zip(examples, weights)) / sum(weights)

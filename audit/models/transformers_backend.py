@@ -246,11 +246,19 @@ class TransformersModel(Model):
 def prompt_ids(tokenizer, prompt: str) -> list[int]:
     """The token ids a model with ``tokenizer`` sees for a user message: the chat template where the tokenizer
     has one, the plain prompt where it has none (distillation trains on these very ids)."""
-    if tokenizer.chat_template:
-        text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
-                                             add_generation_prompt=True)
-        return tokenizer(text, add_special_tokens=False)["input_ids"]
-    return tokenizer(prompt)["input_ids"]
+    text = chat_prompt(tokenizer, prompt)
+    if text is None:
+        return tokenizer(prompt)["input_ids"]
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def chat_prompt(tokenizer, prompt: str) -> str | None:
+    """A user message in the tokenizer's chat template, opened for the assistant's turn; None without a template.
+    Distillation cuts the teacher's answer turn after exactly this text, so both read it here."""
+    if not getattr(tokenizer, "chat_template", None):
+        return None
+    return tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                         add_generation_prompt=True)
 
 
 class StepRecorder:

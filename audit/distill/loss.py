@@ -1,0 +1,51 @@
+"""The objectives' losses: cross-entropy on the answer (SFT), forward KL to the exposed top-k (KD), or both.
+
+Both are means over the same answer tokens, in nats, so ``sft+kd`` sums them
+with weight 1 each and neither scale dominates by construction. Kept apart
+from the training loop so the divergence can be checked on its own.
+"""
+
+from __future__ import annotations
+
+
+def objective_loss(model, ids, labels, mask, first_answer: int, kd=None, objective: str = "sft"):
+    """The objective's loss over answer tokens (mean cross-entropy, mean KD divergence, or their sum),
+    computing logits only from the first answer position on."""
+    import torch
+    import torch.nn.functional as F
+
+    keep = ids.shape[1] - max(first_answer - 1, 0)
+    logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits
+    start = ids.shape[1] - keep + 1  # the first position whose token the kept logits predict
+    targets = labels[:, start:]
+    if objective == "sft":
+        return F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                               ignore_index=-100)
+    answer = targets != -100
+    scores = logits[:, :-1].float()[answer]
+    kd_ids, kd_probs = (t[:, start:][answer] for t in kd)
+    divergence = kd_loss(torch.log_softmax(scores, dim=-1), kd_ids, kd_probs)
+    return divergence if objective == "kd" else divergence + F.cross_entropy(scores, targets[answer])
+
+
+def kd_loss(student_logprobs, ids, probs):
+    """Mean over positions of KL(teacher || student) on k+1 buckets: the exposed tokens, then the tail.
+
+    ``student_logprobs`` (positions, vocab) are the student's log-probabilities;
+    ``ids`` and ``probs`` (positions, k) the teacher's exposed tokens (-1 where
+    none) and probabilities. The teacher's tail is 1 - sum(probs); the
+    student's is the mass on every other token, a logsumexp over them (never
+    1 - sum, which cancels to noise). Buckets of probability 0 add nothing.
+    """
+    import torch
+
+    valid = ids >= 0
+    safe = torch.where(valid, ids, ids[:, :1])  # a missing entry points at the first exposed token; masked below
+    picked = student_logprobs.gather(-1, safe)
+    p = torch.where(valid, probs, torch.zeros_like(probs))
+    log_q_tail = torch.logsumexp(student_logprobs.scatter(-1, safe, float("-inf")), dim=-1)
+    p_tail = (1.0 - p.sum(-1)).clamp(min=0.0)
+    head = torch.where(p > 0, p * (torch.log(p.clamp_min(1e-30)) - picked), torch.zeros_like(p)).sum(-1)
+    tail = torch.where(p_tail > 0, p_tail * (torch.log(p_tail.clamp_min(1e-30)) - log_q_tail),
+                       torch.zeros_like(p_tail))
+    return (head + tail).mean()
