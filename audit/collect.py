@@ -296,7 +296,7 @@ def collect_role(store: Store, audit_id: str, model_id: str, name: str, model: M
                     continue
                 gen = _with_top_logprobs_checked(gen, params, tally)
                 answer = {"probe_id": probe.id, "sample": sample, "params": replace(params, seed=seed).recorded(),
-                          **gen.bounded(params.max_new_tokens).as_answer()}
+                          **gen.bounded(params.max_new_tokens).as_response()}
                 answers.append(answer)
                 if gen.error is not None:
                     tally.errors += 1
@@ -304,7 +304,7 @@ def collect_role(store: Store, audit_id: str, model_id: str, name: str, model: M
                         tally.error_samples.append(gen.error)
                 else:
                     tally.answered += 1
-            store.record_answers(audit_id, model_id, answers, purpose=purpose)
+            store.record_responses(audit_id, model_id, answers, purpose=purpose)
             tally.asked += len(answers)
             tally.pending -= len(answers)
             if task is not None:

@@ -95,7 +95,7 @@ def build_database(path: Path, n_probes: int) -> int:
         model_id = store.add_model(audit_id, name=name, role=name.split(":")[0], spec=f"synthetic:{name}",
                                    description={"backend": "synthetic", "fingerprint": hashlib.sha256(name.encode()).hexdigest(),
                                                 "param_count": 135_000_000})
-        store.record_answers(audit_id, model_id, [
+        store.record_responses(audit_id, model_id, [
             {"probe_id": p.id, "sample": 0, "params": {"temperature": 0.0}, "text": t, "tokens_in": 40,
              "tokens_out": int(1.3 * len(t.split())), "finish_reason": "stop", "latency_s": 0.5, "device_s": 0.0}
             for p, t in zip(probes, texts)])

@@ -94,7 +94,7 @@ def build_audit(path: Path, probes: list[Probe], sources: dict[str, Callable[[Pr
                 answers.append({"probe_id": p.id, "sample": s, "params": {"temperature": 0.0}, "text": text,
                                 "tokens_in": 20, "tokens_out": len(text.split()), "finish_reason": "stop",
                                 "latency_s": 0.01, "device_s": 0.0})
-        store.record_answers(audit_id, model_id, answers)
+        store.record_responses(audit_id, model_id, answers)
     return store, audit_id
 
 

@@ -148,7 +148,7 @@ def build_report_db(path: str | Path, *, n_probes: int = 48, categories: list[st
                     "latency_s": 0.3 + (i % 5) / 10, "device_s": 0.0} for i, p in enumerate(probes)]
         for answer in answers[:failing.get(name, 0)]:
             answer.update(error="HTTP 403: refused", text=None)
-        store.record_answers(audit_id, model_ids[name], answers)
+        store.record_responses(audit_id, model_ids[name], answers)
     common = probes[max(failing.values(), default=0):]
     if judge:
         _judgements(store, audit_id, common, model_ids, hostile, distinguishable, rng)

@@ -31,7 +31,7 @@ def record_teacher(db_path, n=8, teacher="teacher-spec", cut=()):
     store.add_suite(Suite(name="t", version="1", hash="h", probes=probes))
     store.select_probes(audit_id, [p.id for p in probes], purpose="train")
     model_id = store.add_model(audit_id, name="teacher", role="teacher", spec=teacher, description={})
-    store.record_answers(audit_id, model_id, [
+    store.record_responses(audit_id, model_id, [
         {"probe_id": p.id, "sample": 0, "params": {}, "text": ANSWERS[i % len(ANSWERS)], "tokens_in": 5,
          "tokens_out": 9, "finish_reason": "length" if i in cut else "stop", "latency_s": 0.1}
         for i, p in enumerate(probes)], purpose="train")

@@ -125,7 +125,7 @@ def record_with_distributions(db_path, tokenizer: str | None):
         store.add_model(audit_id, name="teacher", role="teacher", spec=model["spec"],
                         description={} if tokenizer is None else {"tokenizer": tokenizer})
         top = TopK(tokens=[["a"]], logprobs=[[-0.1]], ids=[[7]], chosen_tokens=["a"], chosen_ids=[7]).pack()
-        store.record_answers(audit_id, model["id"], [
+        store.record_responses(audit_id, model["id"], [
             {"probe_id": pid, "sample": 0, "params": {}, "text": "a", "tokens_out": 1, "finish_reason": "length",
              "top_logprobs": top} for pid in probe_ids], purpose="train")
 

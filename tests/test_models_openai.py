@@ -240,7 +240,7 @@ def test_logprobs_and_top_logprobs_are_read(scripted):
     assert gen.request["logprobs"] is True and gen.request["top_logprobs"] == 2
     assert (gen.tokens, gen.logprobs, gen.top_logprobs) == (["A"], [-0.1], [{"A": -0.1, "B": -2.4}])
     assert (gen.top_k.tokens, gen.top_k.ids, gen.top_k.chosen_tokens) == ([["A", "B"]], None, ["A"])
-    assert "top_logprobs" not in gen.as_answer()["logprobs"]  # the blob holds them, not the JSON too
+    assert "top_logprobs" not in gen.as_response()["logprobs"]  # the blob holds them, not the JSON too
 
 
 # ---- hostile or broken endpoints: secrets, bad text, huge or deep replies, the deadline ----------

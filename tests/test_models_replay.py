@@ -28,7 +28,7 @@ def audit_db(tmp_path):
                     "logprobs": {"tokens": ["a", "b"], "logprobs": [-0.5, -1.0]}}
                    for i in range(2) for s in range(2)]
         answers.append({"probe_id": "p2", "sample": 0, "params": {}, "error": "boom"})
-        store.record_answers(audit_id, model_id, answers)
+        store.record_responses(audit_id, model_id, answers)
     return path
 
 
@@ -126,7 +126,7 @@ def test_replay_gives_back_the_recorded_top_k_distributions(tmp_path):
         audit_id = store.ensure_audit({"teacher": "x"}, suite_name="t", suite_version="1", suite_hash="h" * 64, seed=0)
         store.select_probes(audit_id, ["p0"])
         model_id = store.add_model(audit_id, name="teacher", role="teacher", spec="hf:/x", description={})
-        store.record_answers(audit_id, model_id, [{"probe_id": "p0", "sample": 0, "params": {}, "text": " A",
+        store.record_responses(audit_id, model_id, [{"probe_id": "p0", "sample": 0, "params": {}, "text": " A",
                                                    "top_logprobs": top.pack()}])
     [gen] = load_model(f"replay:{path}#teacher").generate(["probe 0"], GenParams())
     assert gen.top_k.ids == [[4, 5]] and gen.top_logprobs == [{" A": pytest.approx(-0.2), " B": pytest.approx(-1.8)}]

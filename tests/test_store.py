@@ -97,8 +97,8 @@ def test_reopening_applies_no_migration_twice(tmp_path):
 
 def test_answers_are_idempotent_by_natural_key(store, audit_id):
     mid = store.add_model(audit_id, name="teacher", role="teacher", spec="t", description={"backend": "x"})
-    store.record_answers(audit_id, mid, [answer("p0"), answer("p1")])
-    store.record_answers(audit_id, mid, [answer("p0"), answer("p1")])
+    store.record_responses(audit_id, mid, [answer("p0"), answer("p1")])
+    store.record_responses(audit_id, mid, [answer("p0"), answer("p1")])
     assert store.db["queries"].count == 2
     assert store.db["responses"].count == 2
     assert store.completed_queries(audit_id, mid) == {("p0", 0), ("p1", 0)}
@@ -106,17 +106,17 @@ def test_answers_are_idempotent_by_natural_key(store, audit_id):
 
 def test_a_failed_query_is_recorded_then_retried(store, audit_id):
     mid = store.add_model(audit_id, name="teacher", role="teacher", spec="t", description={})
-    store.record_answers(audit_id, mid, [{"probe_id": "p0", "sample": 0, "error": "HTTP 500"}])
+    store.record_responses(audit_id, mid, [{"probe_id": "p0", "sample": 0, "error": "HTTP 500"}])
     assert store.completed_queries(audit_id, mid) == set()
     assert store.query_errors(audit_id)[0]["error"] == "HTTP 500"
-    store.record_answers(audit_id, mid, [answer("p0")])
+    store.record_responses(audit_id, mid, [answer("p0")])
     row = next(iter(store.db["queries"].rows))
     assert (row["status"], row["attempts"]) == ("ok", 2)
 
 
 def test_model_costs_are_derived_from_queries(store, audit_id):
     mid = store.add_model(audit_id, name="teacher", role="teacher", spec="t", description={"param_count": 10})
-    store.record_answers(audit_id, mid, [answer("p0"), answer("p1")])
+    store.record_responses(audit_id, mid, [answer("p0"), answer("p1")])
     cost = store.model_costs(audit_id)[0]
     assert (cost["queries"], cost["tokens_in"], cost["tokens_out"]) == (2, 6, 4)
     assert cost["flops"] == 2 * 10 * 10
@@ -140,8 +140,8 @@ def test_training_answers_are_not_counted_in_an_audit_s_q_and_t(store, audit_id)
     mid = store.add_model(audit_id, name="teacher", role="teacher", spec="t", description={})
     store.add_suite(make_suite(6))
     store.select_probes(audit_id, ["p5"], purpose="train")
-    store.record_answers(audit_id, mid, [answer("p0")])
-    store.record_answers(audit_id, mid, [answer("p5"), answer("p5", sample=1)], purpose="train")
+    store.record_responses(audit_id, mid, [answer("p0")])
+    store.record_responses(audit_id, mid, [answer("p5"), answer("p5", sample=1)], purpose="train")
     cost = store.model_costs(audit_id)[0]
     assert (cost["queries"], cost["answered"], cost["tokens_in"]) == (1, 1, 3)
 
@@ -190,7 +190,7 @@ def test_a_read_only_database_gives_one_clear_error(tmp_path):
 
 def test_content_hash_catches_a_changed_transcript(store, audit_id):
     mid = store.add_model(audit_id, name="teacher", role="teacher", spec="t", description={})
-    store.record_answers(audit_id, mid, [answer("p0"), answer("p1")])
+    store.record_responses(audit_id, mid, [answer("p0"), answer("p1")])
     assert store.verify_transcripts(audit_id) == []
     root = merkle_root(store.transcript_hashes(audit_id))
     store.db.execute("update responses set text = 'forged' where probe_id = 'p1'")
@@ -206,7 +206,7 @@ def test_a_top_k_blob_is_stored_per_response_and_covered_by_its_content_hash(sto
     top = TopK(tokens=[["a", "b"], ["c"]], logprobs=[[-0.1, -2.5], [-0.01]], ids=[[5, 7], [9]],
                chosen_tokens=["a", "c"], chosen_ids=[5, 9])
     plain = answer("p1")
-    store.record_answers(audit_id, mid, [{**answer("p0"), "top_logprobs": top.pack()}, plain])
+    store.record_responses(audit_id, mid, [{**answer("p0"), "top_logprobs": top.pack()}, plain])
     blobs = store.top_distributions(audit_id, mid)
     assert list(blobs) == [store.query_id(audit_id, mid, "p0", 0)]
     assert TopK.unpack(blobs[store.query_id(audit_id, mid, "p0", 0)]).ids == [[5, 7], [9]]
@@ -273,7 +273,7 @@ def test_a_damaged_page_is_one_line_naming_the_file_on_read(tmp_path):
         aid = s.ensure_audit({"teacher": "t"}, suite_name="t", suite_version="1", suite_hash="h", seed=0)
         s.add_suite(make_suite(40))
         mid = s.add_model(aid, name="teacher", role="teacher", spec="t", description={})
-        s.record_answers(aid, mid, [answer(f"p{i}", text="words " * 200) for i in range(40)])
+        s.record_responses(aid, mid, [answer(f"p{i}", text="words " * 200) for i in range(40)])
     damage_table(path, "responses")
     with Store.open(path) as s:  # the damage is in a data page: found only when a read reaches it
         with pytest.raises(StoreError, match=r"audit\.db: the database is damaged \(database disk image is "
@@ -326,7 +326,7 @@ def test_a_database_read_as_it_is_from_before_top_logprobs_still_verifies(tmp_pa
         aid = store.ensure_audit({"teacher": "t"}, suite_name="t", suite_version="1", suite_hash="h" * 64, seed=0)
         store.add_suite(make_suite())
         mid = store.add_model(aid, name="teacher", role="teacher", spec="t", description={})
-        store.record_answers(aid, mid, [answer("p0")])
+        store.record_responses(aid, mid, [answer("p0")])
         store.db.execute("alter table responses drop column top_logprobs")
         store.db.execute("delete from _sqlite_migrations where name = 'm004_top_logprobs'")
     with Store.open_readonly(path) as old:

@@ -97,8 +97,8 @@ class Generation:
             raw = None
         return replace(self, text=text, finish_reason=finish, raw=raw, notes=notes)
 
-    def as_answer(self) -> dict[str, Any]:
-        """The fields ``Store.record_answers`` takes."""
+    def as_response(self) -> dict[str, Any]:
+        """The fields ``Store.record_responses`` takes."""
         if self.error is not None:
             return {"error": self.error, "latency_s": self.latency_s}
         return {

@@ -26,7 +26,7 @@ from typing import Any
 from audit import verdict as V
 from audit.errors import AuditError
 from audit.report import HTML, LEAKAGE_FIGURE, plots, publish, render, signing
-from audit.store import Store, merkle_root
+from audit.store import Store
 from audit.vocabulary import HEADLINE
 
 EVALUATION = ("leakage of distillation-relevant information under exposure policies: (epsilon, q, t, A) of "
@@ -107,10 +107,10 @@ def gather(store: Store, *, keyid: str | None, tool_digest: str) -> LeakageConte
     exposures = [Exposure(policy, claims.get(("exposure", f"exposure:{policy}", "cmi")),
                           claims.get(("exposure", f"exposure:{policy}", "top1-agreement")))
                  for policy in plan["policies"]]
-    leaves = store.transcript_hashes(audit_id)
+    count, root = store.transcripts_root(audit_id)
     return LeakageContext(audit=audit, plan=plan, curves=curves, exposures=exposures,
                           answer=answer(curves, exposures), models=store.models(audit_id), found=found,
-                          transcripts={"count": len(leaves), "merkle_root": merkle_root(leaves)},
+                          transcripts={"count": count, "merkle_root": root},
                           signing={"keyid": keyid, "tool_digest": tool_digest})
 
 

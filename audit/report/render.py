@@ -27,7 +27,7 @@ from audit import __version__
 from audit import verdict as V
 from audit.report import plots
 from audit.report.text import visible
-from audit.store import Store, merkle_root
+from audit.store import Store
 from audit.vocabulary import MAIN_COMPARISON
 
 EXHIBIT_CHARS = 2500
@@ -99,7 +99,7 @@ def gather(store: Store, *, keyid: str | None, tool_digest: str) -> ReportContex
     sequence = _sequence(store, audit, config)
     category_adversary, category_claims = _category_evidence(found)
     exhibits, exhibit_note = _exhibits(responses, judgements, category_claims)
-    leaves = store.transcript_hashes(audit_id)
+    count, root = store.transcripts_root(audit_id)
     ctx = ReportContext(
         audit=audit,
         config=config,
@@ -118,7 +118,7 @@ def gather(store: Store, *, keyid: str | None, tool_digest: str) -> ReportContex
         sequence=sequence,
         splits=split_rows(found),
         figures=_figures(found, category_adversary, [c.category for c in category_claims], budget_points, sequence),
-        transcripts={"count": len(leaves), "merkle_root": merkle_root(leaves),
+        transcripts={"count": count, "merkle_root": root,
                      "errors": len(store.query_errors(audit_id))},
         signing={"keyid": keyid, "tool_digest": tool_digest},
         environment=_environment(config, models),

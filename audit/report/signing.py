@@ -32,7 +32,7 @@ from typing import Any
 from audit import __version__
 from audit import verdict as V
 from audit.errors import AuditError
-from audit.store import Store, merkle_root
+from audit.store import Store
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
@@ -162,7 +162,7 @@ def evaluation_predicate(store: Store, *, tool_sha256: str) -> dict[str, Any]:
     """The claims of the audit held in ``store``, in the shape of an evaluation-result attestation."""
     audit = store.require_audit()
     audit_id = audit["id"]
-    leaves = store.transcript_hashes(audit_id)
+    count, root = store.transcripts_root(audit_id)
     return {
         "evaluation": "(epsilon, q, t, A)-behavioral indistinguishability of a suspect model from a claimed teacher",
         "tool": {"name": "distill-audit", "version": __version__, "digest": {"sha256": tool_sha256}},
@@ -172,7 +172,7 @@ def evaluation_predicate(store: Store, *, tool_sha256: str) -> dict[str, Any]:
         "models": [{"name": m["name"], "role": m["role"], "spec": m["spec"], "fingerprint": m["fingerprint"]}
                    for m in store.models(audit_id)],
         "database": DATABASE,
-        "transcripts": {"count": len(leaves), "merkle_root": {"sha256": merkle_root(leaves)},
+        "transcripts": {"count": count, "merkle_root": {"sha256": root},
                         "leaves": "content_hash of every response and judgement, ordered by their key"},
         "claims": signed_claims(store),
         "assurance_level": ASSURANCE,
@@ -454,8 +454,7 @@ def _check_database(stmt: dict[str, Any], report_dir: Path) -> tuple[int, str]:
         if tampered:
             raise AuditError(f"{db_path}: {len(tampered)} transcripts no longer match their content hash "
                              f"(first: query {tampered[0]})")
-        leaves = store.transcript_hashes(audit_id)
-        root = merkle_root(leaves)
+        count, root = store.transcripts_root(audit_id)
         signed_root = ((predicate.get("transcripts") or {}).get("merkle_root") or {}).get("sha256")
         if root != signed_root:
             raise AuditError(f"{db_path}: transcripts' Merkle root {root} differs from the signed {signed_root}")
@@ -465,7 +464,7 @@ def _check_database(stmt: dict[str, Any], report_dir: Path) -> tuple[int, str]:
     finally:
         store.close()
     _compare_claims(predicate["claims"], expected, db_path)
-    return len(leaves), root
+    return count, root
 
 
 def _compare_leakage(signed: Any, store: Store, db_path: Path) -> None:

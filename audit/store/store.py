@@ -22,7 +22,7 @@ from audit import __version__
 from audit.errors import StoreError
 from audit.store.connection import database_errors_named
 from audit.store.derived import DerivedRows
-from audit.store.integrity import (canonical_json, content_hash, judgement_record, natural_key,
+from audit.store.integrity import (canonical_json, content_hash, judgement_record, merkle_root, natural_key,
                                    transcript_record)
 from audit.store.rows import utc_now, with_reference
 
@@ -213,7 +213,7 @@ class Store(DerivedRows):
         ).fetchall()
         return {(r[0], r[1]) for r in rows}
 
-    def record_answers(self, audit_id: str, model_id: str, answers: list[dict], purpose: str = "eval") -> None:
+    def record_responses(self, audit_id: str, model_id: str, answers: list[dict], purpose: str = "eval") -> None:
         """Record a batch of answered or failed queries in one transaction.
 
         Each answer is a dict with ``probe_id``, ``sample``, ``params`` and
@@ -367,6 +367,11 @@ class Store(DerivedRows):
             [audit_id, audit_id],
         ).fetchall()
         return [r[0] for r in rows]
+
+    def transcripts_root(self, audit_id: str) -> tuple[int, str]:
+        """(how many transcripts, their Merkle root): what a report states and a signature covers."""
+        leaves = self.transcript_hashes(audit_id)
+        return len(leaves), merkle_root(leaves)
 
     def verify_transcripts(self, audit_id: str) -> list[str]:
         """Query ids whose stored response no longer matches its content hash."""
