@@ -136,7 +136,7 @@ def choose_probes(options: CollectOptions, training: set[str] = frozenset()) -> 
                 f"--private-seed-env {options.private_seed_env}: that environment variable is unset or empty"
             )
         private = build_private_suite(secret)
-        seed_hash = private.secret_seed_hash
+        seed_hash = private.private_seed_hash
         suites.append(private)
         chosen += sample(private)
     return suites, chosen, seed_hash

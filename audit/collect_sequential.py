@@ -127,7 +127,7 @@ def _start(store: Store, audit: dict | None, options: CollectOptions, suites: li
                              "settings, or --new-run")
     audit_id = store.ensure_audit(options.recorded(), suite_name=suites[0].name, suite_version=suites[0].version,
                                   suite_hash=suites[0].hash, seed=options.seed,
-                                  private_seed_hash=suites[-1].secret_seed_hash if len(suites) > 1 else None)
+                                  private_seed_hash=suites[-1].private_seed_hash if len(suites) > 1 else None)
     config = {**options.recorded(), "sequential_plan": plan.recorded()}
     if audit is not None:
         config = {**json.loads(audit["config_json"] or "{}"), **config}

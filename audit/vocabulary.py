@@ -226,7 +226,7 @@ GLOSSARY = {
 
 # Words that named an idea twice; the glossary's word replaced them (schema and templates must not use them).
 RETIRED = {
-    "secret_seed_hash": "private_seed_hash",  # suites' column: renamed with the store's split (a schema step)
+    "secret_seed_hash": "private_seed_hash",  # the suites' column until schema step m007
     "letter": "position",
     "first_rate": "first_position_preference",
 }

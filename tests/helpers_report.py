@@ -76,7 +76,7 @@ def _suite(name: str, split: str, n: int, categories: list[str], hostile: bool, 
     digest = hashlib.sha256("\n".join(p.id for p in probes).encode()).hexdigest()
     return Suite(name=name, version="1.0.0", hash=digest, probes=probes,
                  source="builtin" if split == "public" else "private",
-                 secret_seed_hash=None if split == "public" else hashlib.sha256(b"secret").hexdigest())
+                 private_seed_hash=None if split == "public" else hashlib.sha256(b"secret").hexdigest())
 
 
 def _response_text(model: str, probe: Probe, hostile: bool, i: int) -> str:
@@ -121,7 +121,7 @@ def build_report_db(path: str | Path, *, n_probes: int = 48, categories: list[st
         config["epsilon_threshold"] = threshold
     audit_id = store.ensure_audit(config, suite_name=public.name, suite_version=public.version,
                                   suite_hash=public.hash, seed=7,
-                                  private_seed_hash=suites[-1].secret_seed_hash if private else None)
+                                  private_seed_hash=suites[-1].private_seed_hash if private else None)
     for suite in suites:
         store.add_suite(suite)
     probes = [p for s in suites for p in s.probes]

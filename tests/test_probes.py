@@ -133,7 +133,7 @@ def test_private_split_has_the_same_shape_and_shares_under_one_percent(suite, pr
 
 def test_private_split_keeps_only_the_seed_hash(private):
     seed = "correct horse battery staple"
-    assert private.secret_seed_hash == hashlib.sha256(seed.encode()).hexdigest()
+    assert private.private_seed_hash == hashlib.sha256(seed.encode()).hexdigest()
     assert seed not in repr(private)
     assert private.hash == gen.suite_hash(private.probes)
 
@@ -218,7 +218,7 @@ def test_probes_build_from_environment(tmp_path, private):
     result = run("build", "--secret-seed-env", "AUDIT_SEED", "--out", str(out),
                  env={"AUDIT_SEED": "correct horse battery staple"})
     assert result.exit_code == 0, result.output
-    assert private.secret_seed_hash in result.output and "correct horse" not in result.output
+    assert private.private_seed_hash in result.output and "correct horse" not in result.output
     assert load_suite(str(out)).hash == private.hash
     assert [p.name for p in tmp_path.iterdir()] == ["private.jsonl"]
 

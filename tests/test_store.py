@@ -13,7 +13,7 @@ EXPECTED_COLUMNS = {
                "suite_name": str, "suite_version": str, "suite_hash": str, "private_seed_hash": str, "seed": int},
     "models": {"id": str, "audit_id": str, "name": str, "role": str, "spec": str, "backend": str,
                "fingerprint": str, "param_count": int, "describe_json": str},
-    "suites": {"hash": str, "name": str, "version": str, "n_probes": int, "source": str, "secret_seed_hash": str},
+    "suites": {"hash": str, "name": str, "version": str, "n_probes": int, "source": str, "private_seed_hash": str},
     "probes": {"id": str, "suite_hash": str, "category": str, "subcategory": str, "text": str,
                "reference_json": str, "split": str, "pair_of": str},
     "selections": {"audit_id": str, "probe_id": str, "purpose": str, "rank": int},

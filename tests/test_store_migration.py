@@ -78,3 +78,14 @@ def test_the_report_reads_the_judge_summary_and_category_ranks_the_analysis_reco
         ranks = [c.details["evidence_rank"] for c in ctx.category_claims]
         assert ranks == sorted(ranks) and sorted(c.category for c in ctx.category_claims) == sorted(
             EXPECTED["category_order"])
+
+
+def test_the_suites_seed_hash_takes_the_glossary_name_and_keeps_its_value(old_db):
+    import sqlite3
+
+    with sqlite3.connect(old_db) as raw:
+        before = dict(raw.execute("select hash, secret_seed_hash from suites").fetchall())
+    with Store.open(old_db) as store:
+        suites = store.suites()
+    assert {s["hash"]: s["private_seed_hash"] for s in suites} == before
+    assert not any("secret_seed_hash" in s for s in suites)

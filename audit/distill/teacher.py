@@ -60,7 +60,7 @@ def _ask_teacher_training_probes(store: Store, audit: dict | None, options: Dist
                   "seed": options.seed}
         audit_id = store.ensure_audit(config, suite_name=suite.name, suite_version=suite.version,
                                       suite_hash=suite.hash, seed=options.seed,
-                                      private_seed_hash=suite.secret_seed_hash)
+                                      private_seed_hash=suite.private_seed_hash)
     else:
         audit_id = audit["id"]
     store.add_suite(suite)

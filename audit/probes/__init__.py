@@ -15,7 +15,7 @@ from pathlib import Path
 
 from audit.errors import SuiteError
 from audit.probes.checkers import check_reference
-from audit.probes.generate import (SUITE_NAME, SUITE_VERSION, generate_probes, private_seed, secret_seed_hash,
+from audit.probes.generate import (SUITE_NAME, SUITE_VERSION, generate_probes, private_seed, private_seed_hash,
                                    suite_hash)
 from audit.probes.loading import builtin_names, load_builtin, load_file
 from audit.probes.neardup import normalize
@@ -50,7 +50,7 @@ def build_private_suite(secret_seed: str) -> Suite:
     public = {normalize(p.text) for p in _builtin(SUITE_NAME).probes}
     probes = generate_probes(private_seed(secret_seed), split="private", exclude=public)
     return Suite(name=f"{SUITE_NAME}-private", version=SUITE_VERSION, hash=suite_hash(probes), probes=probes,
-                 source="private", secret_seed_hash=secret_seed_hash(secret_seed))
+                 source="private", private_seed_hash=private_seed_hash(secret_seed))
 
 
 def list_suites() -> list[dict]:

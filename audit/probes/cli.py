@@ -108,7 +108,7 @@ def build(seed_env: str | None, seed: str | None, out_path: Path) -> None:
     suite = build_private_suite(secret)
     atomic_write(out_path, canonical_jsonl(suite.probes), mode=0o600)
     click.echo(f"wrote {len(suite.probes)} private probes to {out_path}  suite sha256 {suite.hash}  "
-               f"secret seed sha256 {suite.secret_seed_hash}")
+               f"private seed sha256 {suite.private_seed_hash}")
 
 
 def _secret(seed_env: str | None, seed: str | None) -> str:

@@ -38,13 +38,13 @@ def probe_id(text: str) -> str:
     return hashlib.sha256(normalize(text).encode("utf-8")).hexdigest()[:16]
 
 
-def secret_seed_hash(secret_seed: str) -> str:
+def private_seed_hash(secret_seed: str) -> str:
     return hashlib.sha256(secret_seed.encode("utf-8")).hexdigest()
 
 
 def private_seed(secret_seed: str) -> str:
     """The generator seed of a private split; derived, so no secret can reproduce the public suite."""
-    return "bbi-probes-v1/private/" + secret_seed_hash(secret_seed)
+    return "bbi-probes-v1/private/" + private_seed_hash(secret_seed)
 
 
 def layout() -> list[tuple[str, Subcategory]]:

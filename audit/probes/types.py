@@ -36,4 +36,4 @@ class Suite:
     hash: str  # sha256 of the canonical JSONL bytes
     probes: list[Probe] = field(default_factory=list)
     source: str = "builtin"  # "builtin", "private", or the path of a user file
-    secret_seed_hash: str | None = None  # sha256 of the secret seed of a private split; the seed itself is never stored
+    private_seed_hash: str | None = None  # sha256 of the secret seed of a private split; the seed itself is never stored

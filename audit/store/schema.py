@@ -306,8 +306,14 @@ def m006_typed_results(db: sqlite_utils.Database) -> None:
                                             r["created_at"]) for r in old)
 
 
+def m007_private_seed_hash(db: sqlite_utils.Database) -> None:
+    """One name for the private split's seed hash: the suites' ``secret_seed_hash`` is the audits'
+    ``private_seed_hash``, the glossary's word."""
+    db.execute("alter table suites rename column secret_seed_hash to private_seed_hash")
+
+
 STEPS = [m001_initial, m002_full_text_search, m003_probe_pairs, m004_top_logprobs, m005_sequence_points,
-         m006_typed_results]
+         m006_typed_results, m007_private_seed_hash]
 SCHEMA_MIGRATIONS = [step.__name__ for step in STEPS]
 
 

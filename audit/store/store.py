@@ -129,7 +129,7 @@ class Store(DerivedRows):
                     "version": suite.version,
                     "n_probes": len(suite.probes),
                     "source": suite.source,
-                    "secret_seed_hash": suite.secret_seed_hash,
+                    "private_seed_hash": suite.private_seed_hash,
                 },
                 pk="hash",
             )
