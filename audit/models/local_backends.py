@@ -8,6 +8,8 @@ local format by subclassing ``LocalBackend`` with its own ``checkpoint``.
 
 from __future__ import annotations
 
+from abc import abstractmethod
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,9 +54,9 @@ class LocalBackend(Backend):
     local = True
     adapter_base = True
 
+    @abstractmethod
     def checkpoint(self, spec: ModelSpec) -> Checkpoint:
         """Where the weights are and what identifies them; every check that can fail runs here."""
-        raise NotImplementedError
 
     def check(self, spec: ModelSpec, deadline: float | None = None) -> Checkpoint:
         return self.checkpoint(spec)

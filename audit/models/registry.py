@@ -14,6 +14,7 @@ imports the local backends' module, never httpx; loading it imports torch.
 from __future__ import annotations
 
 import functools
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any
@@ -36,7 +37,7 @@ BUILTIN = tuple(EntryPoint(name, f"audit.models.{target}", GROUP) for name, targ
 ))
 
 
-class Backend:
+class Backend(ABC):
     """One kind of model: how its specs read, what is checked before weights are read, how it is loaded.
 
     ``name`` is the spec prefix and the entry point's name; ``ModelSpec.kind``
@@ -53,19 +54,19 @@ class Backend:
         """How its specs look, for the message that lists the known ones."""
         return (f"{self.name}:...",)
 
+    @abstractmethod
     def parse(self, text: str, rest: str) -> ModelSpec:
         """The spec ``text`` (``rest``: what follows ``NAME:``, or the whole alias); ``SpecError`` if malformed."""
-        raise NotImplementedError
 
+    @abstractmethod
     def check(self, spec: ModelSpec, deadline: float | None = None) -> Any:
         """Every check made before weights are read (paths, a GGUF's architecture, an endpoint's answer);
         returns what ``load`` needs of it, so nothing is checked or resolved twice."""
-        raise NotImplementedError
 
+    @abstractmethod
     def load(self, spec: ModelSpec, checked: Any, *, device: str = "auto", dtype: str = "auto",
              concurrency: int = 8, deadline: float | None = None) -> Model:
         """The model, ready to answer, from what ``check`` returned; options it has no use for are ignored."""
-        raise NotImplementedError
 
     def describe(self, spec: ModelSpec, *, device: str = "auto") -> Description:
         """What ``spec`` resolves to; by default it is loaded, to prove it can be."""
