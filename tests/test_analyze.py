@@ -316,8 +316,9 @@ def hostile_database(path, url):
     return path
 
 
-@pytest.mark.parametrize("flags", [[], ["--no-judge"]])
-def test_analyze_never_runs_a_spec_read_from_the_database(tmp_path, recording_endpoint, monkeypatch, flags):
+def analyze_hostile(tmp_path, recording_endpoint, monkeypatch, *flags):
+    """`distill-audit analyze` on a hostile database whose specs point at the recording endpoint, with ``flags``
+    (a callable is given the endpoint's url); returns (the CLI result, the url, the requests the endpoint saw)."""
     from click.testing import CliRunner
 
     from audit import analyze as stage
@@ -327,7 +328,13 @@ def test_analyze_never_runs_a_spec_read_from_the_database(tmp_path, recording_en
     monkeypatch.setattr(stage, "Embedder", HashingEmbedder)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "the-secret")
     db = hostile_database(tmp_path / "a.db", url)
-    result = CliRunner().invoke(cli, ["analyze", "--db", str(db), "--quiet", *flags])
+    flags = [flag(url) if callable(flag) else flag for flag in flags]
+    return CliRunner().invoke(cli, ["analyze", "--db", str(db), "--quiet", *flags]), url, seen
+
+
+@pytest.mark.parametrize("flags", [[], ["--no-judge"]])
+def test_analyze_never_runs_a_spec_read_from_the_database(tmp_path, recording_endpoint, monkeypatch, flags):
+    result, url, seen = analyze_hostile(tmp_path, recording_endpoint, monkeypatch, *flags)
     assert result.exit_code == 0, result.output
     assert seen == []
     assert "teacher-likelihood: skipped (no --teacher given; the database's spec is never run)" in result.output
@@ -337,17 +344,8 @@ def test_analyze_never_runs_a_spec_read_from_the_database(tmp_path, recording_en
 
 
 def test_analyze_runs_a_teacher_the_user_names_and_only_that(tmp_path, recording_endpoint, monkeypatch):
-    from click.testing import CliRunner
-
-    from audit import analyze as stage
-    from audit.cli import cli
-
-    url, seen = recording_endpoint
-    monkeypatch.setattr(stage, "Embedder", HashingEmbedder)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "the-secret")
-    db = hostile_database(tmp_path / "a.db", url)
-    teacher = f"openai:{url}#teacher?key_env=AWS_SECRET_ACCESS_KEY"
-    result = CliRunner().invoke(cli, ["analyze", "--db", str(db), "--quiet", "--teacher", teacher])
+    result, _, seen = analyze_hostile(tmp_path, recording_endpoint, monkeypatch, "--teacher",
+                                      lambda url: f"openai:{url}#teacher?key_env=AWS_SECRET_ACCESS_KEY")
     assert result.exit_code == 0, result.output
     assert seen == [("GET", "/v1/models", "Bearer the-secret")]  # the named teacher only; no default judge
     assert "teacher-likelihood: skipped, the teacher's backend gives no log-probabilities" in result.output
@@ -355,18 +353,9 @@ def test_analyze_runs_a_teacher_the_user_names_and_only_that(tmp_path, recording
 
 def test_a_judge_endpoint_is_checked_and_built_once(tmp_path, recording_endpoint, monkeypatch):
     """--judge is checked before the stages and loaded for the judge stage: one request to /models, not two."""
-    from click.testing import CliRunner
-
-    from audit import analyze as stage
-    from audit.cli import cli
-
-    url, seen = recording_endpoint
-    monkeypatch.setattr(stage, "Embedder", HashingEmbedder)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "the-secret")
-    db = hostile_database(tmp_path / "a.db", url)
-    judge_spec = f"openai:{url}#teacher?key_env=AWS_SECRET_ACCESS_KEY"
-    result = CliRunner().invoke(cli, ["analyze", "--db", str(db), "--quiet", "--judge", judge_spec,
-                                      "--judge-probes", "2"])
+    result, _, seen = analyze_hostile(tmp_path, recording_endpoint, monkeypatch, "--judge",
+                                      lambda url: f"openai:{url}#teacher?key_env=AWS_SECRET_ACCESS_KEY",
+                                      "--judge-probes", "2")
     assert result.exit_code == 0, result.output
     assert [request for request in seen if request[0] == "GET"] == [("GET", "/v1/models", "Bearer the-secret")]
     assert any(request[:2] == ("POST", "/v1/chat/completions") for request in seen)  # the judge was asked

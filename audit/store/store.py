@@ -108,11 +108,16 @@ class Store(DerivedRows):
         return model_id
 
     def models(self, audit_id: str, role: str | None = None) -> list[dict]:
-        where, args = "audit_id = ?", [audit_id]
-        if role:
-            where += " and role = ?"
-            args.append(role)
-        return list(self.db["models"].rows_where(where, args, order_by="rowid"))
+        return self._audit_rows("models", audit_id, "rowid", role=role)
+
+    def _audit_rows(self, table: str, audit_id: str, order_by: str, **equal: str | None) -> list[dict]:
+        """The audit's rows of ``table`` whose named columns equal the given values (a None value: any)."""
+        where, args = ["audit_id = ?"], [audit_id]
+        for column, value in equal.items():
+            if value:
+                where.append(f"[{column}] = ?")
+                args.append(value)
+        return list(self.db[table].rows_where(" and ".join(where), args, order_by=order_by))
 
     def model(self, audit_id: str, name: str) -> dict | None:
         return next(iter(self.db["models"].rows_where("id = ?", [f"{audit_id}:{name}"])), None)
@@ -351,11 +356,7 @@ class Store(DerivedRows):
                 self.db["judgements"].upsert(row, pk="id")
 
     def judgements(self, audit_id: str, comparison: str | None = None) -> list[dict]:
-        where, args = "audit_id = ?", [audit_id]
-        if comparison:
-            where += " and comparison = ?"
-            args.append(comparison)
-        return list(self.db["judgements"].rows_where(where, args, order_by="probe_id, sample, \"order\""))
+        return self._audit_rows("judgements", audit_id, 'probe_id, sample, "order"', comparison=comparison)
 
     # ---- integrity -------------------------------------------------------------
 
