@@ -86,7 +86,14 @@ class RoleTally:
 
 
 def model_names(teacher: str, suspect: str, controls: tuple[str, ...]) -> list[tuple[str, str, str]]:
-    """(name, role, spec) for every model of the audit; controls get a short readable unique name."""
+    """(name, role, spec) for every model of the audit; controls get a short readable unique name.
+
+    Every spec is parsed here (cheap: no file or endpoint is touched), so a malformed or unknown one is
+    refused before collection creates its database."""
+    from audit.models import parse_spec
+
+    for spec in (teacher, suspect, *controls):
+        parse_spec(spec)
     named = [("teacher", "teacher", teacher), ("suspect", "suspect", suspect)]
     seen: set[str] = set()
     for spec in controls:
@@ -174,13 +181,13 @@ def run_collect(options: CollectOptions) -> str:
 
     # --max-seconds bounds everything from here on, endpoint checks, requests and retries included.
     deadline = time.monotonic() + options.max_seconds if options.max_seconds is not None else None
+    named = model_names(options.teacher, options.suspect, options.controls)
     store = Store.open(options.db_path)
     audit = store.audit()
     training = {p["id"] for p in store.selected_probes(audit["id"], "train")} if audit else set()
     suites, probes, seed_hash = choose_probes(options, training)
     if audit is not None and not options.new_run:
         check_resumable(store, audit, options, probes)
-    named = model_names(options.teacher, options.suspect, options.controls)
     checked = check_specs(named, deadline)
     started_over = None
     if audit is not None and options.new_run:

@@ -33,9 +33,9 @@ def run_sequential(options: CollectOptions) -> str:
     from audit.progress import progress
 
     deadline = time.monotonic() + options.max_seconds if options.max_seconds is not None else None
+    named = model_names(options.teacher, options.suspect, options.controls)
     store = Store.open(options.db_path)
     audit = store.audit()
-    named = model_names(options.teacher, options.suspect, options.controls)
     if audit is not None and not options.new_run:
         check_resumable(store, audit, options, None)
     checked = check_specs(named, deadline)

@@ -286,3 +286,16 @@ def test_a_top_logprobs_of_zero_is_a_range_error():
     result = CliRunner().invoke(cli, ["collect", "--db", "x.db", "--teacher", "a", "--suspect", "b",
                                       "--top-logprobs", "0"])
     assert result.exit_code == 2 and "--top-logprobs" in result.output and "x>=1" in result.output
+
+
+@pytest.mark.parametrize("sequential", [[], ["--sequential"]])
+def test_a_malformed_spec_is_refused_before_the_database_is_created(tmp_path, sequential):
+    from click.testing import CliRunner
+
+    from audit.cli import cli
+
+    db = tmp_path / "a.db"
+    result = CliRunner().invoke(cli, ["collect", "--db", str(db), "--teacher", "gemma3-270m", "--suspect",
+                                      "nosuch:thing", *sequential])
+    assert result.exit_code == 1 and "model spec 'nosuch:thing': unknown" in result.output
+    assert not db.exists()
