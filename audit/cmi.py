@@ -79,12 +79,12 @@ def leakage(responses: list[Recorded], policy: Policy, *, confidence: float = 0.
     probes = [r.probe_id for r in responses]
     ends = np.cumsum([len(dist.chosen) for dist in raw])
     return Leakage(policy=policy.name,
-                   cmi=bootstrap_ci(_by_probe(divergences, ends, probes), "mean", confidence, n_boot, seed),
-                   agreement=bootstrap_ci(_by_probe(agreement, ends, probes), "mean", confidence, n_boot, seed),
+                   cmi=bootstrap_ci(by_probe(divergences, ends, probes), "mean", confidence, n_boot, seed),
+                   agreement=bootstrap_ci(by_probe(agreement, ends, probes), "mean", confidence, n_boot, seed),
                    probes=len(set(probes)), tokens=len(labels))
 
 
-def _by_probe(values: np.ndarray, ends: np.ndarray, probes: list[str]) -> list[np.ndarray]:
+def by_probe(values: np.ndarray, ends: np.ndarray, probes: list[str]) -> list[np.ndarray]:
     """Per-position values grouped by probe (every response of a probe together), in first-seen order; a probe
     whose responses have no tokens has nothing to weigh and is left out."""
     groups: dict[str, list[np.ndarray]] = {}

@@ -457,3 +457,12 @@ def parse_policy(text: str, seed: int = 0) -> Policy:
         steps.append(entry.make(argument or None))
     canonical = "+".join(part.strip() for part in text.strip().split("+"))
     return Policy(name=canonical, steps=tuple(steps), seed=seed)
+
+
+def reference_policy(policy: str, policies: list[str]) -> str | None:
+    """What a leakage run compares a policy with: the longest other policy it extends (a defence against the
+    policy it defends, ``top-k:20+purify:0.5`` against ``top-k:20``), else text alone (text: nothing)."""
+    extended = [p for p in policies if policy.startswith(p + "+")]
+    if extended:
+        return max(extended, key=len)
+    return "text" if policy != "text" and "text" in policies else None

@@ -25,7 +25,13 @@ resumable, each skipped when its output is already there:
 6. the CMI estimate and top-1 utility of every policy on the teacher's
    answers to the evaluation probes (held out from every fit, the learned
    defence's included), written as result rows beside the adversaries';
-7. the report in ``OUT/report/``, signed like an audit report, which
+7. the fidelity of the base model and of every student (``audit.fidelity``):
+   each read on the teacher's own evaluation responses, its KL to the
+   teacher's recorded distributions and top-1 agreement, and each policy's
+   student against its reference's at the same size, paired on the same
+   tokens; it answers the question even where a half-trained student
+   generates badly and the adversaries' common probe set shrinks;
+8. the report in ``OUT/report/``, signed like an audit report, which
    ``distill-audit verify`` checks.
 
 Choices, and why. Every student is trained with ``--objective kd``, ``text``
@@ -55,13 +61,14 @@ from pathlib import Path
 from audit.errors import AuditError
 from audit.store import Store
 from audit.results import ResultRow
-from audit.vocabulary import CMI, EXPOSURE, EXPOSURE_PREFIX, TOP1_AGREEMENT
+from audit.vocabulary import (CMI, EVAL, EXPOSURE, EXPOSURE_PREFIX, KL_TO_TEACHER, SUSPECT, TEACHER, TEACHER_FORCED,
+                              TOP1_AGREEMENT, comparison_name)
 
 OBJECTIVE = "kd"
 REPORT_DIR = "report"
 STUDENTS_DIR = "students"
 DEFAULT_TOP_LOGPROBS = 20
-STAGES = 7
+STAGES = 8
 GENERATION_BATCH = 32  # prompts per pass while the teacher answers (distill's own batch size is for training)
 
 
@@ -137,8 +144,9 @@ def run_leakage(options: LeakageOptions) -> str:
         return "\n".join(lines)
     lines.append(clock(5, "analysis", lambda: _analyze(options, collect_options)))
     lines.append(clock(6, "cmi", lambda: _record_cmi(options, fitted)))
+    lines.append(clock(7, "fidelity", lambda: _record_fidelity(options, students)))
     _record_run(options, students, time.perf_counter() - started, clock.seconds)
-    lines += clock(7, "report", lambda: _report(options))
+    lines += clock(8, "report", lambda: _report(options))
     return "\n".join(lines + [f"stage seconds: {clock.summary()}; whole run {time.perf_counter() - started:.1f} s"])
 
 
@@ -363,7 +371,7 @@ def _analyze(options: LeakageOptions, collect_options) -> str:
     return f"analysis: {summary.splitlines()[-1]}"
 
 
-CMI_METRICS = (CMI, TOP1_AGREEMENT)  # result rows of a policy's exposure itself: no adversary, a property of what is exposed
+CMI_METRICS = (CMI, TOP1_AGREEMENT)  # rows of a policy's exposure itself: no adversary, a property of what is exposed
 
 
 def _record_cmi(options: LeakageOptions, fitted: dict) -> str:
@@ -395,6 +403,42 @@ def _record_cmi(options: LeakageOptions, fitted: dict) -> str:
     return f"CMI estimates (nats per token, {len(used)} teacher answers): {'; '.join(shown)}"
 
 
+def _record_fidelity(options: LeakageOptions, students: list[Student]) -> str:
+    """The base model's and every student's KL to the teacher and top-1 agreement on the teacher's evaluation
+    responses, and each policy's student against its reference policy's at the same size; skipped when every
+    row is there (an analysis that reruns clears them)."""
+    from audit.cmi import recorded_distributions
+    from audit.exposure import reference_policy
+    from audit.fidelity import fidelity_rows, teacher_forced
+    from audit.progress import add_task, progress
+
+    models = {SUSPECT: options.student, **{s.name: s.spec(options.student) for s in students}}
+    with Store.open(options.db_path) as store:
+        audit_id = _audit_id(store)
+        done = {r.comparison for r in store.results(audit_id, adversary=TEACHER_FORCED, metric=KL_TO_TEACHER)}
+        if all(comparison_name(name) in done for name in models):
+            return "fidelity: current (skipped)"
+        teacher_id = store.model(audit_id, TEACHER)["id"]
+        recorded = recorded_distributions(store, audit_id, teacher_id, EVAL)
+        by_query = {r["query_id"]: r for r in store.responses(audit_id, teacher_id, EVAL)}
+    answers = [by_query[r.query_id] for r in recorded]
+    read = {}
+    with progress(options.quiet) as bar:
+        task = add_task(bar, "fidelity", total=len(models))
+        for name, spec in models.items():
+            read[name] = teacher_forced(spec, answers, recorded, device=options.device, dtype=options.dtype)
+            bar.update(task, advance=1, status=name)
+    policies = list(dict.fromkeys(s.policy for s in students))
+    by_point = {(s.policy, s.size): s.name for s in students}
+    pairs = [(s.name, by_point[(reference, s.size)], {"policy": s.policy, "reference_policy": reference,
+                                                      "train_size": s.size})
+             for s in students if (reference := reference_policy(s.policy, policies)) is not None]
+    with Store.open(options.db_path) as store:
+        store.record_results(audit_id, fidelity_rows(read, pairs, confidence=options.confidence, seed=options.seed))
+    shown = "; ".join(f"{name} {fidelity.divergence.mean():.3f}" for name, fidelity in read.items())
+    return f"fidelity (KL to the teacher, nats per token, {len(answers)} teacher responses): {shown}"
+
+
 def _record_run(options: LeakageOptions, students: list[Student], wall_s: float, stages: dict) -> None:
     """The plan the report draws: policies, sizes, which student is which point, and the settings shared by all."""
     with Store.open(options.db_path) as store:
@@ -404,7 +448,7 @@ def _record_run(options: LeakageOptions, students: list[Student], wall_s: float,
             "base": {"model": "suspect", "spec": options.student}, "objective": OBJECTIVE,
             "top_logprobs": options.top_logprobs, "eval_queries": options.eval_queries, "epochs": options.epochs,
             "max_new_tokens": options.max_new_tokens, "seed": options.seed, "judge": "not run (CPU cost)",
-            "stage_seconds": stages, "wall_s": "this invocation's, stages 1-6 (a resumed run counts only its own)"})
+            "stage_seconds": stages, "wall_s": "this invocation's, stages 1-7 (a resumed run counts only its own)"})
 
 
 def _report(options: LeakageOptions) -> list[str]:

@@ -41,6 +41,11 @@ PROVENANCE = "provenance"  # results only: Adv(teacher, control) against Adv(tea
 EXPOSURE_PREFIX = "exposure:"  # results of a leakage run: a teacher's exposure policy itself, no second model
 
 
+def student_pair(model: str, reference: str) -> str:
+    """A leakage run's comparison of two students read on the same teacher answers: control:A-vs-control:B."""
+    return f"{model}-vs-{reference}"
+
+
 def control_comparison(control: str) -> str:
     """The comparison of the teacher with a control: teacher-vs-control:NAME."""
     return comparison_name(control_model(control))
@@ -74,6 +79,7 @@ JUDGE_UNFILTERED = "judge-unfiltered"
 TEACHER_LIKELIHOOD = "teacher-likelihood"
 MMD = "mmd"
 EXPOSURE = "exposure"
+TEACHER_FORCED = "teacher-forced"
 HEADLINE = "headline"  # not an adversary: a results row's flag, and the v1 predicate's name for that row's A
 
 ADVERSARY_CLASSES = {
@@ -85,6 +91,8 @@ ADVERSARY_CLASSES = {
     TEACHER_LIKELIHOOD: "a threshold test on the response's length-normalised likelihood under the teacher",
     MMD: "a two-sample MMD test on the response sets (no learning)",
     EXPOSURE: "no adversary: a measure of what a teacher's exposure policy exposes (leakage)",
+    TEACHER_FORCED: "no adversary: a model's next-token distributions read on the teacher's own held-out responses, "
+                    "against the teacher's recorded ones (leakage)",
 }
 
 # The judge mode of a judge row, as data: which verdict pairs it counts.
@@ -101,6 +109,8 @@ ADVANTAGE_GAP = "advantage-gap"
 PREFERENCE = "preference"
 CMI = "cmi"
 TOP1_AGREEMENT = "top1-agreement"
+KL_TO_TEACHER = "kl-to-teacher"
+KL_DIFFERENCE = "kl-difference"
 
 METRIC_NAMES = {
     ADVANTAGE: "distinguishing advantage",
@@ -110,7 +120,12 @@ METRIC_NAMES = {
     PREFERENCE: "teacher-likeness preference, P[suspect's response judged the more teacher-like than the "
                 "control's] − P[the reverse]",
     CMI: "CMI plug-in estimate, nats per token",
-    TOP1_AGREEMENT: "top-1 agreement of the exposed with the raw teacher distribution",
+    TOP1_AGREEMENT: "top-1 agreement with the raw teacher distribution (of an exposure, or of a model read on the "
+                    "teacher's responses)",
+    KL_TO_TEACHER: "KL(teacher ‖ model) on the teacher's recorded top-k buckets and tail, nats per token, read on "
+                   "the teacher's own held-out responses",
+    KL_DIFFERENCE: "KL to the teacher of one student minus another's on the same tokens (negative: the first is "
+                   "closer)",
 }
 GAP_METRICS = (ADVANTAGE_GAP, PREFERENCE)  # the provenance statistics
 
@@ -171,12 +186,12 @@ GLOSSARY = {
     "provenance": "the finding that compares Adv(teacher, suspect) with Adv(teacher, control)",
     "adversary": "a procedure that tries to tell two models apart (the A of a claim): similarity (the baseline), "
                  "discriminator-single, discriminator-paired, judge, judge-unfiltered, teacher-likelihood, mmd; "
-                 "exposure marks a leakage run's rows",
+                 "exposure and teacher-forced mark a leakage run's measures, which are no adversary",
     "adversary class": "an adversary in words, as the report and the signed predicate name it (ADVERSARY_CLASSES)",
     "headline": "the claim of the strongest adversary on teacher-vs-suspect, its interval paid for the choice "
                 "(a results row's flag; its adversary is the one selected)",
     "metric": "what a results row's estimate measures: advantage, cosine, mmd, advantage-gap, preference, cmi, "
-              "top1-agreement",
+              "top1-agreement, kl-to-teacher, kl-difference",
     "estimate": "a results row's point estimate of its metric",
     "advantage": "the distinguishing advantage ε = |P[A says teacher | teacher] − P[A says teacher | suspect]| "
                  "(a metric, never a column holding other metrics)",
@@ -210,6 +225,9 @@ GLOSSARY = {
     "stage": "one step of the pipeline (collect, analyze, report, distill, ...) that a cost is booked to",
     "transcript": "a response or judgement with its content hash; the signed Merkle root covers them all",
     "exhibit": "a probe the report shows in full, with both transcripts and the judge's verdicts",
+    "teacher forcing": "reading a model on the teacher's own response: its prompt, then the teacher's tokens, the "
+                       "model's distribution at each position compared with the teacher's (leakage runs)",
+    "fidelity": "how close a student's next-token distributions are to the teacher's, read by teacher forcing",
     "student": "a model distilled from the teacher's transcripts (distill, leakage runs)",
     "adapter": "the LoRA weights a distillation trains on a student's base model",
     "distill": "LoRA distillation of a student on the teacher's transcripts",

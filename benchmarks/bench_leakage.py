@@ -9,7 +9,9 @@ base: ``gemma3-270m`` itself, so teacher and students share a tokenizer and KD a
 (with --keep, run again to finish a killed run: it resumes). Then, from its database: each distillation's wall
 time (its training steps, and its whole distill call with loading and saving), every stage's and the whole
 run's wall time, each curve point (ε of the headline adversary and similarity, with intervals and n), each
-policy's CMI estimate and utility, and the report's plain-words answer.
+model's KL to the teacher and top-1 agreement read on the teacher's responses (and each policy's paired
+difference from its reference policy's student), each policy's CMI estimate and utility, and the report's
+plain-words answer.
 
 Start with a small setting (``--sizes 8,16 --eval-queries 4 --max-new-tokens 16``) to check the whole path, and
 size the real one from its timings; the machine's two cores are shared with anything else running.
@@ -58,6 +60,11 @@ def tables(db_path: Path) -> str:
             t = p.training or {}
             lines.append(f"| {policy} | {p.size} | {_cell(p.epsilon)} | {_cell(p.similarity)} | "
                          f"{_seconds(t.get('wall_s'))} | {_seconds(t.get('process_wall_s'))} |")
+    lines += ["", "| policy | examples | KL to the teacher, nats/token [interval] (n probes) | top-1 agreement "
+              "[interval] | KL minus the reference policy's student [paired interval] |", "|---|---|---|---|---|"]
+    lines += [f"| {policy} | {p.size} | {_cell(p.kl)} | {_cell(p.agreement)} | "
+              f"{_cell(p.kl_difference) + ' vs ' + p.reference if p.reference else '-'} |"
+              for policy, points in ctx.curves.items() for p in points]
     lines += ["", "| policy | CMI nats/token [interval] (n probes) | top-1 agreement [interval] |", "|---|---|---|"]
     lines += [f"| {e.policy} | {_cell(e.cmi, 3)} | {_cell(e.utility, 3)} |" for e in ctx.exposures]
     lines += ["", "stage seconds (last invocation): " + ", ".join(

@@ -101,6 +101,54 @@ def test_a_second_run_redoes_nothing_but_the_estimates_and_the_report(finished, 
     assert "students: 0 trained now, 6 already finished" in result.output
     assert "evaluation answers: already complete (skipped)" in result.output
     assert "analysis: results are current (skipped)" in result.output
+    assert "fidelity: current (skipped)" in result.output
+
+
+def test_every_model_is_read_on_the_teacher_s_responses_and_each_policy_against_its_reference(finished):
+    folder, _ = finished
+    with Store.open(folder / "leak.db", create=False) as store:
+        audit_id = store.audit()["id"]
+        kl = {r.comparison: r for r in store.results(audit_id, adversary="teacher-forced", metric="kl-to-teacher")}
+        top1 = {r.comparison: r for r in store.results(audit_id, adversary="teacher-forced",
+                                                       metric="top1-agreement")}
+        pairs = {r.comparison: r for r in store.results(audit_id, adversary="teacher-forced", metric="kl-difference")}
+    names = [f"control:{slug(p)}-{n}" for n in (2, 4) for p in POLICIES]
+    assert set(kl) == set(top1) == {"teacher-vs-suspect", *(f"teacher-vs-{n}" for n in names)}
+    assert all(r.estimate >= 0 and r.n == 6 and r.q == 6 and r.t["tokens_in"] > 0 for r in kl.values())
+    assert all(0 <= r.estimate <= 1 for r in top1.values())
+    assert set(pairs) == {f"control:top-k3-{n}-vs-control:text-{n}" for n in (2, 4)} | {
+        f"control:top-k3_purify0.5-{n}-vs-control:top-k3-{n}" for n in (2, 4)}
+    for comparison, row in pairs.items():
+        model, reference = comparison.split("-vs-")
+        apart = kl[f"teacher-vs-{model}"].estimate - kl[f"teacher-vs-{reference}"].estimate
+        assert row.estimate == pytest.approx(apart)
+        assert row.details["reference"] == reference and row.n == 6
+    html = (folder / "out" / "report" / "report.html").read_text()
+    assert "read on the teacher&#39;s own responses" in html or "read on the teacher's own responses" in html
+
+
+def test_the_teacher_read_on_its_own_recorded_responses_is_at_kl_zero(finished, sharp_teacher_dir,  # noqa: F811
+                                                                       tiny_llama_dir):
+    """The recorded distributions and the teacher-forced ones line up position by position: an off-by-one
+    would show here as a large divergence and a low agreement."""
+    from audit.cmi import recorded_distributions
+    from audit.fidelity import teacher_forced
+
+    with Store.open(finished[0] / "leak.db", create=False) as store:
+        audit_id = store.audit()["id"]
+        teacher_id = store.model(audit_id, "teacher")["id"]
+        recorded = recorded_distributions(store, audit_id, teacher_id, "eval")
+        by_query = {r["query_id"]: r for r in store.responses(audit_id, teacher_id, "eval")}
+    answers = [by_query[r.query_id] for r in recorded]
+    itself = teacher_forced(f"hf:{sharp_teacher_dir}", answers, recorded, device="cpu")
+    other = teacher_forced(f"hf:{tiny_llama_dir}", answers, recorded, device="cpu")
+    assert itself.divergence.max() < 1e-4 and itself.agreement.mean() == 1.0
+    assert other.divergence.mean() > 0.1
+    same = itself.paired_difference(itself, 0.95, 0)
+    assert same.estimate == 0.0
+    with pytest.raises(ValueError):
+        itself.paired_difference(teacher_forced(f"hf:{sharp_teacher_dir}", answers[1:], recorded[1:], device="cpu"),
+                                 0.95, 0)
 
 
 def test_a_killed_run_resumes_where_it_stopped(tmp_path, sharp_teacher_dir, tiny_llama_dir, suite_file,  # noqa: F811
@@ -256,14 +304,18 @@ def claim(estimate, low, high, metric="advantage", n=48):
 def test_the_answer_takes_a_side_only_where_the_intervals_do_not_overlap():
     from audit.report.leakage import Exposure, Point, answer
 
-    def point(policy, size, eps, sim):
-        return Point(policy, size, "m", eps, sim, None)
+    def point(policy, size, eps, sim, kl=None, difference=None, reference=None):
+        return Point(policy, size, "m", eps, sim, None, kl=kl, kl_difference=difference, reference=reference)
 
     base = point("text", 0, claim(0.9, 0.8, 1.0), claim(0.40, 0.35, 0.45, "cosine"))
     curves = {
         "text": [base, point("text", 100, claim(0.7, 0.6, 0.8), claim(0.50, 0.45, 0.55, "cosine"))],
-        "top-k:20": [base, point("top-k:20", 100, claim(0.3, 0.2, 0.4), claim(0.52, 0.47, 0.57, "cosine"))],
-        "top-k:20+purify:0.5": [base, point("top-k:20+purify:0.5", 100, claim(0.35, 0.2, 0.5), None)],
+        "top-k:20": [base, point("top-k:20", 100, claim(0.3, 0.2, 0.4), claim(0.52, 0.47, 0.57, "cosine"),
+                                 claim(0.36, 0.29, 0.45, "kl-to-teacher"), claim(-0.07, -0.09, -0.05, "kl-difference"),
+                                 "text")],
+        "top-k:20+purify:0.5": [base, point("top-k:20+purify:0.5", 100, claim(0.35, 0.2, 0.5), None,
+                                            claim(0.38, 0.3, 0.47, "kl-to-teacher"),
+                                            claim(0.02, -0.01, 0.04, "kl-difference"), "top-k:20")],
     }
     exposures = [Exposure("text", claim(0.0, 0.0, 0.0, "cmi"), claim(1.0, 1.0, 1.0, "top1-agreement")),
                  Exposure("top-k:20", claim(0.4, 0.35, 0.45, "cmi"), claim(1.0, 1.0, 1.0, "top1-agreement")),
@@ -277,6 +329,11 @@ def test_the_answer_takes_a_side_only_where_the_intervals_do_not_overlap():
     defended = next(s for s in said if s.startswith("Under top-k:20+purify:0.5"))
     assert "under top-k:20 with as many examples: inconclusive (the intervals overlap)" in defended
     assert "no comparison (an interval is missing)" in defended
+    forced = next(s for s in said if s.startswith("Read on the teacher's own responses, the top-k:20 student"))
+    assert "a difference of -0.070 (95% CI" in forced or "a difference of −0.070 (95% CI" in forced
+    assert forced.endswith("closer to the teacher's distributions (the paired interval lies below 0).")
+    defended_kl = next(s for s in said if "the top-k:20+purify:0.5 student's KL" in s)
+    assert defended_kl.endswith("inconclusive (the paired interval contains 0).")
     assert said[-1].endswith("against 0.400 (95% CI 0.350–0.450, n = 48) for top-k:20: less distillation-relevant "
                              "information (the intervals do not overlap).")
 

@@ -14,22 +14,39 @@ def objective_loss(model, ids, labels, mask, first_answer: int, kd=None, objecti
     import torch
     import torch.nn.functional as F
 
+    if objective == "sft":
+        logits, targets = _answer_logits(model, ids, labels, mask, first_answer)
+        return F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                               ignore_index=-100)
+    scores, answer_tokens, (kd_ids, kd_probs) = answer_scores(model, ids, labels, mask, first_answer, kd)
+    divergence = kd_loss(torch.log_softmax(scores, dim=-1), kd_ids, kd_probs)
+    return divergence if objective == "kd" else divergence + F.cross_entropy(scores, answer_tokens)
+
+
+def answer_scores(model, ids, labels, mask, first_answer: int, kd):
+    """The model's float32 logits at every answer position, (positions, vocab), row by row and in order; the
+    answer's tokens there; and the KD targets (ids, probs) at the same positions."""
+    logits, targets = _answer_logits(model, ids, labels, mask, first_answer)
+    answer = targets != -100
+    start = ids.shape[1] - targets.shape[1]
+    return logits[:, :-1].float()[answer], targets[answer], tuple(t[:, start:][answer] for t in kd)
+
+
+def _answer_logits(model, ids, labels, mask, first_answer: int):
+    """Logits from the position before the first answer token on, and the labels they predict."""
     keep = ids.shape[1] - max(first_answer - 1, 0)
     logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits
     start = ids.shape[1] - keep + 1  # the first position whose token the kept logits predict
-    targets = labels[:, start:]
-    if objective == "sft":
-        return F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]), targets.reshape(-1),
-                               ignore_index=-100)
-    answer = targets != -100
-    scores = logits[:, :-1].float()[answer]
-    kd_ids, kd_probs = (t[:, start:][answer] for t in kd)
-    divergence = kd_loss(torch.log_softmax(scores, dim=-1), kd_ids, kd_probs)
-    return divergence if objective == "kd" else divergence + F.cross_entropy(scores, targets[answer])
+    return logits, labels[:, start:]
 
 
 def kd_loss(student_logprobs, ids, probs):
-    """Mean over positions of KL(teacher || student) on k+1 buckets: the exposed tokens, then the tail.
+    """Mean over positions of KL(teacher || student) on k+1 buckets (``kd_divergence``)."""
+    return kd_divergence(student_logprobs, ids, probs).mean()
+
+
+def kd_divergence(student_logprobs, ids, probs):
+    """KL(teacher || student) at each position, on k+1 buckets: the exposed tokens, then the tail.
 
     ``student_logprobs`` (positions, vocab) are the student's log-probabilities;
     ``ids`` and ``probs`` (positions, k) the teacher's exposed tokens (-1 where
@@ -48,4 +65,4 @@ def kd_loss(student_logprobs, ids, probs):
     head = torch.where(p > 0, p * (torch.log(p.clamp_min(1e-30)) - picked), torch.zeros_like(p)).sum(-1)
     tail = torch.where(p_tail > 0, p_tail * (torch.log(p_tail.clamp_min(1e-30)) - log_q_tail),
                        torch.zeros_like(p_tail))
-    return (head + tail).mean()
+    return head + tail

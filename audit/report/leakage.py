@@ -9,10 +9,12 @@ transcripts' Merkle root) plus a ``leakage`` section (the curves, the CMI
 estimates and the plain-words answer), which ``verify`` recomputes from the
 signed database copy.
 
-The answer compares two students only through their own intervals: when
-they do not overlap it says which is closer to the teacher; when they do it
-says "inconclusive". No new interval is made for a difference, and none is
-corrected for the number of comparisons the answer makes.
+The answer compares two students' ε and similarity only through their own
+intervals: when they do not overlap it says which is closer to the teacher;
+when they do it says "inconclusive". Their fidelity (KL to the teacher, read
+on the teacher's own responses) is compared by the paired difference the
+fidelity stage recorded, with its own interval. None is corrected for the
+number of comparisons the answer makes.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from audit import verdict as V
 from audit.errors import AuditError
 from audit.report import HTML, LEAKAGE_FIGURE, plots, publish, render, signing
 from audit.store import Store
-from audit.vocabulary import HEADLINE
+from audit.exposure import reference_policy
+from audit.vocabulary import (ADVANTAGE, CMI, COSINE, EXPOSURE, EXPOSURE_PREFIX, HEADLINE, KL_DIFFERENCE, KL_TO_TEACHER,
+                              SIMILARITY, TEACHER_FORCED, TOP1_AGREEMENT, comparison_name, student_pair)
 
 EVALUATION = ("leakage of distillation-relevant information under exposure policies: (epsilon, q, t, A) of "
               "students distilled under each policy and training size, and each policy's CMI estimate")
@@ -43,10 +47,16 @@ class Point:
     epsilon: V.Claim | None  # the headline row of teacher vs this model
     similarity: V.Claim | None
     training: dict | None  # the student's recorded training cost (None for the base model)
+    kl: V.Claim | None = None  # KL to the teacher, read on the teacher's responses
+    agreement: V.Claim | None = None  # top-1 agreement with the teacher there
+    kl_difference: V.Claim | None = None  # this student's KL minus its reference policy's student's, paired
+    reference: str | None = None  # the policy kl_difference is against
 
     def predicate(self) -> dict:
         return {"policy": self.policy, "train_size": self.size, "model": self.model,
-                "epsilon": _compact(self.epsilon), "similarity": _compact(self.similarity)}
+                "epsilon": _compact(self.epsilon), "similarity": _compact(self.similarity),
+                "kl_to_teacher": _compact(self.kl), "top1_agreement": _compact(self.agreement),
+                "kl_difference": _compact(self.kl_difference), "reference_policy": self.reference}
 
 
 @dataclass(frozen=True)
@@ -100,12 +110,14 @@ def gather(store: Store, *, keyid: str | None, tool_digest: str) -> LeakageConte
     claims = {(HEADLINE if c.headline else c.adversary, c.comparison, c.metric): c for c in found.overall}
     training = {c["subject"]: {**c["details"], "wall_s": c["wall_s"], "tokens": c["tokens_in"]}
                 for c in costs if c["stage"] == "distill"}
+    by_point = {(s["policy"], s["train_size"]): s["model"] for s in plan["students"]}
     curves = {policy: [_point(claims, policy, 0, plan["base"]["model"], None)]
-              + [_point(claims, policy, s["train_size"], s["model"], training.get(s["model"]))
+              + [_point(claims, policy, s["train_size"], s["model"], training.get(s["model"]),
+                        _reference(policy, s["train_size"], plan["policies"], by_point))
                  for s in plan["students"] if s["policy"] == policy]
               for policy in plan["policies"]}
-    exposures = [Exposure(policy, claims.get(("exposure", f"exposure:{policy}", "cmi")),
-                          claims.get(("exposure", f"exposure:{policy}", "top1-agreement")))
+    exposures = [Exposure(policy, claims.get((EXPOSURE, EXPOSURE_PREFIX + policy, CMI)),
+                          claims.get((EXPOSURE, EXPOSURE_PREFIX + policy, TOP1_AGREEMENT)))
                  for policy in plan["policies"]]
     count, root = store.transcripts_root(audit_id)
     return LeakageContext(audit=audit, plan=plan, curves=curves, exposures=exposures,
@@ -114,10 +126,23 @@ def gather(store: Store, *, keyid: str | None, tool_digest: str) -> LeakageConte
                           signing={"keyid": keyid, "tool_digest": tool_digest})
 
 
-def _point(claims: dict, policy: str, size: int, model: str, training: dict | None) -> Point:
-    comparison = f"teacher-vs-{model}"
-    return Point(policy=policy, size=size, model=model, epsilon=claims.get((HEADLINE, comparison, "advantage")),
-                 similarity=claims.get(("similarity", comparison, "cosine")), training=training)
+def _point(claims: dict, policy: str, size: int, model: str, training: dict | None,
+           reference: tuple[str, str] | None = None) -> Point:
+    comparison = comparison_name(model)
+    difference = (claims.get((TEACHER_FORCED, student_pair(model, reference[1]), KL_DIFFERENCE))
+                  if reference else None)
+    return Point(policy=policy, size=size, model=model, epsilon=claims.get((HEADLINE, comparison, ADVANTAGE)),
+                 similarity=claims.get((SIMILARITY, comparison, COSINE)), training=training,
+                 kl=claims.get((TEACHER_FORCED, comparison, KL_TO_TEACHER)),
+                 agreement=claims.get((TEACHER_FORCED, comparison, TOP1_AGREEMENT)), kl_difference=difference,
+                 reference=reference[0] if reference else None)
+
+
+def _reference(policy: str, size: int, policies: list[str], by_point: dict) -> tuple[str, str] | None:
+    """(the reference policy, its student's model name at the same size), or None."""
+    reference = reference_policy(policy, policies)
+    model = by_point.get((reference, size)) if reference else None
+    return (reference, model) if model else None
 
 
 def leakage_section(store: Store) -> dict:
@@ -147,26 +172,20 @@ def answer(curves: dict[str, list[Point]], exposures: list[Exposure]) -> list[st
     size; then the CMI estimates."""
     by_policy = {policy: {p.size: p for p in points if p.size} for policy, points in curves.items()}
     base = next((p for points in curves.values() for p in points if not p.size), None)
-    sentences = [f"Untrained, the base model was at {_epsilon(base.epsilon)}, similarity {_value(base.similarity)}."
-                 ] if base else []
+    sentences = [f"Untrained, the base model was at {_epsilon(base.epsilon)}, similarity {_value(base.similarity)}; "
+                 f"read on the teacher's own responses, its KL to the teacher was {_value(base.kl, 3)} nats per "
+                 "token."] if base else []
     for policy, points in by_policy.items():
-        against = _reference(policy, list(by_policy))
+        against = reference_policy(policy, list(by_policy))
         for size, point in sorted(points.items()):
             other = by_policy.get(against, {}).get(size) if against else None
             sentences.append(_point_sentence(point, other))
+            sentences.append(_fidelity_sentence(point, other))
     cmi = {e.policy: e for e in exposures}
     for exposure in exposures:
-        against = _reference(exposure.policy, list(cmi))
+        against = reference_policy(exposure.policy, list(cmi))
         sentences.append(_exposure_sentence(exposure, cmi.get(against) if against else None))
     return sentences
-
-
-def _reference(policy: str, policies: list[str]) -> str | None:
-    """What a policy is compared with: the longest other policy it extends, else text alone (text: nothing)."""
-    extended = [p for p in policies if policy.startswith(p + "+")]
-    if extended:
-        return max(extended, key=len)
-    return "text" if policy != "text" and "text" in policies else None
 
 
 def _point_sentence(point: Point, other: Point | None) -> str:
@@ -177,6 +196,25 @@ def _point_sentence(point: Point, other: Point | None) -> str:
     similar = _order(point.similarity, other.similarity, lower="less similar", higher="more similar")
     return (f"{head}, against {_epsilon(other.epsilon)} under {other.policy} with as many examples: "
             f"{closer}; similarity {_value(point.similarity)} against {_value(other.similarity)}: {similar}.")
+
+
+def _fidelity_sentence(point: Point, other: Point | None) -> str:
+    """The student's KL to the teacher, and against the reference policy's student the paired difference."""
+    head = (f"Read on the teacher's own responses, the {point.policy} student's KL to the teacher at "
+            f"{point.size:,} examples was {_value(point.kl, 3)} nats per token")
+    if other is None:
+        return head + "."
+    difference = point.kl_difference
+    if difference is None or difference.ci_low is None or difference.ci_high is None:
+        verdict = "no paired interval, so no comparison"
+    elif difference.ci_high < 0:
+        verdict = "closer to the teacher's distributions (the paired interval lies below 0)"
+    elif difference.ci_low > 0:
+        verdict = "farther from the teacher's distributions (the paired interval lies above 0)"
+    else:
+        verdict = "inconclusive (the paired interval contains 0)"
+    return (f"{head}, against {_value(other.kl, 3)} under {other.policy}: a difference of "
+            f"{_value(difference, 3)}, paired on the same tokens: {verdict}.")
 
 
 def _exposure_sentence(exposure: Exposure, other: Exposure | None) -> str:
@@ -238,7 +276,7 @@ def render_leakage_report(db_path: str | os.PathLike, out_dir: str | os.PathLike
 
     def rendered(store: Store, staging: Path, keyid: str | None, tool_sha256: str) -> list[tuple[str, str]]:
         ctx = gather(store, keyid=keyid, tool_digest=tool_sha256)
-        ctx.figure = plots.leakage_figure({policy: [(p.size, p.epsilon, p.similarity) for p in points]
+        ctx.figure = plots.leakage_figure({policy: [(p.size, p.epsilon, p.similarity, p.kl) for p in points]
                                            for policy, points in ctx.curves.items()}, LEAKAGE_FIGURE)
         written = []
         if ctx.figure is not None:

@@ -170,36 +170,40 @@ def budget_figure(points: list[dict]) -> Figure | None:
                   "sampling, dashed: disagreement-guided acquisition.")
 
 
-def leakage_figure(curves: dict[str, list[tuple[int, Claim | None, Claim | None]]], name: str) -> Figure | None:
-    """ε (the headline adversary) and similarity against training examples, one line per exposure policy.
+def leakage_figure(curves: dict[str, list[tuple[int, Claim | None, Claim | None, Claim | None]]],
+                   name: str) -> Figure | None:
+    """ε (the headline adversary), similarity and KL to the teacher against training examples, one line per
+    exposure policy.
 
-    ``curves``: policy -> [(training examples, ε claim, similarity claim)], the
-    base student at 0 examples on every line. Points of one size are spread
-    a little sideways so their intervals do not hide each other.
+    ``curves``: policy -> [(training examples, ε claim, similarity claim, KL
+    claim)], the base student at 0 examples on every line. Points of one size
+    are spread a little sideways so their intervals do not hide each other.
     """
     if not curves:
         return None
     plt = _pyplot()
-    fig, (eps_ax, sim_ax) = plt.subplots(1, 2, figsize=(7.6, 3.0), gridspec_kw={"wspace": 0.35})
-    sizes = sorted({size for points in curves.values() for size, _, _ in points})
+    fig, axes = plt.subplots(1, 3, figsize=(10.2, 3.0), gridspec_kw={"wspace": 0.42})
+    sizes = sorted({point[0] for points in curves.values() for point in points})
     spread = 0.12 * (max(sizes) - min(sizes) or 1)
     for k, (policy, points) in enumerate(curves.items()):
         colour, shift = _PALETTE[k % len(_PALETTE)], _offsets(len(curves))[k] * spread
-        _curve(eps_ax, [(size + shift, eps) for size, eps, _ in points], colour)
-        _curve(sim_ax, [(size + shift, sim) for size, _, sim in points], colour)
-        eps_ax.plot([], [], "-o", ms=3.5, lw=1, color=colour, label=_label(policy, 40))
-    eps_ax.axhline(0, color="#444", lw=0.8, ls=":")
-    eps_ax.set_ylabel("ε, teacher vs student (headline adversary)")
-    sim_ax.set_ylabel("similarity to the teacher (mean cosine)")
-    for ax in (eps_ax, sim_ax):
+        for panel, ax in enumerate(axes, start=1):
+            _curve(ax, [(point[0] + shift, point[panel]) for point in points], colour)
+        axes[0].plot([], [], "-o", ms=3.5, lw=1, color=colour, label=_label(policy, 40))
+    axes[0].axhline(0, color="#444", lw=0.8, ls=":")
+    axes[0].set_ylabel("ε, teacher vs student (headline adversary)")
+    axes[1].set_ylabel("similarity to the teacher (mean cosine)")
+    axes[2].set_ylabel("KL to the teacher, nats per token")
+    for ax in axes:
         ax.set_xticks(sizes)
         ax.set_xlabel("training examples (0: the base model)")
-    _legend_above(eps_ax)
+    _legend_above(axes[0])
     return Figure(name, _to_svg(fig),
                   "Left: distinguishing advantage ε of the strongest adversary (Bonferroni over adversaries) between "
-                  "the teacher and each student; lower is closer to the teacher. Right: mean cosine similarity of "
-                  "their answers (baseline). One line per exposure policy; bars are the recorded intervals, a cross "
-                  "a point without one (too few probes).")
+                  "the teacher and each student; lower is closer to the teacher. Middle: mean cosine similarity of "
+                  "their answers (baseline). Right: each model's KL divergence from the teacher's recorded "
+                  "distributions, read on the teacher's own held-out responses; lower is closer. One line per "
+                  "exposure policy; bars are the recorded intervals, a cross a point without one (too few probes).")
 
 
 def _curve(ax, points: list[tuple[float, Claim | None]], colour: str) -> None:
