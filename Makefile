@@ -25,8 +25,8 @@ demo: setup
 test: setup
 	$(PY) -m pytest -m 'real or not real'
 
-readme: setup  # after changing an option: re-render the README's option tables from --help
-	$(VENV)/bin/cog -r README.md
+readme: setup  # after changing an option or a glossary word: re-render the README option tables and the glossary
+	$(VENV)/bin/cog -r README.md docs/design-changes.md
 
 clean:
 	rm -rf $(VENV) demo-out

@@ -248,3 +248,9 @@ RETIRED = {
     "letter": "position",
     "first_rate": "first_position_preference",
 }
+
+
+def glossary_table() -> str:
+    """The glossary as a markdown table, for docs/design-changes.md (rendered there by cog; a test checks it)."""
+    rows = [f"| {word} | {meaning} |" for word, meaning in GLOSSARY.items()]
+    return "\n".join(["| word | meaning |", "| --- | --- |", *rows])

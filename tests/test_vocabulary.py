@@ -80,3 +80,13 @@ def test_the_glossary_defines_every_named_word():
     a glossary definition."""
     text = " ".join(f"{key}: {meaning}" for key, meaning in vocabulary.GLOSSARY.items())
     assert [n for n in NAMED if not re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", text)] == []
+
+
+def test_the_design_notes_glossary_is_the_vocabulary_s():
+    from pathlib import Path
+
+    from cogapp import Cog
+
+    notes = Path(__file__).resolve().parent.parent / "docs" / "design-changes.md"
+    status = Cog().main(["cog", "--check", "--check-fail-msg", "run: make readme", str(notes)])
+    assert status == 0, "docs/design-changes.md's glossary differs from audit.vocabulary.GLOSSARY: run `make readme`"
