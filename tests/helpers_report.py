@@ -265,12 +265,12 @@ def _as_analysed(store: Store, audit_id: str, rows: list[ResultRow]) -> None:
 def _budget(store: Store, audit_id: str, n: int, distinguishable: bool, rng: random.Random) -> None:
     points = []
     target = 0.45 if distinguishable else 0.02
-    steps = [q for q in (10, 25, 50, 100, 250, 500, 1000, 2500) if q < n] + [n]
+    steps = [k for k in (10, 25, 50, 100, 250, 500, 1000, 2500) if k < n] + [n]
     for strategy in ("stratified", "guided"):
-        for q in steps:
-            est = target * (1 - math.exp(-q / 60)) + rng.gauss(0, 0.02)
-            half = 2.0 / math.sqrt(q)
+        for k in steps:
+            est = target * (1 - math.exp(-k / 60)) + rng.gauss(0, 0.02)
+            half = 2.0 / math.sqrt(k)
             points.append({"comparison": "teacher-vs-suspect", "adversary": "discriminator-paired",
-                           "strategy": strategy, "q": q, "n": q, "advantage": est, "ci_low": max(est - half, -1),
+                           "strategy": strategy, "probes": k, "n": k, "advantage": est, "ci_low": max(est - half, -1),
                            "ci_high": min(est + half, 1), "confidence": 0.95})
     store.record_budget_points(audit_id, points)

@@ -151,14 +151,14 @@ def budget_figure(points: list[dict]) -> Figure | None:
         series.setdefault((p["comparison"], p["adversary"], p["strategy"]), []).append(p)
     colours: dict[tuple[str, str], str] = {}
     for (comparison, adversary, strategy), pts in series.items():
-        pts = sorted(pts, key=lambda p: p["q"])
+        pts = sorted(pts, key=lambda p: p["probes"])
         colour = colours.setdefault((comparison, adversary), _PALETTE[len(colours) % len(_PALETTE)])
-        qs = [p["q"] for p in pts]
-        ax.plot(qs, [p["advantage"] for p in pts], _STRATEGY_STYLE.get(strategy, ":"), marker="o", ms=2.5,
+        sizes = [p["probes"] for p in pts]
+        ax.plot(sizes, [p["advantage"] for p in pts], _STRATEGY_STYLE.get(strategy, ":"), marker="o", ms=2.5,
                 lw=1, color=colour, label=_label(f"{adversary}, {strategy} ({comparison})", 64))
         if all(p["ci_low"] is not None and p["ci_high"] is not None for p in pts):
-            ax.fill_between(qs, [p["ci_low"] for p in pts], [p["ci_high"] for p in pts], color=colour, alpha=0.12,
-                            lw=0)
+            ax.fill_between(sizes, [p["ci_low"] for p in pts], [p["ci_high"] for p in pts], color=colour,
+                            alpha=0.12, lw=0)
     ax.axhline(0, color="#444", lw=0.8, ls=":")
     ax.set_xscale("log")
     ax.set_xlabel("q: queries per model")
