@@ -140,8 +140,16 @@ def _offsets(k: int) -> list[float]:
     return [(i - (k - 1) / 2) * step for i in range(k)]
 
 
-def budget_figure(points: list[dict]) -> Figure | None:
-    """Advantage against queries per model, one line (and band) per adversary and acquisition strategy."""
+def budget_words(samples: int) -> str:
+    """What a budget curve's x axis counts, in the words the report's text uses too: probes per model, and with
+    S > 1 samples per probe the queries q they cost (q counts queries everywhere else)."""
+    if samples > 1:
+        return f"probes per model ({samples} samples each: q = {samples} × probes queries)"
+    return "probes per model"
+
+
+def budget_figure(points: list[dict], samples: int = 1) -> Figure | None:
+    """Advantage against probes per model, one line (and band) per adversary and acquisition strategy."""
     if not points:
         return None
     plt = _pyplot()
@@ -161,12 +169,12 @@ def budget_figure(points: list[dict]) -> Figure | None:
                             alpha=0.12, lw=0)
     ax.axhline(0, color="#444", lw=0.8, ls=":")
     ax.set_xscale("log")
-    ax.set_xlabel("q: queries per model")
+    ax.set_xlabel(budget_words(samples))
     ax.set_ylabel("advantage ε")
     ax.set_ylim(-1.02, 1.02)
     _legend_above(ax)
     return Figure("budget-curves.svg", _to_svg(fig),
-                  "Advantage as a function of the query budget q, with interval bands; solid: stratified random "
+                  f"Advantage against the {budget_words(samples)}, with interval bands; solid: stratified random "
                   "sampling, dashed: disagreement-guided acquisition.")
 
 
