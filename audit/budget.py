@@ -1,8 +1,11 @@
-"""Query-budget curves: how the measured advantage depends on q, the probes queried per model.
+"""Query-budget curves: how the measured advantage depends on the number of probes asked per model.
+
+A curve counts probes, not queries: with S samples per probe, a point at k probes rests on q = S × k queries
+per model (q, the queries per model, is the glossary's word for what a claim rests on).
 
 Two acquisition strategies are compared on the same pool of probes:
 
-- **stratified**: q probes drawn at random, allocated to categories in
+- **stratified**: k probes drawn at random, allocated to categories in
   proportion to their size (largest remainder), so every budget sees the
   suite's mix of tasks;
 - **guided** (disagreement-guided acquisition): spend the budget where a pilot
@@ -22,7 +25,7 @@ acquisition fills the budget from the most-disagreeing categories first
 `evaluate(selected_probe_ids) -> Estimate` is the adversary's measurement on
 exactly those probes. It must train *and* test on the selected probes only
 (e.g. grouped cross-validation within them); reusing a model trained on more
-probes would plot a bigger-budget adversary at a small q.
+probes would plot a bigger-budget adversary at a small budget.
 """
 
 from __future__ import annotations
@@ -38,17 +41,17 @@ from audit.stats import Estimate
 STRATEGIES = ("stratified", "guided")
 
 
-def stratified_sample(pool: Sequence[Hashable], categories: Mapping[Hashable, str], q: int,
+def stratified_sample(pool: Sequence[Hashable], categories: Mapping[Hashable, str], size: int,
                       rng: np.random.Generator) -> list:
-    """q probes from `pool`, allocated to categories in proportion to their size, random within each."""
+    """`size` probes from `pool`, allocated to categories in proportion to their size, random within each."""
     by_cat: dict[str, list] = defaultdict(list)
     for pid in pool:
         by_cat[categories[pid]].append(pid)
     names = sorted(by_cat)
-    exact = np.array([q * len(by_cat[c]) / len(pool) for c in names])
+    exact = np.array([size * len(by_cat[c]) / len(pool) for c in names])
     alloc = np.floor(exact).astype(int)
     remainder_order = sorted(range(len(names)), key=lambda i: (-(exact[i] - alloc[i]), names[i]))
-    for i in remainder_order[: q - alloc.sum()]:
+    for i in remainder_order[: size - alloc.sum()]:
         alloc[i] += 1
     chosen: list = []
     for name, k in zip(names, alloc):
@@ -58,11 +61,11 @@ def stratified_sample(pool: Sequence[Hashable], categories: Mapping[Hashable, st
 
 
 def guided_sample(pool: Sequence[Hashable], categories: Mapping[Hashable, str],
-                  category_scores: Mapping[str, float], q: int, rng: np.random.Generator) -> list:
-    """The q pool probes of the highest pilot disagreement by category (ties broken at random)."""
+                  category_scores: Mapping[str, float], size: int, rng: np.random.Generator) -> list:
+    """The `size` pool probes of the highest pilot disagreement by category (ties broken at random)."""
     score = np.array([category_scores.get(categories[pid], -math.inf) for pid in pool])
     order = np.lexsort((rng.random(len(pool)), -score))
-    return [pool[i] for i in order[:q]]
+    return [pool[i] for i in order[:size]]
 
 
 def pilot_category_scores(pilot_scores: Mapping[Hashable, float], categories: Mapping[Hashable, str]) -> dict[str, float]:
@@ -73,18 +76,18 @@ def pilot_category_scores(pilot_scores: Mapping[Hashable, float], categories: Ma
     return {c: float(np.mean(v)) for c, v in by_cat.items()}
 
 
-def _point(strategy: str, q: int, estimates: list[Estimate], confidence: float, extra: dict) -> dict:
-    """One curve point: mean estimate over repeats; the interval a single audit at this q would report.
+def _point(strategy: str, probes: int, estimates: list[Estimate], confidence: float, extra: dict) -> dict:
+    """One curve point: mean estimate over repeats; the interval a single audit of this many probes would report.
 
     The interval is the median of the per-repeat intervals (what one auditor
-    with q queries would state); how much the estimate itself moves between
+    asking that many probes would state); how much the estimate itself moves between
     repeated draws is given separately in details.
     """
     values = np.array([e.estimate for e in estimates], dtype=float)
     tail = (1.0 - confidence) / 2.0
     spread = np.nanquantile(values, [tail, 1.0 - tail]) if np.isfinite(values).any() else [math.nan, math.nan]
     return {
-        "strategy": strategy, "q": q,
+        "strategy": strategy, "probes": probes,
         "n": int(np.median([e.n for e in estimates])),
         "advantage": float(np.nanmean(values)) if np.isfinite(values).any() else math.nan,
         "ci_low": float(np.nanmedian([e.ci_low for e in estimates])),
@@ -105,20 +108,20 @@ def _evaluate(evaluate: Callable[[list], Estimate], selected: list, confidence: 
 
 def budget_curve(probe_ids: Sequence[Hashable], categories: Sequence[str] | Mapping[Hashable, str],
                  evaluate: Callable[[list], Estimate], *,
-                 qs: Sequence[int | None] = (50, 100, 250, 500, 1000, None),
+                 budgets: Sequence[int | None] = (50, 100, 250, 500, 1000, None),
                  strategies: Sequence[str] = STRATEGIES, pilot_scores: Mapping[Hashable, float] | None = None,
                  repeats: int = 20, seed: int = 0, confidence: float = 0.95) -> list[dict]:
-    """Advantage against q for each strategy, one dict per (strategy, q).
+    """Advantage against the probes asked per model for each strategy, one dict per (strategy, probes).
 
     `categories`: one per probe id (same order) or a mapping id → category.
     `pilot_scores`: probe id → pilot disagreement (e.g. 1 − cosine of teacher
     and suspect responses) for the pilot split; those probes are left out of
     the pool of both strategies (see the module docstring). Without pilot
     scores there is nothing to guide by, and only the stratified curve is
-    drawn. q = None means the whole pool (evaluated once: every strategy then
+    drawn. `budgets` are numbers of probes; None means the whole pool (evaluated once: every strategy then
     selects the same probes). Budgets larger than the pool are skipped.
 
-    Each point: strategy, q, n, advantage (mean over `repeats` draws), ci_low
+    Each point: strategy, probes, n, advantage (mean over `repeats` draws), ci_low
     and ci_high (median per-draw interval), confidence, details (spread of the
     estimate over draws, pool size, pilot size).
     """
@@ -135,16 +138,16 @@ def budget_curve(probe_ids: Sequence[Hashable], categories: Sequence[str] | Mapp
     extra = {"pool": len(pool), "pilot_excluded": len(pilot)}
     rng = np.random.default_rng(seed)
     points: list[dict] = []
-    budgets = sorted({len(pool) if q is None else int(q) for q in qs})
-    for q in (b for b in budgets if 0 < b <= len(pool)):
-        if q == len(pool):
+    sizes = sorted({len(pool) if b is None else int(b) for b in budgets})
+    for size in (k for k in sizes if 0 < k <= len(pool)):
+        if size == len(pool):
             whole = _evaluate(evaluate, list(pool), confidence)
-            points.extend(_point(s, q, [whole], confidence, {**extra, "all": True}) for s in active)
+            points.extend(_point(s, size, [whole], confidence, {**extra, "all": True}) for s in active)
             continue
         for strategy in active:
-            draw = (lambda: stratified_sample(pool, cat_of, q, rng)) if strategy == "stratified" else \
-                   (lambda: guided_sample(pool, cat_of, cat_scores, q, rng))
+            draw = (lambda: stratified_sample(pool, cat_of, size, rng)) if strategy == "stratified" else \
+                   (lambda: guided_sample(pool, cat_of, cat_scores, size, rng))
             estimates = [_evaluate(evaluate, draw(), confidence) for _ in range(repeats)]
             info = {**extra, "category_scores": cat_scores} if strategy == "guided" else extra
-            points.append(_point(strategy, q, estimates, confidence, info))
+            points.append(_point(strategy, size, estimates, confidence, info))
     return points

@@ -199,10 +199,10 @@ GLOSSARY = {
     "p-value": "the inversion of a row's own interval; p_holm and p_bh corrected over categories",
     "evidence rank": "a category's rank by evidence: Holm p-value, then lower bound, then estimate (one rule, "
                      "computed in analysis, read by the report)",
-    "q": "queries per model a claim rests on (probes × samples); budget points count probes",
+    "q": "queries per model a claim rests on (probes × samples); a budget point counts probes",
     "t": "the compute a claim spent: tokens in and out, wall and device seconds, FLOP",
     "coverage": "the probes every audited model answered, which every claim rests on, and what each model left out",
-    "budget point": "an advantage at a number of probes, for one acquisition strategy",
+    "budget point": "an advantage at a number of probes per model (its probes column), for one acquisition strategy",
     "sequence point": "a confidence sequence's state at one round of a sequential audit",
     "cost": "the compute one stage spent on one subject",
     "artifact": "a file the audit wrote (report, plot, adapter), with its sha256",

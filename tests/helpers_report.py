@@ -94,13 +94,14 @@ def build_report_db(path: str | Path, *, n_probes: int = 48, categories: list[st
                     controls: tuple[str, ...] = ("qwen-small",), judge: bool = True, private: bool = True,
                     results: bool = True, budget: bool = True, hostile: bool = False,
                     distinguishable: bool = True, threshold: float | None = None, seed: int = 0,
-                    failing: dict[str, int] | None = None) -> str:
+                    failing: dict[str, int] | None = None, samples: int = 1) -> str:
     """Write an analysed audit database at ``path``; returns its audit id.
 
     ``distinguishable`` shapes the numbers: true gives a suspect that the
     adversaries tell apart (intervals above 0), false one they do not.
     ``failing`` maps a model name to how many probes (the first ones) its
     endpoint failed: recorded as errors, left out of the claims' probe set.
+    ``samples`` is only the recorded setting (each model still answers once).
     """
     failing = failing or {}
     rng = random.Random(seed)
@@ -114,7 +115,7 @@ def build_report_db(path: str | Path, *, n_probes: int = 48, categories: list[st
         suites.append(_suite("bbi-probes-v1-private", "private", max(n_probes // 4, len(categories)),
                              categories, hostile, "priv"))
     config = {"teacher": "gemma3-270m", "suspect": "peft:gemma3-270m+examples/distilled",
-              "controls": [f"hf:/models/{c}" for c in controls], "queries": n_probes, "samples": 1,
+              "controls": [f"hf:/models/{c}" for c in controls], "queries": n_probes, "samples": samples,
               "temperature": 0.0, "max_new_tokens": 128, "seed": 7, "judge": "smollm2-135m-instruct" if judge else None,
               "hardware": {"cpu": "2 cores", "gpu": None}, "software": {"python": "3.11.7", "torch": "2.13.0"}}
     if threshold is not None:
@@ -265,12 +266,12 @@ def _as_analysed(store: Store, audit_id: str, rows: list[ResultRow]) -> None:
 def _budget(store: Store, audit_id: str, n: int, distinguishable: bool, rng: random.Random) -> None:
     points = []
     target = 0.45 if distinguishable else 0.02
-    steps = [q for q in (10, 25, 50, 100, 250, 500, 1000, 2500) if q < n] + [n]
+    steps = [k for k in (10, 25, 50, 100, 250, 500, 1000, 2500) if k < n] + [n]
     for strategy in ("stratified", "guided"):
-        for q in steps:
-            est = target * (1 - math.exp(-q / 60)) + rng.gauss(0, 0.02)
-            half = 2.0 / math.sqrt(q)
+        for k in steps:
+            est = target * (1 - math.exp(-k / 60)) + rng.gauss(0, 0.02)
+            half = 2.0 / math.sqrt(k)
             points.append({"comparison": "teacher-vs-suspect", "adversary": "discriminator-paired",
-                           "strategy": strategy, "q": q, "n": q, "advantage": est, "ci_low": max(est - half, -1),
+                           "strategy": strategy, "probes": k, "n": k, "advantage": est, "ci_low": max(est - half, -1),
                            "ci_high": min(est + half, 1), "confidence": 0.95})
     store.record_budget_points(audit_id, points)

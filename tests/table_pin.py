@@ -28,8 +28,8 @@ RESULT_KEYS = ("adversary", "comparison", "category", "split", "metric", "n", "q
 SEQUENCE_KEYS = ("comparison", "adversary", "round", "n", "q", "estimate", "ci_low", "ci_high", "p_value")
 IDENTITY = {"results": ("adversary", "comparison", "category", "split", "metric"),
             "sequence_points": ("comparison", "adversary", "round"),
-            "budget_points": ("comparison", "adversary", "strategy", "q")}
-BUDGET_KEYS = ("comparison", "adversary", "strategy", "q", "advantage", "ci_low", "ci_high")
+            "budget_points": ("comparison", "adversary", "strategy", "probes")}
+BUDGET_KEYS = ("comparison", "adversary", "strategy", "probes", "advantage", "ci_low", "ci_high")
 
 
 def _number(value, decimals: int):

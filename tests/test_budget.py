@@ -29,18 +29,18 @@ def suite():
 def test_budget_curve_points_and_pilot_exclusion(suite):
     ids, cats, evaluate, seen, pilot = suite
     points = budget_curve(ids, cats, evaluate, pilot_scores=pilot, repeats=10, seed=1)
-    pool = len(ids) - len(pilot)  # 360: q = 500 and 1000 are skipped, "all" is the pool
-    assert sorted({(p["strategy"], p["q"]) for p in points}) == sorted(
-        (s, q) for s in ("guided", "stratified") for q in (50, 100, 250, pool))
-    assert all(set(p) >= {"strategy", "q", "n", "advantage", "ci_low", "ci_high", "confidence", "details"}
+    pool = len(ids) - len(pilot)  # 360: 500 and 1000 probes are skipped, "all" is the pool
+    assert sorted({(p["strategy"], p["probes"]) for p in points}) == sorted(
+        (s, k) for s in ("guided", "stratified") for k in (50, 100, 250, pool))
+    assert all(set(p) >= {"strategy", "probes", "n", "advantage", "ci_low", "ci_high", "confidence", "details"}
                for p in points)
-    assert all(p["n"] == p["q"] and p["ci_low"] <= p["advantage"] <= p["ci_high"] for p in points)
+    assert all(p["n"] == p["probes"] and p["ci_low"] <= p["advantage"] <= p["ci_high"] for p in points)
     assert not any(set(s) & set(pilot) for s in seen), "a pilot probe was evaluated"
-    by = {(p["strategy"], p["q"]): p for p in points}
+    by = {(p["strategy"], p["probes"]): p for p in points}
     # guided spends small budgets on the most-disagreeing category (refusal: advantage 0.9)
     assert by[("guided", 50)]["advantage"] > 0.8 > by[("stratified", 50)]["advantage"]
     assert by[("guided", pool)]["advantage"] == by[("stratified", pool)]["advantage"]
-    widths = [by[("stratified", q)]["ci_high"] - by[("stratified", q)]["ci_low"] for q in (50, 100, 250, pool)]
+    widths = [by[("stratified", k)]["ci_high"] - by[("stratified", k)]["ci_low"] for k in (50, 100, 250, pool)]
     assert widths == sorted(widths, reverse=True)
     assert by[("stratified", 50)]["details"]["repeats"] == 10 and by[("stratified", 50)]["details"]["estimate_sd"] > 0
     assert by[("guided", 50)]["details"]["pilot_excluded"] == len(pilot)
@@ -48,8 +48,8 @@ def test_budget_curve_points_and_pilot_exclusion(suite):
 
 def test_budget_curve_without_pilot_is_stratified_only(suite):
     ids, cats, evaluate, _, _ = suite
-    points = budget_curve(ids, cats, evaluate, qs=(100, None), repeats=3)
-    assert [(p["strategy"], p["q"]) for p in points] == [("stratified", 100), ("stratified", 400)]
+    points = budget_curve(ids, cats, evaluate, budgets=(100, None), repeats=3)
+    assert [(p["strategy"], p["probes"]) for p in points] == [("stratified", 100), ("stratified", 400)]
 
 
 def test_budget_curve_refuses_bad_input(suite):
@@ -57,7 +57,7 @@ def test_budget_curve_refuses_bad_input(suite):
     with pytest.raises(ValueError, match="strateg"):
         budget_curve(ids, cats, evaluate, strategies=("greedy",))
     with pytest.raises(ValueError, match="interval"):
-        budget_curve(ids, cats, lambda s: accuracy_advantage(len(s) // 2, len(s), 0.9), qs=(50,), repeats=1)
+        budget_curve(ids, cats, lambda s: accuracy_advantage(len(s) // 2, len(s), 0.9), budgets=(50,), repeats=1)
     with pytest.raises(ValueError, match="pilot"):
         budget_curve(ids, cats, evaluate, pilot_scores={"unknown": 1.0})
 

@@ -1,4 +1,5 @@
-"""An audit database written before the typed results row (schema m005) opens, migrates and states the same claims."""
+"""An audit database written before the typed results row (schema m005) opens, migrates and states the same claims
+(and the same budget points)."""
 
 from __future__ import annotations
 
@@ -89,3 +90,41 @@ def test_the_suites_seed_hash_takes_the_glossary_name_and_keeps_its_value(old_db
         suites = store.suites()
     assert {s["hash"]: s["private_seed_hash"] for s in suites} == before
     assert not any("secret_seed_hash" in s for s in suites)
+
+
+def _old_budget_points(path: Path) -> dict[str, tuple]:
+    """The m005 file's budget points as stored, by id: their size under the old column ``q``."""
+    import sqlite3
+
+    with sqlite3.connect(path) as raw:
+        rows = raw.execute("select id, comparison, adversary, strategy, q, n, advantage, ci_low, ci_high "
+                           "from budget_points").fetchall()
+    return {r[0]: r[1:] for r in rows}
+
+
+def _budget_points(store: Store) -> dict[str, tuple]:
+    keys = ("comparison", "adversary", "strategy", "probes", "n", "advantage", "ci_low", "ci_high")
+    return {p["id"]: tuple(p[k] for k in keys) for p in store.budget_points(store.require_audit()["id"])}
+
+
+def test_a_budget_point_counts_probes_and_keeps_its_value_and_id(old_db):
+    """m008: ``budget_points.q`` (probes, never queries) is ``budget_points.probes``, every value and id kept."""
+    before = _old_budget_points(old_db)
+    assert before
+    with Store.open(old_db) as store:
+        assert "m008_budget_probes" in [r["name"] for r in store.db["_sqlite_migrations"].rows]
+        assert "probes" in store.db["budget_points"].columns_dict and "q" not in store.db["budget_points"].columns_dict
+        assert _budget_points(store) == before
+
+
+def test_an_old_databases_budget_points_read_as_it_is_count_probes(old_db):
+    """A received report's copy keeps its column ``q``; its budget points read the same as after the migration."""
+    before = old_db.read_bytes()
+    store = Store.open_readonly(old_db)
+    try:
+        assert "q" in store.db["budget_points"].columns_dict
+        points = store.budget_points(store.require_audit()["id"])
+        assert _budget_points(store) == _old_budget_points(old_db) and all("q" not in p for p in points)
+    finally:
+        store.close()
+    assert old_db.read_bytes() == before

@@ -15,14 +15,15 @@ from audit.analysis.context import Context
 from audit.analysis.rows import finite
 from audit.stats import Estimate
 
-BUDGET_QS = (50, 100, 250, 500, 1000, None)
-MIN_BUDGET_Q = 8  # a paired discriminator needs a few probes per fold
+BUDGET_PROBES = (50, 100, 250, 500, 1000, None)  # probes per model; None: the whole pool
+MIN_BUDGET_PROBES = 8  # a paired discriminator needs a few probes per fold
 BUDGET_REPEATS = 10
 PILOT_SHARE = 0.1  # probes set aside as the guided strategy's pilot
 
 
 def budget_points(ctx: Context, comparisons: list[Comparison], comp: Comparison, repeats: int) -> list[dict]:
-    """Paired-discriminator advantage against q: stratified random vs disagreement-guided acquisition.
+    """Paired-discriminator advantage against the probes asked per model: stratified random vs
+    disagreement-guided acquisition.
 
     At each budget the discriminator is fitted (on every model's responses to
     the selected probes, as for the full audit) and tested on those probes only.
@@ -44,9 +45,8 @@ def budget_points(ctx: Context, comparisons: list[Comparison], comp: Comparison,
         design = discriminator.Design.of("paired", comparisons, mask)
         return discriminator.paired_outcome(design, comp, mask).estimate(ctx.confidence, ctx.seed)
 
-    points = budget_curve(probes, categories, evaluate, qs=budget_ladder(len(probes) - n_pilot), pilot_scores=pilot_scores,
-                          repeats=repeats,
-                          seed=ctx.seed, confidence=ctx.confidence)
+    points = budget_curve(probes, categories, evaluate, budgets=budget_ladder(len(probes) - n_pilot),
+                          pilot_scores=pilot_scores, repeats=repeats, seed=ctx.seed, confidence=ctx.confidence)
     for p in points:
         p.update(comparison=comp.name, adversary="discriminator-paired")
         p["details"]["pilot"] = "1 − cosine of teacher and other responses on the pilot probes"
@@ -54,10 +54,12 @@ def budget_points(ctx: Context, comparisons: list[Comparison], comp: Comparison,
 
 
 def budget_ladder(pool: int) -> tuple:
-    """The budgets of the curve: the standard ladder, plus halvings of the pool when the audit is small.
+    """The budgets of the curve, in probes per model: the standard ladder, plus halvings of the pool when the
+    audit is small.
 
     A 40-probe audit would otherwise get one point (all of it) and no curve.
     """
-    halvings = {pool // 2**k for k in range(1, 4) if pool // 2**k >= MIN_BUDGET_Q} if pool < 2 * BUDGET_QS[1] else set()
-    standard = {q for q in BUDGET_QS if q is not None and q < pool}
+    halvings = ({pool // 2**k for k in range(1, 4) if pool // 2**k >= MIN_BUDGET_PROBES}
+                if pool < 2 * BUDGET_PROBES[1] else set())
+    standard = {size for size in BUDGET_PROBES if size is not None and size < pool}
     return tuple(sorted(halvings | standard)) + (None,)

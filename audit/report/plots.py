@@ -140,8 +140,16 @@ def _offsets(k: int) -> list[float]:
     return [(i - (k - 1) / 2) * step for i in range(k)]
 
 
-def budget_figure(points: list[dict]) -> Figure | None:
-    """Advantage against queries per model, one line (and band) per adversary and acquisition strategy."""
+def budget_words(samples: int) -> str:
+    """What a budget curve's x axis counts, in the words the report's text uses too: probes per model, and with
+    S > 1 samples per probe the queries q they cost (q counts queries everywhere else)."""
+    if samples > 1:
+        return f"probes per model ({samples} samples each: q = {samples} × probes queries)"
+    return "probes per model"
+
+
+def budget_figure(points: list[dict], samples: int = 1) -> Figure | None:
+    """Advantage against probes per model, one line (and band) per adversary and acquisition strategy."""
     if not points:
         return None
     plt = _pyplot()
@@ -151,22 +159,22 @@ def budget_figure(points: list[dict]) -> Figure | None:
         series.setdefault((p["comparison"], p["adversary"], p["strategy"]), []).append(p)
     colours: dict[tuple[str, str], str] = {}
     for (comparison, adversary, strategy), pts in series.items():
-        pts = sorted(pts, key=lambda p: p["q"])
+        pts = sorted(pts, key=lambda p: p["probes"])
         colour = colours.setdefault((comparison, adversary), _PALETTE[len(colours) % len(_PALETTE)])
-        qs = [p["q"] for p in pts]
-        ax.plot(qs, [p["advantage"] for p in pts], _STRATEGY_STYLE.get(strategy, ":"), marker="o", ms=2.5,
+        sizes = [p["probes"] for p in pts]
+        ax.plot(sizes, [p["advantage"] for p in pts], _STRATEGY_STYLE.get(strategy, ":"), marker="o", ms=2.5,
                 lw=1, color=colour, label=_label(f"{adversary}, {strategy} ({comparison})", 64))
         if all(p["ci_low"] is not None and p["ci_high"] is not None for p in pts):
-            ax.fill_between(qs, [p["ci_low"] for p in pts], [p["ci_high"] for p in pts], color=colour, alpha=0.12,
-                            lw=0)
+            ax.fill_between(sizes, [p["ci_low"] for p in pts], [p["ci_high"] for p in pts], color=colour,
+                            alpha=0.12, lw=0)
     ax.axhline(0, color="#444", lw=0.8, ls=":")
     ax.set_xscale("log")
-    ax.set_xlabel("q: queries per model")
+    ax.set_xlabel(budget_words(samples))
     ax.set_ylabel("advantage ε")
     ax.set_ylim(-1.02, 1.02)
     _legend_above(ax)
     return Figure("budget-curves.svg", _to_svg(fig),
-                  "Advantage as a function of the query budget q, with interval bands; solid: stratified random "
+                  f"Advantage against the {budget_words(samples)}, with interval bands; solid: stratified random "
                   "sampling, dashed: disagreement-guided acquisition.")
 
 

@@ -75,6 +75,7 @@ class ReportContext:
     exhibits: list[Exhibit]
     exhibit_note: str
     budget_points: list[dict]
+    budget_words: str  # what a budget point counts: probes per model, and the queries they cost
     sequence: dict[str, Any] | None  # a sequential audit: its plan, its stop and its points
     splits: list[dict[str, Any]]
     figures: dict[str, plots.Figure]
@@ -115,9 +116,11 @@ def gather(store: Store, *, keyid: str | None, tool_digest: str) -> ReportContex
         exhibits=exhibits,
         exhibit_note=exhibit_note,
         budget_points=budget_points,
+        budget_words=plots.budget_words(_samples(config)),
         sequence=sequence,
         splits=split_rows(found),
-        figures=_figures(found, category_adversary, [c.category for c in category_claims], budget_points, sequence),
+        figures=_figures(found, category_adversary, [c.category for c in category_claims], budget_points,
+                         _samples(config), sequence),
         transcripts={"count": count, "merkle_root": root,
                      "errors": len(store.query_errors(audit_id))},
         signing={"keyid": keyid, "tool_digest": tool_digest},
@@ -140,6 +143,14 @@ def _sequence(store: Store, audit: dict, config: dict) -> dict[str, Any] | None:
     stop = stop if readable else None  # a received database's record is shown only in the shape this tool writes
     return {"plan": {**plan.recorded(), "adversaries": list(plan.adversaries)}, "stop": stop,
             "points": store.sequence_points(audit["id"])}
+
+
+def _samples(config: dict) -> int:
+    """Samples asked per probe, as collect recorded them. Absent (an audit from before the setting) or in a shape
+    this tool never writes (a received database), it is taken as 1: the budget figure then says only what its
+    axis counts, probes per model, and not the queries they cost."""
+    samples = config.get("samples")
+    return samples if type(samples) is int and samples >= 1 else 1
 
 
 def _with_description(model: dict) -> dict:
@@ -260,7 +271,7 @@ def _probe_of(rows: dict[str, dict]) -> dict:
 
 
 def _figures(found: V.Findings, category_adversary: str | None, category_order: list[str],
-             budget_points: list[dict], sequence: dict | None) -> dict[str, plots.Figure]:
+             budget_points: list[dict], samples: int, sequence: dict | None) -> dict[str, plots.Figure]:
     by_comparison: dict[str, list[V.Claim]] = {}
     for c in found.by_category:
         if c.adversary == category_adversary and c.metric == "advantage" and c.split == "all":
@@ -269,7 +280,7 @@ def _figures(found: V.Findings, category_adversary: str | None, category_order: 
         by_comparison = {MAIN_COMPARISON: by_comparison.pop(MAIN_COMPARISON), **by_comparison}
     candidates = {
         "category": plots.category_figure(by_comparison, category_adversary or "", category_order),
-        "budget": plots.budget_figure(budget_points),
+        "budget": plots.budget_figure(budget_points, samples),
         "split": plots.split_figure([c for c in found.by_split if c.comparison == MAIN_COMPARISON]),
         "sequence": plots.sequence_figure(sequence["points"], sequence["stop"]) if sequence else None,
     }

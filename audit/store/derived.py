@@ -48,10 +48,11 @@ class DerivedRows(Connection):
                                      [audit_id]).fetchone())
 
     def record_budget_points(self, audit_id: str, points: list[dict]) -> None:
+        """Upsert budget points keyed by (comparison, adversary, strategy, probes per model)."""
         with self._write():
             for p in points:
                 p = dict(p)
-                pid = natural_key(audit_id, p["comparison"], p["adversary"], p["strategy"], p["q"])
+                pid = natural_key(audit_id, p["comparison"], p["adversary"], p["strategy"], p["probes"])
                 self.db["budget_points"].upsert(
                     {"id": pid, "audit_id": audit_id,
                      "details_json": canonical_json(p.pop("details", None) or {}), **p},
@@ -76,8 +77,12 @@ class DerivedRows(Connection):
         return [parse_json_cols(r, "details_json") for r in rows]
 
     def budget_points(self, audit_id: str) -> list[dict]:
-        rows = self.db["budget_points"].rows_where("audit_id = ?", [audit_id], order_by="comparison, adversary, strategy, q")
-        return [parse_json_cols(r, "details_json") for r in rows]
+        """The audit's budget points, each sized by its ``probes`` per model; a database from before m008 (read
+        as it is, never migrated) names that column ``q``, and is read in the same shape."""
+        size = "probes" if "probes" in self.db["budget_points"].columns_dict else "q"
+        rows = self.db["budget_points"].rows_where("audit_id = ?", [audit_id],
+                                                   order_by=f"comparison, adversary, strategy, {size}")
+        return [_with_probes(parse_json_cols(r, "details_json"), size) for r in rows]
 
     # ---- costs ---------------------------------------------------------------
 
@@ -216,3 +221,8 @@ class DerivedRows(Connection):
 
     def distill_runs(self, audit_id: str) -> list[dict]:
         return list(self.db["distill_runs"].rows_where("audit_id = ?", [audit_id], order_by="created_at"))
+
+
+def _with_probes(point: dict, size: str) -> dict:
+    """A budget point with its size under ``probes``, whichever column (``q`` before m008) held it."""
+    return {("probes" if k == size else k): v for k, v in point.items()}

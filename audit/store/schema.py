@@ -312,8 +312,15 @@ def m007_private_seed_hash(db: sqlite_utils.Database) -> None:
     db.execute("alter table suites rename column secret_seed_hash to private_seed_hash")
 
 
+def m008_budget_probes(db: sqlite_utils.Database) -> None:
+    """A budget point's size is its ``probes`` per model, no longer ``q``: q is the queries per model everywhere
+    else (probes × samples), and a budget point counts probes. Every value is kept; the ids, natural keys over
+    the same values, do not change."""
+    db["budget_points"].transform(rename={"q": "probes"})
+
+
 STEPS = [m001_initial, m002_full_text_search, m003_probe_pairs, m004_top_logprobs, m005_sequence_points,
-         m006_typed_results, m007_private_seed_hash]
+         m006_typed_results, m007_private_seed_hash, m008_budget_probes]
 SCHEMA_MIGRATIONS = [step.__name__ for step in STEPS]
 
 
