@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from audit import threads as thread_policy
+from audit.adversaries.cache import Cached, in_chunks
 from audit.errors import AuditError
 from audit.store import Store, sha256_text
 
@@ -155,40 +156,30 @@ def embed_texts(store: Store, audit_id: str, texts: list[str], *, embedder: Embe
                 bar=None) -> np.ndarray:
     """Embeddings of ``texts`` (rows in input order), computing only those not yet cached.
 
-    The cache is keyed by sha256 of the text and the embedder's name, so a
-    response shared by two models, or a rerun, costs nothing. The compute
-    spent is added to the embedder's cost row (stage ``analyze-embed``).
+    The cache (``Cached``) is keyed by sha256 of the text under the
+    embedder's name, so a response shared by two models, or a rerun, costs
+    nothing; missing texts are embedded shortest first, CHUNK at a time (similar
+    lengths batch with little padding). The compute spent is added to the
+    embedder's cost row (stage ``analyze-embed``).
     """
     embedder = embedder or Embedder()
     hashes = [sha256_text(t) for t in texts]
-    vectors = store.cached_embeddings(embedder.name, sorted(set(hashes)))
-    missing: dict[str, str] = {}
-    for h, t in zip(hashes, texts):
-        if h not in vectors:
-            missing.setdefault(h, t)
-    if missing:
-        _compute_missing(store, audit_id, embedder, missing, vectors, bar)
+    spent = {"queries": 0, "tokens": 0, "wall_s": 0.0}
+
+    def encode(batch: list[tuple[str, str]]) -> dict[str, list[float]]:
+        started = time.perf_counter()
+        encoded, word_pieces = embedder.encode([text for _, text in batch])
+        spent["queries"] += len(batch)
+        spent["tokens"] += word_pieces
+        spent["wall_s"] += time.perf_counter() - started
+        return {h: v.tolist() for (h, _), v in zip(batch, encoded)}
+
+    cache = Cached(store, embedder.name, encode, in_chunks(CHUNK, key=lambda item: len(item[1])),
+                   "embedder          ")
+    vectors = cache.values(dict(zip(hashes, texts)), bar)
+    if spent["queries"]:
+        _add_embedder_cost(store, audit_id, embedder, **spent)
     return np.asarray([vectors[h] for h in hashes], dtype=np.float32).reshape(len(texts), -1)
-
-
-def _compute_missing(store: Store, audit_id: str, embedder: Embedder, missing: dict[str, str],
-                     vectors: dict, bar) -> None:
-    items = sorted(missing.items(), key=lambda kv: len(kv[1]))  # similar lengths batch with little padding
-    task = bar.add_task("embedder          ", total=len(items), status="") if bar is not None else None
-    started = time.perf_counter()
-    tokens = 0
-    for start in range(0, len(items), CHUNK):
-        chunk = items[start:start + CHUNK]
-        texts = [t for _, t in chunk]
-        encoded, word_pieces = embedder.encode(texts)
-        tokens += word_pieces
-        fresh = {h: v.tolist() for (h, _), v in zip(chunk, encoded)}
-        store.cache_embeddings(embedder.name, fresh)
-        vectors.update(fresh)
-        if task is not None:
-            bar.update(task, advance=len(chunk))
-    wall = time.perf_counter() - started
-    _add_embedder_cost(store, audit_id, embedder, queries=len(items), tokens=tokens, wall_s=wall)
 
 
 def _add_embedder_cost(store: Store, audit_id: str, embedder: Embedder, *, queries: int, tokens: int,

@@ -29,6 +29,7 @@ import time
 
 import numpy as np
 
+from audit.adversaries.cache import Cached, grouped_by
 from audit.adversaries.comparison import Comparison
 from audit.adversaries.outcome import Outcome, Refit
 from audit.errors import AuditError
@@ -47,20 +48,18 @@ class TeacherScorer:
         self.spent = {"queries": 0, "tokens_in": 0, "wall_s": 0.0}
 
     def mean_logprobs(self, probes: list[str], responses: list[str], bar=None) -> np.ndarray:
+        """Each response's mean token log-probability under the teacher, scored once (every response to one probe
+        in one pass) and cached under the teacher's fingerprint."""
         keys = [sha256_text(canonical_json([p, r])) for p, r in zip(probes, responses)]
-        cached = self.store.cached_embeddings(self.cache_name, sorted(set(keys)))
-        todo = {k: (p, r) for k, p, r in zip(keys, probes, responses) if k not in cached}
-        task = bar.add_task("teacher-likelihood", total=len(todo), status="") if bar is not None and todo else None
-        by_probe: dict[str, list[tuple[str, str]]] = {}
-        for k, (p, r) in todo.items():
-            by_probe.setdefault(p, []).append((k, r))
-        for probe, items in by_probe.items():
-            fresh = self._score(probe, items)
-            self.store.cache_embeddings(self.cache_name, fresh)
-            cached.update(fresh)
-            if task is not None:
-                bar.update(task, advance=len(items))
+        cache = Cached(self.store, self.cache_name, self._score_batch, grouped_by(lambda item: item[1][0]),
+                       "teacher-likelihood")
+        cached = cache.values({k: (p, r) for k, p, r in zip(keys, probes, responses)}, bar)
         return np.array([cached[k][0] / max(cached[k][1], 1.0) for k in keys], dtype=float)
+
+    def _score_batch(self, batch: list[tuple[str, tuple[str, str]]]) -> dict[str, list[float]]:
+        """The responses to one probe, as the cache groups them."""
+        probe = batch[0][1][0]
+        return self._score(probe, [(key, response) for key, (_, response) in batch])
 
     def _score(self, probe: str, items: list[tuple[str, str]]) -> dict[str, list[float]]:
         """One batched scoring pass for all responses to one probe."""
