@@ -264,7 +264,7 @@ def run(**options) -> None:
               show_default=True, help="Folder for the demo's database (audit.db) and report (report/).")
 @settings.click_options("demo", ["quiet"])
 def demo(out_dir: Path, quiet: bool) -> None:
-    """Audit the bundled distilled student (gemma3-270m + LoRA on smollm2-135m-instruct's answers) end to end."""
+    """Audit the bundled distilled student (gemma3-270m + LoRA on smollm2-135m-instruct's responses) end to end."""
     from audit.pipeline import run_demo
 
     echo(run_demo(out_dir, quiet=quiet))

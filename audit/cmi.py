@@ -1,7 +1,7 @@
 """How much distillation-relevant information an exposure policy leaves in a teacher's outputs, and what it costs.
 
 The CMI-inspired view of distillation (anti-distillation, 2025): what a
-student gains from a teacher's output distribution beyond its answer is the
+student gains from a teacher's output distribution beyond its response is the
 conditional mutual information between that distribution and the input,
 given the label. With the label taken as the raw teacher's top-1 token at
 each position, a plug-in estimate is the mean divergence between each
@@ -68,7 +68,7 @@ def leakage(responses: list[Recorded], policy: Policy, *, confidence: float = 0.
     """The CMI estimate and the utility of ``policy`` over ``responses`` (raw teacher distributions).
 
     A policy with a learned step (``purify``) must be fitted first (``Policy.fitted``), on other responses
-    than these where the estimate is to say what the defence does to answers it never saw.
+    than these where the estimate is to say what the defence does to responses it never saw.
     """
     raw = [Exposed.recorded(r.top) for r in responses]
     exposed = [policy.expose(dist, r.query_id) for dist, r in zip(raw, responses)]

@@ -1,6 +1,6 @@
 """The collect stage: ask teacher, suspect and controls the probes, recording every query.
 
-Resumable by construction: each batch of answers is committed in one
+Resumable by construction: each batch of responses is committed in one
 transaction keyed by (audit, model, probe, sample, purpose), and a rerun asks
 only what is not yet answered. A run killed at any point (even ``kill -9``)
 loses at most the batch in flight and never duplicates a row. Failed queries
@@ -82,7 +82,7 @@ class RoleTally:
     stopped: bool = False
     error_samples: list[str] = field(default_factory=list)
     top_logprobs_asked: int = 0
-    top_logprobs_given: int = 0  # the most top log-probabilities any answer of this run gave per token
+    top_logprobs_given: int = 0  # the most top log-probabilities any response of this run gave per token
 
 
 def model_names(teacher: str, suspect: str, controls: tuple[str, ...]) -> list[tuple[str, str, str]]:
@@ -227,10 +227,10 @@ def run_collect(options: CollectOptions) -> str:
 def check_resumable(store: Store, audit: dict, options: CollectOptions, probes: list[Probe] | None) -> None:
     """A resume asks what the first run asked: other settings are refused with one line naming the first one.
 
-    Otherwise a second run's answers would merge silently into the first's,
+    Otherwise a second run's responses would merge silently into the first's,
     and the report would describe one run's settings over both. A database
     that holds no evaluation selection yet (only ``distill``'s training
-    answers) may start an audit with any settings.
+    responses) may start an audit with any settings.
     """
     asked = {row["id"] for row in store.selected_probes(audit["id"], "eval")}
     if not asked:
@@ -273,10 +273,10 @@ def collect_role(store: Store, audit_id: str, model_id: str, name: str, model: M
 
     Prompts are sorted by length so a batch pads little; each (probe, sample)
     is asked with its own seed (``query_seed``), recorded in its params, so
-    any answer is reproduced by asking its probe alone with them. The
+    any response is reproduced by asking its probe alone with them. The
     ``deadline`` is checked between batches here and, by HTTP backends, inside
     a batch too: a prompt it stopped is not recorded (a rerun asks it), the
-    batch's answers are. Every answer is bounded (``Generation.bounded``)
+    batch's responses are. Every response is bounded (``Generation.bounded``)
     before it is recorded, whichever backend gave it.
     """
     done = store.completed_queries(audit_id, model_id, purpose)
@@ -296,49 +296,49 @@ def collect_role(store: Store, audit_id: str, model_id: str, name: str, model: M
             t0 = time.perf_counter()
             generations = model.generate([p.text for p in batch], params, seeds=seeds, samples=[sample] * len(batch))
             tally.seconds += time.perf_counter() - t0
-            answers = []
+            responses = []
             for probe, seed, gen in zip(batch, seeds, generations, strict=True):
                 if gen.stopped:
                     tally.stopped = True
                     continue
                 gen = _with_top_logprobs_checked(gen, params, tally)
-                answer = {"probe_id": probe.id, "sample": sample, "params": replace(params, seed=seed).recorded(),
+                response = {"probe_id": probe.id, "sample": sample, "params": replace(params, seed=seed).recorded(),
                           **gen.bounded(params.max_new_tokens).as_response()}
-                answers.append(answer)
+                responses.append(response)
                 if gen.error is not None:
                     tally.errors += 1
                     if len(tally.error_samples) < 3:
                         tally.error_samples.append(gen.error)
                 else:
                     tally.answered += 1
-            store.record_responses(audit_id, model_id, answers, purpose=purpose)
-            tally.asked += len(answers)
-            tally.pending -= len(answers)
+            store.record_responses(audit_id, model_id, responses, purpose=purpose)
+            tally.asked += len(responses)
+            tally.pending -= len(responses)
             if task is not None:
-                bar.update(task, advance=len(answers), status=f"{tally.errors} errors" if tally.errors else "")
+                bar.update(task, advance=len(responses), status=f"{tally.errors} errors" if tally.errors else "")
             if on_batch is not None:
-                on_batch(len(answers))
+                on_batch(len(responses))
             if tally.stopped:
                 return tally
     return tally
 
 
 def _with_top_logprobs_checked(gen: Generation, params: GenParams, tally: RoleTally) -> Generation:
-    """An answer without the top log-probabilities asked for is a failed query (recorded, asked again): an
-    audit asked for distributions must not hold answers silently without them. Fewer per token than asked
+    """A response without the top log-probabilities asked for is a failed query (recorded, asked again): an
+    audit asked for distributions must not hold responses silently without them. Fewer per token than asked
     (an endpoint's own cap) are kept as given, and the summary says so."""
     if not params.top_logprobs or gen.error is not None:
         return gen
     if gen.top_k is None or (gen.top_k.positions and not gen.top_k.most_given):
         return Generation(finish_reason="error", latency_s=gen.latency_s, request=gen.request,
-                          error=f"no top log-probabilities in the answer (asked for {params.top_logprobs} per token "
+                          error=f"no top log-probabilities in the response (asked for {params.top_logprobs} per token "
                                 "with --top-logprobs); the backend or endpoint does not give them")
     tally.top_logprobs_given = max(tally.top_logprobs_given, gen.top_k.most_given)
     return gen
 
 
 def collection_environment() -> dict:
-    """The hardware and software the answers were collected with, for the report's reproducibility manifest."""
+    """The hardware and software the responses were collected with, for the report's reproducibility manifest."""
     import platform
     import sys
     from importlib import metadata
@@ -368,7 +368,7 @@ def query_seed(audit_seed: int, model_name: str, probe_id: str, sample: int) -> 
     random numbers for each probe and sample: with one stream shared by
     every role, two models with a tokenizer in common agreed more than they
     should (the same spec as teacher and suspect gave 16 of 16 identical
-    answers at temperature 0.8). It depends on nothing else (not the batch,
+    responses at temperature 0.8). It depends on nothing else (not the batch,
     nor the other probes), so any sample can be asked again alone.
     """
     return int(content_hash([audit_seed, model_name, probe_id, sample])[:16], 16) >> 1
@@ -388,7 +388,7 @@ def summarize(db_path: Path, tallies: list[RoleTally], complete: bool) -> str:
     if complete:
         lines.append(f"collection complete: {db_path}")
     elif any(t.stopped for t in tallies):
-        lines.append(f"stopped at the --max-seconds deadline: the answers so far are kept; run the same command "
+        lines.append(f"stopped at the --max-seconds deadline: the responses so far are kept; run the same command "
                      f"again to resume ({db_path})")
     else:
         lines.append(f"some queries failed and were recorded as errors; run the same command again to retry them ({db_path})")

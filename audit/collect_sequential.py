@@ -171,7 +171,8 @@ def _over_cost(store: Store, audit_id: str, options: CollectOptions) -> bool:
     spent, priced = store.reported_cost(audit_id)
     if priced == 0:
         raise AuditError("--max-cost: no endpoint of this audit reported a price (usage.cost) in its replies, so the "
-                         "cost cannot be capped; use --queries or --max-seconds instead (the answers so far are kept)")
+                         "cost cannot be capped; use --queries or --max-seconds instead (the responses so far are "
+                         "kept)")
     return spent >= options.max_cost
 
 

@@ -2,7 +2,7 @@
 
 A vendor choosing whether to expose log-probabilities, or testing a defence,
 compares students distilled under different exposures of the same recorded
-teacher answers. A policy maps the recorded top-k distribution of every
+teacher responses. A policy maps the recorded top-k distribution of every
 generated token (``audit.topk``) to what the teacher exposes, written as
 steps joined by ``+``:
 

@@ -1,4 +1,4 @@
-"""How close a student's next-token distributions are to the teacher's, read on the teacher's own held-out answers.
+"""How close a student's next-token distributions are to the teacher's, read on the teacher's own held-out responses.
 
 A leakage run asks whether a student trained on more of the teacher's
 outputs gets closer to the teacher. The adversaries answer it from the
@@ -7,8 +7,8 @@ student midway through training may not (an early end of turn on half the
 probes, with a template-less base) and then every adversary's probe set
 shrinks. This answers the same question from distributions, as the
 distillation literature measures fidelity: feed each model the teacher's
-answer to every evaluation probe (teacher forcing: its prompt, then the
-teacher's own token ids) and, at each answer position, compare the model's
+response to every evaluation probe (teacher forcing: its prompt, then the
+teacher's own token ids) and, at each response position, compare the model's
 next-token distribution with the teacher's recorded top-k distribution
 there.
 
@@ -39,19 +39,19 @@ from audit.results import ResultRow
 from audit.stats import Estimate, bootstrap_ci
 from audit.vocabulary import KL_DIFFERENCE, KL_TO_TEACHER, TEACHER_FORCED, TOP1_AGREEMENT, comparison_name, student_pair
 
-BATCH = 8  # answers per forward pass: 8 x 64 positions x a 262k vocabulary is about 0.5 GB of float32 logits
+BATCH = 8  # responses per forward pass: 8 x 64 positions x a 262k vocabulary is about 0.5 GB of float32 logits
 
 
 @dataclass(frozen=True)
 class Fidelity:
     """One model's per-token divergence from the teacher and top-1 agreement, in the order of the teacher's
-    answers, with the probe each token belongs to (the bootstrap's unit)."""
+    responses, with the probe each token belongs to (the bootstrap's unit)."""
 
     divergence: np.ndarray
     agreement: np.ndarray
-    ends: np.ndarray  # cumulative token counts, one per teacher answer
+    ends: np.ndarray  # cumulative token counts, one per teacher response
     probes: list[str]
-    tokens_read: int = 0  # prompt and answer tokens fed, the compute t of the reading
+    tokens_read: int = 0  # prompt and response tokens fed, the compute t of the reading
     wall_s: float = 0.0  # the reading's wall seconds, loading the model included
 
     def estimates(self, confidence: float, seed: int) -> tuple[Estimate, Estimate]:
@@ -60,24 +60,24 @@ class Fidelity:
                      for values in (self.divergence, self.agreement))
 
     def paired_difference(self, reference: "Fidelity", confidence: float, seed: int) -> Estimate:
-        """This model's KL to the teacher minus ``reference``'s, token by token on the same teacher answers
+        """This model's KL to the teacher minus ``reference``'s, token by token on the same teacher responses
         (negative: this one is closer), with a bootstrap interval over probes."""
         if len(self.divergence) != len(reference.divergence) or self.probes != reference.probes:
-            raise ValueError("paired differences need the same teacher answers, read the same way")
+            raise ValueError("paired differences need the same teacher responses, read the same way")
         return bootstrap_ci(by_probe(self.divergence - reference.divergence, self.ends, self.probes), "mean",
                             confidence, seed=seed)
 
 
-def teacher_forced(spec: str, answers: list[dict], recorded: list[Recorded], *, device: str = "auto",
+def teacher_forced(spec: str, responses: list[dict], recorded: list[Recorded], *, device: str = "auto",
                    dtype: str = "auto", max_length: int = 1024) -> Fidelity:
-    """Model ``spec`` read on the teacher's ``answers`` (store rows: probe text, query id) against ``recorded``
+    """Model ``spec`` read on the teacher's ``responses`` (store rows: probe text, query id) against ``recorded``
     (the teacher's distributions on each of them, same order)."""
     import time
 
     import torch
 
     from audit.distill.examples import build_kd_examples, make_batch
-    from audit.distill.loss import answer_scores, kd_divergence
+    from audit.distill.loss import kd_divergence, response_scores
     from audit.exposure import Exposed
     from audit.models import load_hf
 
@@ -85,18 +85,18 @@ def teacher_forced(spec: str, answers: list[dict], recorded: list[Recorded], *, 
     model, tokenizer = load_hf(spec, device=device, dtype=dtype)
     model.eval()
     targets = {r.query_id: Exposed.recorded(r.top) for r in recorded}
-    examples = build_kd_examples(tokenizer, answers, targets, max_length)
-    if len(examples) != len(answers):
-        raise AuditError(f"{spec}: {len(answers) - len(examples)} of the teacher's answers leave no answer token "
-                         f"within {max_length} tokens")
+    examples = build_kd_examples(tokenizer, responses, targets, max_length)
+    if len(examples) != len(responses):
+        raise AuditError(f"{spec}: {len(responses) - len(examples)} of the teacher's responses leave no response "
+                         f"token within {max_length} tokens")
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     device_of = next(model.parameters()).device
     divergence, agreement = [], []
     with torch.no_grad():
         for start in range(0, len(examples), BATCH):
-            ids, labels, mask, first_answer, kd = make_batch(examples[start:start + BATCH], pad_id)
-            scores, _, (kd_ids, kd_probs) = answer_scores(
-                model, ids.to(device_of), labels.to(device_of), mask.to(device_of), first_answer,
+            ids, labels, mask, first_response, kd = make_batch(examples[start:start + BATCH], pad_id)
+            scores, _, (kd_ids, kd_probs) = response_scores(
+                model, ids.to(device_of), labels.to(device_of), mask.to(device_of), first_response,
                 tuple(t.to(device_of) for t in kd))
             divergence.append(kd_divergence(torch.log_softmax(scores, dim=-1), kd_ids, kd_probs).cpu().numpy())
             teacher_top1 = kd_ids.gather(-1, kd_probs.argmax(-1, keepdim=True)).squeeze(-1)

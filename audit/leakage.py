@@ -1,7 +1,7 @@
 """`distill-audit leakage`: how much closer to the teacher a student gets under each exposure policy, signed.
 
 For every exposure policy (``audit.exposure``) and training size, a LoRA
-student is distilled on what the teacher exposes of its answers to that many
+student is distilled on what the teacher exposes of its responses to that many
 training probes, and audited against the teacher; beside the curves, the CMI
 estimate and utility of each policy (``audit.cmi``). The stages, each
 resumable, each skipped when its output is already there:
@@ -23,7 +23,7 @@ resumable, each skipped when its output is already there:
    teacher-likelihood adversary runs) and without the judge (minutes per
    probe on a CPU; the report says it did not run);
 6. the CMI estimate and top-1 utility of every policy on the teacher's
-   answers to the evaluation probes (held out from every fit, the learned
+   responses to the evaluation probes (held out from every fit, the learned
    defence's included), written as result rows beside the adversaries';
 7. the fidelity of the base model and of every student (``audit.fidelity``):
    each read on the teacher's own evaluation responses, its KL to the
@@ -242,7 +242,7 @@ def _check_specs(options: LeakageOptions) -> None:
 
 
 # ---------------------------------------------------------------------------
-# Stages 1-3: the teacher's training answers, the policies, the students
+# Stages 1-3: the teacher's training responses, the policies, the students
 # ---------------------------------------------------------------------------
 
 
@@ -259,7 +259,7 @@ def _distill_options(options: LeakageOptions, *, size: int, policy: str = "text"
 
 
 def _record_teacher(options: LeakageOptions) -> str:
-    """The teacher's answers to every size's training probes, smallest size first; a rerun asks nothing."""
+    """The teacher's responses to every size's training probes, smallest size first; a rerun asks nothing."""
     from audit.distill import teacher_training_responses
 
     with Store.open(options.db_path) as store:
@@ -269,7 +269,7 @@ def _record_teacher(options: LeakageOptions) -> str:
     if selected < max(options.train_sizes):
         raise AuditError(f"--train-sizes {max(options.train_sizes)}: --suite {options.suite} has only {selected} "
                          "probes left for training beside the evaluation ones; use smaller sizes")
-    return (f"teacher's training answers: {max(options.train_sizes)} recorded with their top-"
+    return (f"teacher's training responses: {max(options.train_sizes)} recorded with their top-"
             f"{options.top_logprobs} distributions")
 
 
@@ -349,12 +349,12 @@ def _collect(collect_options) -> str:
     from audit.pipeline import collection_complete, unasked
 
     if collection_complete(collect_options):
-        return "evaluation answers: already complete (skipped)"
+        return "evaluation responses: already complete (skipped)"
     last = run_collect(collect_options).splitlines()[-1]
     left = unasked(collect_options)
     if left:
         return f"stopped: {left} evaluation queries are not asked yet; run the same command again to resume"
-    return f"evaluation answers: {last}"
+    return f"evaluation responses: {last}"
 
 
 def _analyze(options: LeakageOptions, collect_options) -> str:
@@ -375,7 +375,7 @@ CMI_METRICS = (CMI, TOP1_AGREEMENT)  # rows of a policy's exposure itself: no ad
 
 
 def _record_cmi(options: LeakageOptions, fitted: dict) -> str:
-    """Each policy's CMI estimate and utility on the teacher's evaluation answers, as result rows (q: the teacher
+    """Each policy's CMI estimate and utility on the teacher's evaluation responses, as result rows (q: the teacher
     queries read; t: their recorded compute and the estimate's wall time)."""
     from audit.cmi import leakage, recorded_distributions
 
@@ -384,9 +384,9 @@ def _record_cmi(options: LeakageOptions, fitted: dict) -> str:
         teacher_id = store.model(audit_id, "teacher")["id"]
         responses = recorded_distributions(store, audit_id, teacher_id, "eval")
         used = {r.query_id for r in responses}
-        answers = [r for r in store.responses(audit_id, teacher_id, "eval") if r["query_id"] in used]
-        teacher_t = {key: float(sum(r[key] or 0 for r in answers)) for key in ("tokens_in", "tokens_out")}
-        teacher_t["wall_s"] = float(sum(r["latency_s"] or 0.0 for r in answers))
+        teacher_rows = [r for r in store.responses(audit_id, teacher_id, "eval") if r["query_id"] in used]
+        teacher_t = {key: float(sum(r[key] or 0 for r in teacher_rows)) for key in ("tokens_in", "tokens_out")}
+        teacher_t["wall_s"] = float(sum(r["latency_s"] or 0.0 for r in teacher_rows))
         rows, shown = [], []
         for name, policy in fitted.items():
             started = time.perf_counter()
@@ -394,13 +394,13 @@ def _record_cmi(options: LeakageOptions, fitted: dict) -> str:
             t = {**teacher_t, "adversary": {"estimate_wall_s": round(time.perf_counter() - started, 3)}}
             details = {"policy": policy.recorded(), "tokens": result.tokens, "probes": result.probes,
                        "label": "the raw teacher's top-1 token at each position",
-                       "distributions": "the teacher's answers to the evaluation probes, held out from every fit"}
+                       "distributions": "the teacher's responses to the evaluation probes, held out from every fit"}
             for metric, estimate in zip(CMI_METRICS, (result.cmi, result.agreement)):
                 rows.append(ResultRow.of(estimate, adversary=EXPOSURE, comparison=EXPOSURE_PREFIX + name,
                                          metric=metric, q=len(responses), t=t, details=details))
             shown.append(f"{name} {result.cmi.estimate:.3f}")
         store.record_results(audit_id, rows)
-    return f"CMI estimates (nats per token, {len(used)} teacher answers): {'; '.join(shown)}"
+    return f"CMI estimates (nats per token, {len(used)} teacher responses): {'; '.join(shown)}"
 
 
 def _record_fidelity(options: LeakageOptions, students: list[Student]) -> str:
@@ -421,12 +421,12 @@ def _record_fidelity(options: LeakageOptions, students: list[Student]) -> str:
         teacher_id = store.model(audit_id, TEACHER)["id"]
         recorded = recorded_distributions(store, audit_id, teacher_id, EVAL)
         by_query = {r["query_id"]: r for r in store.responses(audit_id, teacher_id, EVAL)}
-    answers = [by_query[r.query_id] for r in recorded]
+    teacher_rows = [by_query[r.query_id] for r in recorded]
     read = {}
     with progress(options.quiet) as bar:
         task = add_task(bar, "fidelity", total=len(models))
         for name, spec in models.items():
-            read[name] = teacher_forced(spec, answers, recorded, device=options.device, dtype=options.dtype)
+            read[name] = teacher_forced(spec, teacher_rows, recorded, device=options.device, dtype=options.dtype)
             bar.update(task, advance=1, status=name)
     policies = list(dict.fromkeys(s.policy for s in students))
     by_point = {(s.policy, s.size): s.name for s in students}
@@ -436,7 +436,7 @@ def _record_fidelity(options: LeakageOptions, students: list[Student]) -> str:
     with Store.open(options.db_path) as store:
         store.record_results(audit_id, fidelity_rows(read, pairs, confidence=options.confidence, seed=options.seed))
     shown = "; ".join(f"{name} {fidelity.divergence.mean():.3f}" for name, fidelity in read.items())
-    return f"fidelity (KL to the teacher, nats per token, {len(answers)} teacher responses): {shown}"
+    return f"fidelity (KL to the teacher, nats per token, {len(teacher_rows)} teacher responses): {shown}"
 
 
 def _record_run(options: LeakageOptions, students: list[Student], wall_s: float, stages: dict) -> None:

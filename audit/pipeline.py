@@ -8,7 +8,7 @@ alone, never from a side file:
 
 - collect: the audit is marked ``collected`` with the same settings that
   decide what is asked (models, suite, queries, samples, decoding, seed);
-- analyze: results exist, were written after the last answer was recorded,
+- analyze: results exist, were written after the last response was recorded,
   by an analysis that recorded the analyze settings this run asks for
   (judge, --no-judge, --judge-probes, confidence: compared as data) and
   skipped no adversary for want of a model this run names;
@@ -230,7 +230,7 @@ def collection_complete(collect_options) -> bool:
 
 
 def analysis_current(options: RunOptions) -> bool:
-    """Results exist, newer than the last answer, from an analysis run with the settings this run asks for
+    """Results exist, newer than the last response, from an analysis run with the settings this run asks for
     (compared as recorded data; an analysis recorded before it recorded them is not current) and with every
     adversary that needs a named model run."""
     store, audit = _open_audit(options.collect.db_path)
@@ -240,8 +240,8 @@ def analysis_current(options: RunOptions) -> bool:
         if audit is None:
             return False
         results = store.results(audit["id"])
-        last_answer = store.last_answer_at(audit["id"])
-        if not results or (last_answer and last_answer > store.results_written(audit["id"])[0]):
+        last_response = store.last_response_at(audit["id"])
+        if not results or (last_response and last_response > store.results_written(audit["id"])[0]):
             return False
         analysis = next((c["details"] for c in store.costs(audit["id"]) if c["subject"] == "analysis"), {})
         return analysis.get("settings") == options.analysis_settings() and not analysis.get("unnamed")

@@ -8,7 +8,7 @@ sequence (`audit.confseq`), valid at every round at once.
 - **Pre-registered order.** The probes are asked in one seeded random order
   of the whole usable suite (`preregister`), in rounds of ``round_size``
   probes per model; its seed and the hash of the order are recorded before
-  the first query, so nobody can pick the order after seeing answers. The
+  the first query, so nobody can pick the order after seeing responses. The
   first t probes of that order are a uniform sample of the suite without
   replacement, which for t well below the suite's size behaves as the i.i.d.
   draws the CS assumes.

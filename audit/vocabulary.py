@@ -42,7 +42,7 @@ EXPOSURE_PREFIX = "exposure:"  # results of a leakage run: a teacher's exposure 
 
 
 def student_pair(model: str, reference: str) -> str:
-    """A leakage run's comparison of two students read on the same teacher answers: control:A-vs-control:B."""
+    """A leakage run's comparison of two students read on the same teacher responses: control:A-vs-control:B."""
     return f"{model}-vs-{reference}"
 
 

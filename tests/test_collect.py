@@ -264,7 +264,7 @@ def test_an_answer_without_the_top_logprobs_asked_is_a_failed_query(scripted, se
     url, script, _ = scripted
     script += [(200, {}, _ok_body("no logprobs here"))]
     tally = collect_role(store, aid, mid, "teacher", _model(url), ps[:1], GenParams(top_logprobs=3))
-    assert tally.errors == 1 and "no top log-probabilities in the answer" in store.query_errors(aid)[0]["error"]
+    assert tally.errors == 1 and "no top log-probabilities in the response" in store.query_errors(aid)[0]["error"]
     assert store.db["responses"].count == 0
 
 

@@ -99,7 +99,7 @@ def test_a_second_run_redoes_nothing_but_the_estimates_and_the_report(finished, 
                                str(folder / "signer")))
     assert result.exit_code == 0, result.output
     assert "students: 0 trained now, 6 already finished" in result.output
-    assert "evaluation answers: already complete (skipped)" in result.output
+    assert "evaluation responses: already complete (skipped)" in result.output
     assert "analysis: results are current (skipped)" in result.output
     assert "fidelity: current (skipped)" in result.output
 

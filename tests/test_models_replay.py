@@ -47,7 +47,7 @@ def test_repeats_without_sample_indices_are_successive_samples(audit_db):
 def test_unrecorded_prompts_are_error_generations(audit_db):
     model = load_model(f"replay:{audit_db}#teacher")
     never, failed, third = model.generate(["never asked", "probe 2", "probe 0"], GenParams(), samples=[0, 0, 2])
-    assert all(g.error and "has no answer of teacher" in g.error for g in (never, failed, third))
+    assert all(g.error and "has no response of teacher" in g.error for g in (never, failed, third))
 
 
 def test_describe_fingerprint_is_db_sha_and_role(audit_db):

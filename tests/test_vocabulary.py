@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tokenize
 from pathlib import Path
 
 import pytest
@@ -83,10 +84,42 @@ def test_the_glossary_defines_every_named_word():
 
 
 def test_the_design_notes_glossary_is_the_vocabulary_s():
-    from pathlib import Path
-
     from cogapp import Cog
 
     notes = Path(__file__).resolve().parent.parent / "docs" / "design-changes.md"
     status = Cog().main(["cog", "--check", "--check-fail-msg", "run: make readme", str(notes)])
     assert status == 0, "docs/design-changes.md's glossary differs from audit.vocabulary.GLOSSARY: run `make readme`"
+
+
+# A model's output is a "response"; "answer" is the one-line answer to the audit's question (GLOSSARY). These name a
+# model's output as an answer; the verb ("the teacher answers the probes", "answered") is plain English and stays.
+OUTPUT_CALLED_ANSWER = re.compile(
+    r"\b(?:teacher|student|model|suspect|control|judge)(?:'s|s') answers?\b"  # the teacher's answers
+    r"|\b(?:its|their|recorded|evaluation|training|held-out) answers\b"  # its answers, the evaluation answers
+    r"|\b(?:teacher|student|model|suspect|control|judge)s? answers?(?=\s*(?:[:,.;)]|per\b|to\b|$))"  # teacher answers:
+    r"|\banswers? (?:tokens?|positions?|turns?|text|length|ids)\b",  # answer tokens, answer position
+    flags=re.IGNORECASE | re.MULTILINE)
+# Python names may say "answer" only for the page-1 answer: ``audit.verdict.answer`` (and ``_plain_answer``, that
+# answer before its coverage caveat), the leakage report's ``answer``; and, in a probe generator, a question's
+# expected answer. "answered"/"unanswered" are the verb.
+ANSWER_NAMES = {"answer", "_plain_answer"}
+# --help texts that README.md's option tables copy (cog): they change together with the README, which the lead merges.
+README_MIRRORED = ("its recorded answers are analysed", "at every answer token")
+PACKAGE = Path(__file__).parent.parent / "audit"
+
+
+def _python_names(path: Path) -> set[str]:
+    with path.open("rb") as source:
+        return {t.string for t in tokenize.tokenize(source.readline) if t.type == tokenize.NAME}
+
+
+def test_a_models_output_is_never_called_an_answer():
+    """The package's sources and templates (docstrings, comments, CLI lines, report prose and names alike)."""
+    python = sorted(PACKAGE.rglob("*.py"))
+    prose = [f"{path.relative_to(PACKAGE.parent)}:{text.count(chr(10), 0, m.start()) + 1}: {m.group(0)!r}"
+             for path in [*python, *sorted(TEMPLATES.iterdir())] for text in [path.read_text(encoding="utf-8")]
+             for m in OUTPUT_CALLED_ANSWER.finditer(text)
+             if not any(kept in text[max(m.start() - 20, 0):m.end() + 20] for kept in README_MIRRORED)]
+    names = _template_identifiers().union(*map(_python_names, python))
+    assert not prose, f"a model's output is a response, not an answer: {prose}"
+    assert sorted(n for n in names if re.search(r"answers?(?![a-z])", n, re.I) and n not in ANSWER_NAMES) == []

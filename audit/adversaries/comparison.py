@@ -8,7 +8,7 @@ Every comparison of an audit is built on one common set: the (probe, sample)
 pairs that *every* audited model (teacher, suspect, each control) answered
 with some text. Intersecting per comparison would let a model that fails or
 refuses probes choose its own exam, and would make the teacher-vs-suspect and
-teacher-vs-control gaps compare different probes. A blank answer counts as
+teacher-vs-control gaps compare different probes. A blank response counts as
 unanswered: otherwise a suspect could refuse in-band (an empty 200 reply)
 instead of failing, and grade itself on blanks it picked. ``probe_coverage``
 says, per model, what that set left out, so the report can say it in words.
@@ -80,7 +80,7 @@ class Comparison:
 
 
 def audited_models(store: Store, audit_id: str) -> list[str]:
-    """The teacher, the suspect, then the controls by name: the models whose answers every claim rests on."""
+    """The teacher, the suspect, then the controls by name: the models whose responses every claim rests on."""
     names = {m["name"]: m["role"] for m in store.models(audit_id) if m["role"] in AUDITED_ROLES}
     order = {"teacher": 0, "suspect": 1, "control": 2}
     return sorted(names, key=lambda n: (order[names[n]], n))
@@ -120,7 +120,7 @@ def probe_coverage(store: Store, audit_id: str, by_model: dict[str, list[dict]])
     """Per audited model, what became of the selected evaluation probes; and how many every model answered.
 
     A probe counts as answered when at least one of its samples got some
-    text, as empty when every answer to it was blank (a refusal by silence),
+    text, as empty when every response to it was blank (a refusal by silence),
     as failed when its queries recorded only errors, and as not asked when no
     query was recorded (collection stopped before it); the four add up to
     the probes selected.

@@ -1,7 +1,7 @@
 """The pairwise teacher-identification judge: an LLM names which of two responses is the teacher's.
 
 The judge sees the probe, k reference responses of the teacher to *other*
-probes (so it learns the teacher's voice, never this probe's answer), and two
+probes (so it learns the teacher's voice, never its response to this probe), and two
 candidates, and answers one letter. Every pair is asked in both orders (A/B
 swap): a judge that names the same *position* both times has shown position
 bias, not knowledge. Two adversaries come out: ``judge`` (order-consistent
@@ -9,7 +9,7 @@ pairs only; the flip rate is reported) and ``judge-unfiltered`` (every pair,
 position bias cancelled: see `pair_credit`).
 
 The verdict is read, in order of preference, from
-1. ``Model.score(prompt, ["A", "B"])``: the log-probabilities of the two answer
+1. ``Model.score(prompt, ["A", "B"])``: the log-probabilities of the two position
    tokens in one forward pass (local transformers backends);
 2. one generated token's top log-probabilities (HTTP backends that return them);
 3. the generated text, parsed for a standalone A or B.
@@ -69,9 +69,9 @@ def build_prompt(probe: str, references: list[str], first: str, second: str) -> 
 
 @dataclass
 class Verdict:
-    """One judge answer: the position it named, the probability of each position, how it was read."""
+    """One judge response, read: the position it named, the probability of each position, how it was read."""
 
-    position: str  # first, second or none (no readable answer); the prompt calls the positions A and B
+    position: str  # first, second or none (none readable in the response); the prompt calls the positions A and B
     p_first: float | None
     p_second: float | None
     method: str  # score | top-logprobs | text
@@ -160,7 +160,7 @@ class ReferencePool:
     One seeded draw per category fixes its references, topped up from a
     draw over all probes when a category is too small; a probe that is itself
     among the references gets the next one drawn instead, so the judge never
-    sees the teacher's answer to the probe it judges. Fixed references make
+    sees the teacher's response to the probe it judges. Fixed references make
     the judge one adversary (a model plus fixed advice per category) instead
     of a different one per probe, and give a category's prompts a common
     opening that a backend computes once (``TransformersModel.score_next_token``).
@@ -359,6 +359,6 @@ def default_judge(models: list[dict]) -> tuple[str | None, str]:
         if not m["spec"].startswith("replay:"):
             return m["spec"], f"{why} ({model_family(m)} vs teacher {t_family})"
     if teacher["spec"].startswith("replay:"):
-        return None, "no model that can judge was given (a replayed teacher only repeats its answers); use --judge"
+        return None, "no model that can judge was given (a replayed teacher only repeats its responses); use --judge"
     return teacher["spec"], ("no model of another family was given, so the teacher judges itself "
                              "(it may favour texts that sound like itself)")

@@ -2,7 +2,7 @@
 
 This is how the tool makes its own positive control: a student that provably
 descends from the teacher, so an audit can show what distillation does to
-similarity and to distinguishability. It trains only on the teacher's answers
+similarity and to distinguishability. It trains only on the teacher's responses
 to a *training* split of probes, recorded in the audit database with
 ``purpose="train"``; the store refuses to let the same probes be evaluated,
 because an audit on training prompts would measure memory, not imitation.
@@ -14,18 +14,18 @@ written to a sibling temporary folder and renamed into place together with a
 a finished adapter.
 
 Three objectives (``--objective``): ``sft``, cross-entropy on the teacher's
-answer text; ``kd``, logit distillation: the forward KL divergence from the
-teacher's recorded top-k distribution at each answer token (after the
+response text; ``kd``, logit distillation: the forward KL divergence from the
+teacher's recorded top-k distribution at each response token (after the
 ``--exposure`` policy, ``audit.exposure``), its tail mass 1 - sum(top-k) as
 one extra bucket, to the student's distribution collapsed to the same k+1
 buckets; ``sft+kd``, the sum of the two with weight 1 each (both are means
-over the same answer tokens, in nats, so neither scale dominates by
+over the same response tokens, in nats, so neither scale dominates by
 construction). KD trains on the teacher's own generated token ids, so it
 needs the student to share the teacher's tokenizer (compared by vocabulary
 fingerprint), and refuses otherwise.
 
 The stages, one module each, in the order a run meets them: ``options``
-(what is asked), ``teacher`` (its answers to the training split),
+(what is asked), ``teacher`` (its responses to the training split),
 ``targets`` (what a KD objective trains toward), ``plan`` (both, and the
 run's identity), ``examples`` (token ids and batches), ``loss`` (the
 objectives), ``train`` (the loop) and ``adapter`` (the folder: refuse to
@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from audit.distill.adapter import (COMPLETE_MARKER, check_adapter_dir, finished_adapter, load_checkpoint, read_marker,
                                    remove_adapter_dir, training_probe_ids)
-from audit.distill.examples import answer_ids, build_examples, build_kd_examples
+from audit.distill.examples import build_examples, build_kd_examples, response_ids
 from audit.distill.loss import kd_loss
 from audit.distill.options import OBJECTIVES, DistillOptions
 from audit.distill.plan import TrainingPlan, training_plan
@@ -47,8 +47,8 @@ from audit.distill.train import train_adapter
 from audit.errors import AuditError
 from audit.store import Store
 
-__all__ = ["COMPLETE_MARKER", "OBJECTIVES", "DistillOptions", "TrainingPlan", "answer_ids", "build_examples",
-           "build_kd_examples", "exposed_targets", "finished_adapter", "kd_loss", "read_marker", "run_distill",
+__all__ = ["COMPLETE_MARKER", "OBJECTIVES", "DistillOptions", "TrainingPlan", "build_examples", "build_kd_examples",
+           "exposed_targets", "finished_adapter", "kd_loss", "read_marker", "response_ids", "run_distill",
            "teacher_training_responses", "training_plan", "training_probe_ids"]
 
 

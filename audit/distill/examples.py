@@ -1,7 +1,7 @@
-"""Teacher responses as token ids for the student: the prompt it will be audited with, then the answer to learn.
+"""Teacher responses as token ids for the student: the prompt it will be audited with, then the response to learn.
 
 The prompt's ids are the very ids an audit will ask the student in
-(``prompt_ids``), masked out of the loss; the answer is the teacher's text
+(``prompt_ids``), masked out of the loss; the response is the teacher's text
 (SFT) or its own generated token ids with the exposed distribution at each
 position (KD). Batches are right-padded tensors in a fixed shuffle per
 (seed, epoch), so a resumed run sees exactly the batches a straight one does.
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from audit.exposure import Exposed
 
 
-def answer_ids(tokenizer, prompt: str, response: str, finished: bool) -> list[int]:
+def response_ids(tokenizer, prompt: str, response: str, finished: bool) -> list[int]:
     """The assistant turn's ids, closed the way the student's template closes a turn (its EOS without one).
 
     A response cut at the teacher's token limit gets no end of turn, so the
@@ -37,8 +37,9 @@ def build_examples(tokenizer, rows: list[dict], max_length: int) -> list[dict]:
     """Token ids and labels per teacher response (its text, closed when the teacher stopped on its own)."""
     examples = []
     for row in rows:
-        answer = answer_ids(tokenizer, row["probe_text"], row["text"], finished=row.get("finish_reason") != "length")
-        example = _example(prompt_ids(tokenizer, row["probe_text"]), answer, max_length, row["probe_id"])
+        finished = row.get("finish_reason") != "length"
+        response = response_ids(tokenizer, row["probe_text"], row["text"], finished=finished)
+        example = _example(prompt_ids(tokenizer, row["probe_text"]), response, max_length, row["probe_id"])
         if example is not None:
             examples.append(example)
     return examples
@@ -46,29 +47,29 @@ def build_examples(tokenizer, rows: list[dict], max_length: int) -> list[dict]:
 
 def build_kd_examples(tokenizer, rows: list[dict], targets: dict[str, "Exposed"], max_length: int) -> list[dict]:
     """Per teacher response: the prompt, then the teacher's own generated token ids (its end of turn included
-    when it stopped), each answer position with the exposed distribution the teacher gave there."""
+    when it stopped), each response position with the exposed distribution the teacher gave there."""
     examples = []
     for row in rows:
         exposed = targets[row["query_id"]]
         prompt = prompt_ids(tokenizer, row["probe_text"])
         example = _example(prompt, exposed.chosen.tolist(), max_length, row["probe_id"])
         if example is not None:
-            answered = len(example["input_ids"]) - len(prompt)
-            examples.append({**example, "kd_ids": exposed.ids[:answered], "kd_probs": exposed.probs[:answered]})
+            learned = len(example["input_ids"]) - len(prompt)
+            examples.append({**example, "kd_ids": exposed.ids[:learned], "kd_probs": exposed.probs[:learned]})
     return examples
 
 
-def _example(prompt: list[int], answer: list[int], max_length: int, probe_id: str) -> dict | None:
-    """Prompt then answer, cut at ``max_length``, the prompt masked (-100) so only the answer is learned; None
-    when the prompt alone fills ``max_length``, so nothing of the answer would be learned."""
-    ids = (prompt + answer)[:max_length]
+def _example(prompt: list[int], response: list[int], max_length: int, probe_id: str) -> dict | None:
+    """Prompt then response, cut at ``max_length``, the prompt masked (-100) so only the response is learned; None
+    when the prompt alone fills ``max_length``, so nothing of the response would be learned."""
+    ids = (prompt + response)[:max_length]
     if len(ids) <= len(prompt):
         return None
     return {"input_ids": ids, "labels": [-100] * len(prompt) + ids[len(prompt):], "probe_id": probe_id}
 
 
 def make_batch(examples: list[dict], pad_id: int):
-    """Right-padded tensors, the KD targets aligned with the labels (None for SFT); the first answer position
+    """Right-padded tensors, the KD targets aligned with the labels (None for SFT); the first response position
     lets the forward pass skip logits of prompts."""
     import torch
 
@@ -81,8 +82,8 @@ def make_batch(examples: list[dict], pad_id: int):
         ids[i, :n] = torch.tensor(e["input_ids"])
         labels[i, :n] = torch.tensor(e["labels"])
         mask[i, :n] = 1
-    first_answer = min(next(i for i, t in enumerate(e["labels"]) if t != -100) for e in examples)
-    return ids, labels, mask, first_answer, _kd_batch(examples, width)
+    first_response = min(next(i for i, t in enumerate(e["labels"]) if t != -100) for e in examples)
+    return ids, labels, mask, first_response, _kd_batch(examples, width)
 
 
 def _kd_batch(examples: list[dict], width: int):

@@ -1,6 +1,6 @@
-"""The objectives' losses: cross-entropy on the answer (SFT), forward KL to the exposed top-k (KD), or both.
+"""The objectives' losses: cross-entropy on the response (SFT), forward KL to the exposed top-k (KD), or both.
 
-Both are means over the same answer tokens, in nats, so ``sft+kd`` sums them
+Both are means over the same response tokens, in nats, so ``sft+kd`` sums them
 with weight 1 each and neither scale dominates by construction. Kept apart
 from the training loop so the divergence can be checked on its own.
 """
@@ -8,33 +8,33 @@ from the training loop so the divergence can be checked on its own.
 from __future__ import annotations
 
 
-def objective_loss(model, ids, labels, mask, first_answer: int, kd=None, objective: str = "sft"):
-    """The objective's loss over answer tokens (mean cross-entropy, mean KD divergence, or their sum),
-    computing logits only from the first answer position on."""
+def objective_loss(model, ids, labels, mask, first_response: int, kd=None, objective: str = "sft"):
+    """The objective's loss over response tokens (mean cross-entropy, mean KD divergence, or their sum),
+    computing logits only from the first response position on."""
     import torch
     import torch.nn.functional as F
 
     if objective == "sft":
-        logits, targets = _answer_logits(model, ids, labels, mask, first_answer)
+        logits, targets = _response_logits(model, ids, labels, mask, first_response)
         return F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]), targets.reshape(-1),
                                ignore_index=-100)
-    scores, answer_tokens, (kd_ids, kd_probs) = answer_scores(model, ids, labels, mask, first_answer, kd)
+    scores, response_tokens, (kd_ids, kd_probs) = response_scores(model, ids, labels, mask, first_response, kd)
     divergence = kd_loss(torch.log_softmax(scores, dim=-1), kd_ids, kd_probs)
-    return divergence if objective == "kd" else divergence + F.cross_entropy(scores, answer_tokens)
+    return divergence if objective == "kd" else divergence + F.cross_entropy(scores, response_tokens)
 
 
-def answer_scores(model, ids, labels, mask, first_answer: int, kd):
-    """The model's float32 logits at every answer position, (positions, vocab), row by row and in order; the
-    answer's tokens there; and the KD targets (ids, probs) at the same positions."""
-    logits, targets = _answer_logits(model, ids, labels, mask, first_answer)
-    answer = targets != -100
+def response_scores(model, ids, labels, mask, first_response: int, kd):
+    """The model's float32 logits at every response position, (positions, vocab), row by row and in order; the
+    response's tokens there; and the KD targets (ids, probs) at the same positions."""
+    logits, targets = _response_logits(model, ids, labels, mask, first_response)
+    in_response = targets != -100
     start = ids.shape[1] - targets.shape[1]
-    return logits[:, :-1].float()[answer], targets[answer], tuple(t[:, start:][answer] for t in kd)
+    return logits[:, :-1].float()[in_response], targets[in_response], tuple(t[:, start:][in_response] for t in kd)
 
 
-def _answer_logits(model, ids, labels, mask, first_answer: int):
-    """Logits from the position before the first answer token on, and the labels they predict."""
-    keep = ids.shape[1] - max(first_answer - 1, 0)
+def _response_logits(model, ids, labels, mask, first_response: int):
+    """Logits from the position before the first response token on, and the labels they predict."""
+    keep = ids.shape[1] - max(first_response - 1, 0)
     logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits
     start = ids.shape[1] - keep + 1  # the first position whose token the kept logits predict
     return logits, labels[:, start:]

@@ -1,8 +1,8 @@
-"""The teacher's answers to a training split of probes: what every objective trains the student on.
+"""The teacher's responses to a training split of probes: what every objective trains the student on.
 
 The training split is chosen disjoint from the audit's evaluation probes
 (or from a private, secret-seeded suite no public audit can evaluate on), and
-the teacher's answers are recorded in the audit database with
+the teacher's responses are recorded in the audit database with
 ``purpose="train"``; a rerun finds them there and asks the teacher nothing.
 """
 
@@ -19,7 +19,7 @@ from audit.store import Store
 
 
 def teacher_training_responses(store: Store, options: DistillOptions) -> tuple[str, list[dict]]:
-    """The teacher's recorded answers to training probes, first asking for them when --train-queries is given."""
+    """The teacher's recorded responses to training probes, first asking for them when --train-queries is given."""
     audit = store.audit()
     wanted: set[str] | None = None
     if options.train_queries:
@@ -48,7 +48,7 @@ def _no_responses_message(db_path: Path) -> str:
 
 
 def _ask_teacher_training_probes(store: Store, audit: dict | None, options: DistillOptions) -> tuple[str, list]:
-    """Select a training split disjoint from the audit's evaluation probes and record the teacher's answers."""
+    """Select a training split disjoint from the audit's evaluation probes and record the teacher's responses."""
     from audit.collect import collect_role
     from audit.models import load_model
     from audit.models.base import GenParams

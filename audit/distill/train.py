@@ -50,11 +50,11 @@ def train_adapter(store: Store, run_id: str, options: DistillOptions, config: di
 
 
 def _examples(tokenizer, rows: list[dict], targets: dict[str, "Exposed"] | None, max_length: int) -> list[dict]:
-    """The SFT examples, or the KD ones when there are targets; an error when none has an answer token left."""
+    """The SFT examples, or the KD ones when there are targets; an error when none has a response token left."""
     examples = (build_examples(tokenizer, rows, max_length) if targets is None
                 else build_kd_examples(tokenizer, rows, targets, max_length))
     if not examples:
-        raise AuditError(f"--max-length {max_length} leaves no answer tokens after the prompts; raise it")
+        raise AuditError(f"--max-length {max_length} leaves no response tokens after the prompts; raise it")
     return examples
 
 
@@ -145,11 +145,11 @@ def _step(model, batch, params, optimizer, scheduler, options: DistillOptions) -
     """One optimizer step on one batch: (loss, tokens, seconds); out-of-memory becomes a one-line error."""
     import torch
 
-    ids, labels, mask, first_answer, kd = batch
+    ids, labels, mask, first_response, kd = batch
     device = next(model.parameters()).device
     started = time.perf_counter()
     try:
-        loss = objective_loss(model, ids.to(device), labels.to(device), mask.to(device), first_answer,
+        loss = objective_loss(model, ids.to(device), labels.to(device), mask.to(device), first_response,
                               kd and tuple(t.to(device) for t in kd), options.objective)
         loss.backward()
     except (RuntimeError, MemoryError) as exc:

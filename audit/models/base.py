@@ -16,20 +16,20 @@ from typing import Any, Protocol, runtime_checkable
 
 from audit.topk import TopK
 
-NOTES_KEY = "distill_audit"  # the key of a recorded raw body that says what the auditor changed in the answer
+NOTES_KEY = "distill_audit"  # the key of a recorded raw body that says what the auditor changed in the response
 STOPPED_AT_DEADLINE = "deadline"  # finish_reason of a prompt the --max-seconds deadline stopped unanswered
-RAW_SLACK_CHARS = 65536  # what a raw body may hold beside the answer text (ids, usage, finish reasons)
+RAW_SLACK_CHARS = 65536  # what a raw body may hold beside the response text (ids, usage, finish reasons)
 
 
-def answer_char_limit(max_new_tokens: int) -> int:
-    """The most characters of one answer an audit records: max(4096, 64 x max_new_tokens).
+def response_char_limit(max_new_tokens: int) -> int:
+    """The most characters of one response an audit records: max(4096, 64 x max_new_tokens).
 
     Tokens average about four characters, and the longest in common
     vocabularies (runs of spaces, dashes or indentation) stay under 64, so
-    no model that honours the length limit comes near this bound; an answer
+    no model that honours the length limit comes near this bound; a response
     past it comes from an endpoint that ignores ``max_tokens``, and is cut so
     that it cannot choose what storing and featurising the audit costs (two
-    5 MB answers to 16 tokens made an analysis 121 s instead of 22 s). The
+    5 MB responses to 16 tokens made an analysis 121 s instead of 22 s). The
     4096 floor leaves room for endpoints that count tokens their own way.
     """
     return max(4096, 64 * max_new_tokens)
@@ -56,7 +56,7 @@ class GenParams:
 
 @dataclass
 class Generation:
-    """One answer to one prompt, or the reason there is none (``error``)."""
+    """One response to one prompt, or the reason there is none (``error``)."""
 
     text: str = ""
     tokens_in: int = 0
@@ -75,19 +75,19 @@ class Generation:
 
     @property
     def stopped(self) -> bool:
-        """The deadline stopped this prompt before an answer came: nothing is recorded for it, a rerun asks it."""
+        """The deadline stopped this prompt before a response came: nothing is recorded for it, a rerun asks it."""
         return self.error is not None and self.finish_reason == STOPPED_AT_DEADLINE
 
     def bounded(self, max_new_tokens: int) -> "Generation":
-        """This answer as an audit records it, whatever the backend: text cut at ``answer_char_limit``, and the
+        """This response as an audit records it, whatever the backend: text cut at ``response_char_limit``, and the
         raw body kept only while it is of a like size (else dropped); each cut is noted.
 
-        A cut answer ends with ``finish_reason`` "length": the length limit
+        A cut response ends with ``finish_reason`` "length": the length limit
         stopped it, as ``max_tokens`` should have.
         """
         if self.error is not None:
             return self
-        limit = answer_char_limit(max_new_tokens)
+        limit = response_char_limit(max_new_tokens)
         notes, text, finish, raw = dict(self.notes), self.text, self.finish_reason, self.raw
         if len(text) > limit:
             notes["truncated_by_auditor"] = {"chars": len(text), "kept": limit}
@@ -163,14 +163,14 @@ class Model(Protocol):
         """Answer each prompt (a user message; the backend applies the chat template), in input order.
 
         ``seeds`` gives each prompt its own sampling seed (default
-        ``params.seed`` for all): a prompt's answer depends on its prompt,
+        ``params.seed`` for all): a prompt's response depends on its prompt,
         ``params`` and its seed only, never on the prompts it is batched
-        with, so a recorded answer is reproduced by asking its prompt alone
+        with, so a recorded response is reproduced by asking its prompt alone
         with its recorded params. The transformers backend draws each prompt's
         tokens from a generator of its own, the HTTP backend sends the seed
         as the request's ``seed``, the replay backend ignores it. ``samples``
         says which sample (0..k-1) of its probe each prompt is: the replay
-        backend returns the answer recorded for that sample, the others
+        backend returns the response recorded for that sample, the others
         ignore it.
 
         A failure of one prompt is returned as a ``Generation`` with

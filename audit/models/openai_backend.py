@@ -10,8 +10,8 @@ start, 401/403) stop the run with a ``BackendError``.
 The API key comes from an environment variable and goes only into the
 ``Authorization`` header: never into ``describe()``, the recorded request,
 an error message or a log line (every text that leaves this module passes
-through ``_redact``). An endpoint may reflect the key in its answer, so every
-string of a reply is redacted too, and the answer notes that it was.
+through ``_redact``). An endpoint may reflect the key in its response, so every
+string of a reply is redacted too, and the response notes that it was.
 
 An endpoint is run by the party under audit, so its replies are hostile
 input: a body is read up to ``MAX_REPLY_BYTES`` and refused if nested
@@ -44,7 +44,7 @@ from audit.topk import TopK
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 MAX_RETRY_AFTER_S = 300.0  # a server asking for longer than this is down, not busy
-# 4096 tokens with 20 top log-probabilities each take about 4 MB of JSON: a body past 32 MiB is not an answer.
+# 4096 tokens with 20 top log-probabilities each take about 4 MB of JSON: a body past 32 MiB is not a response.
 MAX_REPLY_BYTES = 32 << 20
 MAX_JSON_DEPTH = 64  # a chat completion nests about 6 deep; deeper is refused before any recursive step
 DEADLINE_SLACK_S = 0.01  # less time left than this is none: a request cannot finish in it
@@ -82,11 +82,11 @@ class OpenAIModel(Model):
 
     def generate(self, prompts: list[str], params: GenParams, seeds: list[int] | None = None,
                  samples: list[int] | None = None) -> list[Generation]:
-        """One request per prompt, in parallel, each with its own ``seed``; answers in input order."""
+        """One request per prompt, in parallel, each with its own ``seed``; responses in input order."""
         self._fatal.clear()
         own = [replace(params, seed=seed) for seed in prompt_seeds(prompts, params, seeds)]
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            return list(pool.map(self._answer, prompts, own))
+            return list(pool.map(self._respond, prompts, own))
 
     def score(self, prompt: str, continuations: list[str]) -> list[list[float]]:
         raise ScoringUnsupported(
@@ -129,7 +129,7 @@ class OpenAIModel(Model):
             listed = self._redact(valid_unicode(_snippet(", ".join(served[:10]))))
             raise SpecError(f"{self.spec}: the endpoint serves {listed}, not {self.model_id!r}")
 
-    def _answer(self, prompt: str, params: GenParams) -> Generation:
+    def _respond(self, prompt: str, params: GenParams) -> Generation:
         body = self._request_body(prompt, params)
         started = time.perf_counter()
         try:

@@ -60,7 +60,7 @@ class Backend(ABC):
 
     @abstractmethod
     def check(self, spec: ModelSpec, deadline: float | None = None) -> Any:
-        """Every check made before weights are read (paths, a GGUF's architecture, an endpoint's answer);
+        """Every check made before weights are read (paths, a GGUF's architecture, an endpoint's response);
         returns what ``load`` needs of it, so nothing is checked or resolved twice."""
 
     @abstractmethod

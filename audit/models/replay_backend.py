@@ -2,8 +2,8 @@
 
 Lets an audit be re-run against responses collected elsewhere (another
 machine, a paid API that should not be asked twice) without the model. The
-answers are looked up by probe text and sample index; a prompt the earlier
-audit never asked is an error ``Generation``, never an invented answer.
+responses are looked up by probe text and sample index; a prompt the earlier
+audit never asked is an error ``Generation``, never an invented response.
 
 The source database may come from elsewhere (a report folder, the other
 party), so it is opened read-only and as it is: a file that is not an audit
@@ -29,7 +29,7 @@ Read = TypeVar("Read")
 
 class ReplayBackend(Backend):
     """``replay:/path/to/audit.db#role``: checked by finding the role in the database, loaded by reading its
-    answers (once)."""
+    responses (once)."""
 
     name = "replay"
 
@@ -52,18 +52,18 @@ BACKEND = ReplayBackend()
 
 
 class ReplayModel(Model):
-    """The recorded answers of model ``spec.role`` in the audit database ``spec.path``."""
+    """The recorded responses of model ``spec.role`` in the audit database ``spec.path``."""
 
     def __init__(self, spec: ModelSpec):
         self.spec = spec.text
         self.role = spec.role
         self.path = spec.path
-        self._recorded, self.source = _read_source(spec, _recorded_answers)
+        self._recorded, self.source = _read_source(spec, _recorded_responses)
         self.db_sha256 = sha256_file(self.path)
 
     def generate(self, prompts: list[str], params: GenParams, seeds: list[int] | None = None,
                  samples: list[int] | None = None) -> list[Generation]:
-        """The recorded answer to each (prompt, sample); without ``samples`` the n-th repeat of a prompt is sample n.
+        """The recorded response to each (prompt, sample); without ``samples`` the n-th repeat of a prompt is sample n.
 
         ``seeds`` changes nothing: what was recorded is what was answered.
         """
@@ -80,7 +80,7 @@ class ReplayModel(Model):
         return {prompt for prompt, _ in self._recorded}
 
     def score(self, prompt: str, continuations: list[str]) -> list[list[float]]:
-        raise ScoringUnsupported(f"{self.spec}: a replayed model has only its recorded answers, no probabilities")
+        raise ScoringUnsupported(f"{self.spec}: a replayed model has only its recorded responses, no probabilities")
 
     def describe(self) -> Description:
         return Description(
@@ -95,8 +95,8 @@ class ReplayModel(Model):
     def _replayed(self, prompt: str, sample: int) -> Generation:
         row = self._recorded.get((prompt, sample))
         if row is None:
-            return Generation(finish_reason="error",
-                              error=f"replay: {self.path} has no answer of {self.role} to this prompt (sample {sample})")
+            why = f"replay: {self.path} has no response of {self.role} to this prompt (sample {sample})"
+            return Generation(finish_reason="error", error=why)
         logprobs = row["logprobs"] or {}
         return Generation(
             text=row["text"],
@@ -135,7 +135,7 @@ def _source_model(store, spec: ModelSpec) -> tuple[dict, dict]:
     return audit, model
 
 
-def _recorded_answers(store, spec: ModelSpec) -> tuple[dict[tuple[str, int], dict], dict]:
+def _recorded_responses(store, spec: ModelSpec) -> tuple[dict[tuple[str, int], dict], dict]:
     audit, model = _source_model(store, spec)
     recorded: dict[tuple[str, int], dict] = {}
     blobs = store.top_distributions(audit["id"], model["id"])

@@ -8,10 +8,10 @@ wastes little on padding, padded on the left so every row's next token sits
 in the last column, and decoded together under ``torch.inference_mode``.
 
 Sampling never depends on the batch: HF's sampling draws every row from one
-global random stream, so a row's answer would change with the prompts beside
+global random stream, so a row's response would change with the prompts beside
 it. Each row draws instead from a ``torch.Generator`` of its own, seeded with
 its prompt's seed (``RowSampler``), and ``generate`` runs greedy over the
-scores that sampler leaves, so an answer is reproduced by asking its prompt
+scores that sampler leaves, so a response is reproduced by asking its prompt
 alone with the same seed.
 """
 
@@ -138,10 +138,10 @@ class TransformersModel(Model):
         return torch.tensor([ids], dtype=torch.long, device=self.device)
 
     def _score_next_token(self, prompt_ids: list[int], token_ids: list[int]) -> list[list[float]]:
-        """One-token answers (a judge's "A"/"B") share one row: the prompt, read at its last position.
+        """One-token responses (a judge's "A"/"B") share one row: the prompt, read at its last position.
 
-        Half the work of a row per answer, and the same numbers: each
-        answer's log-probability comes from the same next-token distribution.
+        Half the work of a row per response, and the same numbers: each
+        response's log-probability comes from the same next-token distribution.
         """
         import torch
 
@@ -235,7 +235,7 @@ class TransformersModel(Model):
 
     def _generation_config(self, params: GenParams):
         """Greedy over the scores, built from scratch, so no checkpoint default (top_k=50, repetition penalty)
-        changes the answer; temperature and top-p are ``RowSampler``'s."""
+        changes the response; temperature and top-p are ``RowSampler``'s."""
         from transformers import GenerationConfig
 
         return GenerationConfig(max_new_tokens=params.max_new_tokens, eos_token_id=sorted(self.eos_ids),
@@ -254,7 +254,7 @@ def prompt_ids(tokenizer, prompt: str) -> list[int]:
 
 def chat_prompt(tokenizer, prompt: str) -> str | None:
     """A user message in the tokenizer's chat template, opened for the assistant's turn; None without a template.
-    Distillation cuts the teacher's answer turn after exactly this text, so both read it here."""
+    Distillation cuts the teacher's response turn after exactly this text, so both read it here."""
     if not getattr(tokenizer, "chat_template", None):
         return None
     return tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
@@ -267,8 +267,8 @@ class StepRecorder:
 
     Each step keeps the top-k (log p, id) of every row and the step's
     log-probabilities until the next step shows which token was chosen; so
-    nothing of size answer length x vocabulary is ever held (HF's
-    ``output_logits`` keeps every step's logits, 4 GB for 32 answers of 128
+    nothing of size response length x vocabulary is ever held (HF's
+    ``output_logits`` keeps every step's logits, 4 GB for 32 responses of 128
     tokens over a 262k vocabulary, and stacking them doubled it).
     """
 
@@ -312,7 +312,7 @@ class RecordedSteps:
     ids: object | None
 
     def row(self, row: int, length: int):
-        """One answer's (chosen, top values, top ids), cut to its length."""
+        """One response's (chosen, top values, top ids), cut to its length."""
         cut = (lambda t: t[row, :length] if t is not None else None)
         return cut(self.chosen), cut(self.values), cut(self.ids)
 
@@ -405,7 +405,7 @@ def tokenizer_fingerprint(tokenizer) -> str:
 
 
 def _eos_ids(model, tokenizer) -> set[int]:
-    """Every id that ends an answer: the tokenizer's EOS and the checkpoint's generation EOS ids."""
+    """Every id that ends a response: the tokenizer's EOS and the checkpoint's generation EOS ids."""
     ids = {tokenizer.eos_token_id}
     configured = getattr(model.generation_config, "eos_token_id", None)
     ids.update(configured if isinstance(configured, list) else [configured])

@@ -1,11 +1,11 @@
 """The behavioral probe suites: the prompt distribution D every audit claim holds over.
 
 Public API:
-  load_suite(name_or_path)      the built-in ``bbi-probes-v1`` or a user JSONL/CSV file
-  build_private_suite(seed)     a fresh split of the same shape from a secret seed (only its hash is kept)
-  sample_probes(suite, q, seed) a stratified, deterministic choice of q probes
-  list_suites()                 the built-in suites with their sizes and hashes
-  check_reference(ref, answer)  does an answer satisfy a probe's checkable reference?
+  load_suite(name_or_path)        the built-in ``bbi-probes-v1`` or a user JSONL/CSV file
+  build_private_suite(seed)       a fresh split of the same shape from a secret seed (only its hash is kept)
+  sample_probes(suite, q, seed)   a stratified, deterministic choice of q probes
+  list_suites()                   the built-in suites with their sizes and hashes
+  check_reference(ref, response)  does a response satisfy a probe's checkable reference?
 """
 
 from __future__ import annotations

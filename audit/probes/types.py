@@ -14,7 +14,7 @@ class Probe:
     every suite and every database; ``reference`` is a machine-checkable
     answer or constraint (see ``audit.probes.checkers``), or None.
     ``pair_of`` links a perturbation (typos, casing, paraphrase) to its
-    original, so a consistency analysis can compare the two answers and the
+    original, so a consistency analysis can compare the two responses and the
     near-duplicate rule knows the pair is intended.
     """
 

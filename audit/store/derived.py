@@ -90,7 +90,7 @@ class DerivedRows(Connection):
         """Per model: queries q and compute t (tokens, wall and device seconds, FLOP estimate) of the evaluation.
 
         Derived from the recorded queries, so it can never drift from them.
-        Only evaluation queries count: a teacher's answers to training probes
+        Only evaluation queries count: a teacher's responses to training probes
         (``distill`` and ``leakage`` record them in the same database) are the
         cost of a distillation, not of telling models apart. The FLOP estimate
         is 2 x parameters x tokens processed, where the parameter count is known.

@@ -218,17 +218,17 @@ class Store(DerivedRows):
         ).fetchall()
         return {(r[0], r[1]) for r in rows}
 
-    def record_responses(self, audit_id: str, model_id: str, answers: list[dict], purpose: str = "eval") -> None:
+    def record_responses(self, audit_id: str, model_id: str, responses: list[dict], purpose: str = "eval") -> None:
         """Record a batch of answered or failed queries in one transaction.
 
-        Each answer is a dict with ``probe_id``, ``sample``, ``params`` and
+        Each response is a dict with ``probe_id``, ``sample``, ``params`` and
         either ``error`` (a failed query: recorded, retried on resume) or the
         response fields ``text``, ``tokens_in``, ``tokens_out``,
         ``finish_reason``, ``latency_s``, ``device_s`` and optionally
         ``logprobs``, ``request``, ``raw``, ``started_at``.
         """
         with self._write():
-            for a in answers:
+            for a in responses:
                 qid = self.query_id(audit_id, model_id, a["probe_id"], a["sample"], purpose)
                 prior = self.db.execute("select attempts from queries where id = ?", [qid]).fetchone()
                 failed = a.get("error") is not None
@@ -304,7 +304,7 @@ class Store(DerivedRows):
         return out
 
     def top_distributions(self, audit_id: str, model_id: str, purpose: str = "eval") -> dict[str, bytes]:
-        """query id -> the packed top-k distributions (``audit.topk.TopK.unpack``) of each answer that has them."""
+        """query id -> the packed top-k distributions (``audit.topk.TopK.unpack``) of each response that has them."""
         if not self._holds_top_logprobs():
             return {}
         rows = self.db.execute(
@@ -318,7 +318,7 @@ class Store(DerivedRows):
         return "top_logprobs" in self.db["responses"].columns_dict
 
     def reported_cost(self, audit_id: str) -> tuple[float, int]:
-        """(sum, answers) of the prices endpoints reported in their replies (``usage.cost``), for --max-cost."""
+        """(sum, responses) of the prices endpoints reported in their replies (``usage.cost``), for --max-cost."""
         row = self.db.execute(
             "select total(json_extract(raw_json, '$.usage.cost')), count(json_extract(raw_json, '$.usage.cost')) "
             "from responses where audit_id = ? and json_valid(raw_json)", [audit_id]).fetchone()
@@ -327,8 +327,8 @@ class Store(DerivedRows):
     def query_errors(self, audit_id: str) -> list[dict]:
         return list(self.db["queries"].rows_where("audit_id = ? and status = 'error'", [audit_id]))
 
-    def last_answer_at(self, audit_id: str) -> str | None:
-        """When the last evaluation answer was recorded: results older than this are stale."""
+    def last_response_at(self, audit_id: str) -> str | None:
+        """When the last evaluation response was recorded: results older than this are stale."""
         row = self.db.execute("select max(finished_at) from queries where audit_id = ? and purpose = 'eval' "
                               "and status = 'ok'", [audit_id]).fetchone()
         return row[0] if row else None
