@@ -167,7 +167,7 @@ def verify(report_dir: Path, public_key: Path | None, key_id: str | None) -> Non
 @click.option("--max-new-tokens", type=click.IntRange(min=1), default=128, show_default=True,
               help="Length limit of the teacher's training responses.")
 @click.option("--top-logprobs", type=click.IntRange(min=1), default=None, metavar="K",
-              help="With --train-queries: also record the teacher's K most likely tokens at every answer token "
+              help="With --train-queries: also record the teacher's K most likely tokens at every response token "
                    "(what --objective kd trains on).")
 @click.option("--objective", type=click.Choice(["sft", "kd", "sft+kd"]), default="sft", show_default=True,
               help="sft: cross-entropy on the teacher's text; kd: KL divergence from the teacher's recorded top-k "
@@ -228,7 +228,7 @@ def distill(target_modules: str, **options) -> None:
 @click.option("--epochs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Passes of every student over its training responses.")
 @click.option("--max-new-tokens", type=click.IntRange(min=1), default=64, show_default=True,
-              help="Length limit of every answer, training and evaluation.")
+              help="Length limit of every response, training and evaluation.")
 @click.option("--suite", default="bbi-probes-v1", show_default=True,
               help="The suite training and evaluation probes are drawn from (a built-in name or a JSONL/CSV file).")
 @click.option("--seed", type=int, default=0, show_default=True,

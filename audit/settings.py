@@ -73,7 +73,7 @@ SETTINGS = (
             stage="run", type=FILE, in_config=False, recorded=False),
     Setting("db_path", "--db", "The audit database (created if missing; resumed if present).", type=FILE,
             required=True, toml="db", recorded=False,
-            variants={"analyze": {"help": "The audit database: its recorded answers are analysed and the "
+            variants={"analyze": {"help": "The audit database: its recorded responses are analysed and the "
                                           "results written to it."},
                       "report": {"help": "The audit database the report is rendered from, alone."}}),
     Setting("teacher", "--teacher", "Spec of the claimed teacher model.", required=True, asked=True,

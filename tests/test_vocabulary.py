@@ -104,7 +104,6 @@ OUTPUT_CALLED_ANSWER = re.compile(
 # expected answer. "answered"/"unanswered" are the verb.
 ANSWER_NAMES = {"answer", "_plain_answer"}
 # --help texts that README.md's option tables copy (cog): they change together with the README, which the lead merges.
-README_MIRRORED = ("its recorded answers are analysed", "at every answer token")
 PACKAGE = Path(__file__).parent.parent / "audit"
 
 
@@ -118,8 +117,7 @@ def test_a_models_output_is_never_called_an_answer():
     python = sorted(PACKAGE.rglob("*.py"))
     prose = [f"{path.relative_to(PACKAGE.parent)}:{text.count(chr(10), 0, m.start()) + 1}: {m.group(0)!r}"
              for path in [*python, *sorted(TEMPLATES.iterdir())] for text in [path.read_text(encoding="utf-8")]
-             for m in OUTPUT_CALLED_ANSWER.finditer(text)
-             if not any(kept in text[max(m.start() - 20, 0):m.end() + 20] for kept in README_MIRRORED)]
+             for m in OUTPUT_CALLED_ANSWER.finditer(text)]
     names = _template_identifiers().union(*map(_python_names, python))
     assert not prose, f"a model's output is a response, not an answer: {prose}"
     assert sorted(n for n in names if re.search(r"answers?(?![a-z])", n, re.I) and n not in ANSWER_NAMES) == []
