@@ -89,8 +89,8 @@ def analyze_store(store: Store, *, teacher_spec: str | None = None, judge_spec: 
     # A wrong --judge fails now, not after minutes of embeddings and teacher scores; loading it checks it no more.
     checked = {judge_spec: check_spec(judge_spec)} if use_judge and judge_spec and judge_model is None else {}
     ctx = Context(store, audit_id, confidence, seed, by_model,
-                  {m["name"]: m for m in store.models(audit_id)},
-                  {c["name"]: c for c in store.model_costs(audit_id)},
+                  {m["name"]: m for m in store.models()},
+                  {c["name"]: c for c in store.model_costs()},
                   named=frozenset(s for s in (teacher_spec, judge_spec, *named_specs) if s), checked=checked)
     ctx.notes.append(_coverage_note(coverage))
     teacher_model = teacher_model or named_teacher(ctx, teacher_spec)  # a wrong --teacher fails before the stages
@@ -128,13 +128,13 @@ def analyze_store(store: Store, *, teacher_spec: str | None = None, judge_spec: 
             row.details["coverage"] = coverage
         with stages("budget curves"):
             points = [p for comp in comparisons for p in budget_points(ctx, comparisons, comp, budget_repeats)]
-        store.clear_results(audit_id)  # only now: a run that fails midway leaves the previous results whole
-        store.record_results(audit_id, rows)
-        store.record_budget_points(audit_id, points)
+        store.clear_results()  # only now: a run that fails midway leaves the previous results whole
+        store.record_results(rows)
+        store.record_budget_points(points)
         if plan is not None:
-            store.record_sequence_points(audit_id, evaluation.points())
+            store.record_sequence_points(evaluation.points())
     wall = time.perf_counter() - started
-    store.record_cost(audit_id, subject="analysis", stage="analyze", wall_s=wall,
+    store.record_cost(subject="analysis", stage="analyze", wall_s=wall,
                       details={"rows": len(rows), "budget_points": len(points), "notes": ctx.notes,
                                "unnamed": ctx.unnamed, "stage_seconds": stages.seconds,
                                "settings": analysis_settings(judge=judge_spec, use_judge=use_judge,

@@ -58,9 +58,9 @@ class Recorded:
 
 def recorded_distributions(store: Store, audit_id: str, model_id: str, purpose: str = "eval") -> list[Recorded]:
     """Every response of one model that has recorded top-k distributions, in the store's order."""
-    blobs = store.top_distributions(audit_id, model_id, purpose)
+    blobs = store.top_distributions(model_id, purpose)
     return [Recorded(row["probe_id"], row["query_id"], TopK.unpack(blobs[row["query_id"]]))
-            for row in store.responses(audit_id, model_id, purpose) if row["query_id"] in blobs]
+            for row in store.responses(model_id, purpose) if row["query_id"] in blobs]
 
 
 def leakage(responses: list[Recorded], policy: Policy, *, confidence: float = 0.95, n_boot: int = 2000,

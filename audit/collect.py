@@ -184,7 +184,7 @@ def run_collect(options: CollectOptions) -> str:
     named = model_names(options.teacher, options.suspect, options.controls)
     store = Store.open(options.db_path)
     audit = store.audit()
-    training = {p["id"] for p in store.selected_probes(audit["id"], "train")} if audit else set()
+    training = {p["id"] for p in store.selected_probes("train")} if audit else set()
     suites, probes, seed_hash = choose_probes(options, training)
     if audit is not None and not options.new_run:
         check_resumable(store, audit, options, probes)
@@ -198,17 +198,17 @@ def run_collect(options: CollectOptions) -> str:
         options.recorded(), suite_name=suites[0].name, suite_version=suites[0].version,
         suite_hash=suites[0].hash, seed=options.seed, private_seed_hash=seed_hash,
     )
-    store.update_audit(audit_id, config=options.recorded(), status="collecting")
+    store.update_audit(config=options.recorded(), status="collecting")
     for suite in suites:
         store.add_suite(suite)
-    store.select_probes(audit_id, [p.id for p in probes], purpose="eval")
+    store.select_probes([p.id for p in probes], purpose="eval")
 
     tallies = []
     with progress(options.quiet) as bar:
         for name, role, spec in named:
             model = load_model(checked[spec], device=options.device, dtype=options.dtype,
                                concurrency=options.concurrency, deadline=deadline)
-            model_id = store.add_model(audit_id, name=name, role=role, spec=spec,
+            model_id = store.add_model(name=name, role=role, spec=spec,
                                        description=model.describe().as_dict())
             tally = collect_role(store, audit_id, model_id, name, model, probes, options.gen_params(),
                                  samples=options.samples, deadline=deadline, bar=bar)
@@ -218,7 +218,7 @@ def run_collect(options: CollectOptions) -> str:
             if tally.stopped:
                 break
     complete = len(tallies) == len(named) and all(not t.stopped and t.errors == 0 for t in tallies)
-    store.update_audit(audit_id, status="collected" if complete else "collecting",
+    store.update_audit(status="collected" if complete else "collecting",
                        config={**options.recorded(), **collection_environment()})
     summary = summarize(options.db_path, tallies, complete)
     return summary if started_over is None else f"{started_over}\n{summary}"
@@ -232,7 +232,7 @@ def check_resumable(store: Store, audit: dict, options: CollectOptions, probes: 
     that holds no evaluation selection yet (only ``distill``'s training
     responses) may start an audit with any settings.
     """
-    asked = {row["id"] for row in store.selected_probes(audit["id"], "eval")}
+    asked = {row["id"] for row in store.selected_probes("eval")}
     if not asked:
         return
     try:
@@ -279,7 +279,7 @@ def collect_role(store: Store, audit_id: str, model_id: str, name: str, model: M
     batch's responses are. Every response is bounded (``Generation.bounded``)
     before it is recorded, whichever backend gave it.
     """
-    done = store.completed_queries(audit_id, model_id, purpose)
+    done = store.completed_queries(model_id, purpose)
     todo = [(p, s) for s in range(samples) for p in probes if (p.id, s) not in done]
     tally = RoleTally(name=name, already=len(probes) * samples - len(todo), pending=len(todo),
                       top_logprobs_asked=params.top_logprobs)
@@ -311,7 +311,7 @@ def collect_role(store: Store, audit_id: str, model_id: str, name: str, model: M
                         tally.error_samples.append(gen.error)
                 else:
                     tally.answered += 1
-            store.record_responses(audit_id, model_id, responses, purpose=purpose)
+            store.record_responses(model_id, responses, purpose=purpose)
             tally.asked += len(responses)
             tally.pending -= len(responses)
             if task is not None:

@@ -51,7 +51,7 @@ def run_sequential(options: CollectOptions) -> str:
                                   rule=options.stop_rule, threshold=options.epsilon_threshold,
                                   adversaries=_family(models["teacher"]), confidence=options.confidence)
     audit_id = _start(store, audit, options, suites, plan)
-    ids = {name: store.add_model(audit_id, name=name, role=role, spec=spec,
+    ids = {name: store.add_model(name=name, role=role, spec=spec,
                                  description=models[name].describe().as_dict()) for name, role, spec in named}
     scorer = _scorer(store, audit_id, models["teacher"], plan)
     embedder = embeddings.Embedder()
@@ -62,7 +62,7 @@ def run_sequential(options: CollectOptions) -> str:
     with progress(options.quiet) as bar:
         task = bar.add_task("rounds            ", total=len(rounds), status="") if bar is not None else None
         for index, round_ids in enumerate(rounds):
-            store.select_probes(audit_id, round_ids, purpose="eval", first_rank=index * plan.round_size)
+            store.select_probes(round_ids, purpose="eval", first_rank=index * plan.round_size)
             if not _ask_round(store, audit_id, ids, models, [by_id[p] for p in round_ids], options, deadline,
                               tallies, bar):
                 why = "deadline"
@@ -85,7 +85,7 @@ def run_sequential(options: CollectOptions) -> str:
     config = {**options.recorded(), "sequential_plan": plan.recorded(), **collection_environment()}
     if why != "deadline":
         config["sequential_stop"] = _stop_record(stop, why, options)
-    store.update_audit(audit_id, status="collected" if complete else "collecting", config=config)
+    store.update_audit(status="collected" if complete else "collecting", config=config)
     summary = summarize(options.db_path, list(tallies.values()), complete)
     lines = [summary, _stop_line(stop, why, plan)]
     return "\n".join(([started_over] if started_over else []) + lines)
@@ -93,7 +93,7 @@ def run_sequential(options: CollectOptions) -> str:
 
 def _pool(store: Store, audit: dict | None, options: CollectOptions, models: dict):
     """The usable probes: the whole suite (and private split), less training probes and prompts a replay lacks."""
-    training = {p["id"] for p in store.selected_probes(audit["id"], "train")} if audit else set()
+    training = {p["id"] for p in store.selected_probes("train")} if audit else set()
     training |= set(adapter_training_probes(options))
     suites, pool, _ = choose_probes(replace(options, queries=None), training)
     for name, model in models.items():
@@ -131,10 +131,10 @@ def _start(store: Store, audit: dict | None, options: CollectOptions, suites: li
     config = {**options.recorded(), "sequential_plan": plan.recorded()}
     if audit is not None:
         config = {**json.loads(audit["config_json"] or "{}"), **config}
-    store.update_audit(audit_id, config=config, status="collecting")
+    store.update_audit(config=config, status="collecting")
     for suite in suites:
         store.add_suite(suite)
-    store.select_probes(audit_id, list(plan.order), purpose=sequential.ORDER)
+    store.select_probes(list(plan.order), purpose=sequential.ORDER)
     return audit_id
 
 
@@ -143,7 +143,7 @@ def _scorer(store: Store, audit_id: str, teacher, plan):
         return None
     from audit.adversaries.likelihood import TeacherScorer
 
-    row = store.model(audit_id, "teacher")
+    row = store.model("teacher")
     return TeacherScorer(store, audit_id, teacher, row["fingerprint"] or "unknown", row["param_count"])
 
 
@@ -168,7 +168,7 @@ def _over_cost(store: Store, audit_id: str, options: CollectOptions) -> bool:
     """Whether the prices the endpoints reported reach --max-cost; an endpoint that reports none cannot be capped."""
     if options.max_cost is None:
         return False
-    spent, priced = store.reported_cost(audit_id)
+    spent, priced = store.reported_cost()
     if priced == 0:
         raise AuditError("--max-cost: no endpoint of this audit reported a price (usage.cost) in its replies, so the "
                          "cost cannot be capped; use --queries or --max-seconds instead (the responses so far are "

@@ -265,7 +265,7 @@ def _record_teacher(options: LeakageOptions) -> str:
     with Store.open(options.db_path) as store:
         for size in options.train_sizes:
             teacher_training_responses(store, _distill_options(options, size=size, batch_size=GENERATION_BATCH))
-        selected = len(store.selected_probes(_audit_id(store), "train"))
+        selected = len(store.selected_probes("train"))
     if selected < max(options.train_sizes):
         raise AuditError(f"--train-sizes {max(options.train_sizes)}: --suite {options.suite} has only {selected} "
                          "probes left for training beside the evaluation ones; use smaller sizes")
@@ -300,7 +300,7 @@ def _distil(options: LeakageOptions, student: Student) -> bool:
     if (student.folder / COMPLETE_MARKER).exists():
         with Store.open(options.db_path) as store:
             marker = finished_adapter(student.folder, training_plan(store, distill_options).config)
-            if store.cost(_audit_id(store), student.name, "distill") is None:
+            if store.cost(student.name, "distill") is None:
                 _record_training(store, student, marker, None)
         return False
     started = time.perf_counter()
@@ -318,7 +318,7 @@ def _audit_id(store: Store) -> str:
 def _record_training(store: Store, student: Student, marker: dict, process_wall_s: float | None) -> None:
     """The student's training, as the compute t of its curve point: steps' wall time and tokens from its marker,
     and this process's whole time for it (loading and saving included) when it was trained now."""
-    store.record_cost(_audit_id(store), subject=student.name, stage="distill", tokens_in=marker["tokens"],
+    store.record_cost(subject=student.name, stage="distill", tokens_in=marker["tokens"],
                       wall_s=marker["wall_s"], details={
                           "policy": student.policy, "train_size": student.size, "objective": OBJECTIVE,
                           "examples": marker["examples"], "steps": marker["steps"], "epochs": marker["config"]["epochs"],
@@ -381,10 +381,10 @@ def _record_cmi(options: LeakageOptions, fitted: dict) -> str:
 
     with Store.open(options.db_path) as store:
         audit_id = _audit_id(store)
-        teacher_id = store.model(audit_id, "teacher")["id"]
+        teacher_id = store.model("teacher")["id"]
         responses = recorded_distributions(store, audit_id, teacher_id, "eval")
         used = {r.query_id for r in responses}
-        teacher_rows = [r for r in store.responses(audit_id, teacher_id, "eval") if r["query_id"] in used]
+        teacher_rows = [r for r in store.responses(teacher_id, "eval") if r["query_id"] in used]
         teacher_t = {key: float(sum(r[key] or 0 for r in teacher_rows)) for key in ("tokens_in", "tokens_out")}
         teacher_t["wall_s"] = float(sum(r["latency_s"] or 0.0 for r in teacher_rows))
         rows, shown = [], []
@@ -399,7 +399,7 @@ def _record_cmi(options: LeakageOptions, fitted: dict) -> str:
                 rows.append(ResultRow.of(estimate, adversary=EXPOSURE, comparison=EXPOSURE_PREFIX + name,
                                          metric=metric, q=len(responses), t=t, details=details))
             shown.append(f"{name} {result.cmi.estimate:.3f}")
-        store.record_results(audit_id, rows)
+        store.record_results(rows)
     return f"CMI estimates (nats per token, {len(used)} teacher responses): {'; '.join(shown)}"
 
 
@@ -415,12 +415,12 @@ def _record_fidelity(options: LeakageOptions, students: list[Student]) -> str:
     models = {SUSPECT: options.student, **{s.name: s.spec(options.student) for s in students}}
     with Store.open(options.db_path) as store:
         audit_id = _audit_id(store)
-        done = {r.comparison for r in store.results(audit_id, adversary=TEACHER_FORCED, metric=KL_TO_TEACHER)}
+        done = {r.comparison for r in store.results(adversary=TEACHER_FORCED, metric=KL_TO_TEACHER)}
         if all(comparison_name(name) in done for name in models):
             return "fidelity: current (skipped)"
-        teacher_id = store.model(audit_id, TEACHER)["id"]
+        teacher_id = store.model(TEACHER)["id"]
         recorded = recorded_distributions(store, audit_id, teacher_id, EVAL)
-        by_query = {r["query_id"]: r for r in store.responses(audit_id, teacher_id, EVAL)}
+        by_query = {r["query_id"]: r for r in store.responses(teacher_id, EVAL)}
     teacher_rows = [by_query[r.query_id] for r in recorded]
     read = {}
     with progress(options.quiet) as bar:
@@ -434,7 +434,7 @@ def _record_fidelity(options: LeakageOptions, students: list[Student]) -> str:
                                                       "train_size": s.size})
              for s in students if (reference := reference_policy(s.policy, policies)) is not None]
     with Store.open(options.db_path) as store:
-        store.record_results(audit_id, fidelity_rows(read, pairs, confidence=options.confidence, seed=options.seed))
+        store.record_results(fidelity_rows(read, pairs, confidence=options.confidence, seed=options.seed))
     shown = "; ".join(f"{name} {fidelity.divergence.mean():.3f}" for name, fidelity in read.items())
     return f"fidelity (KL to the teacher, nats per token, {len(teacher_rows)} teacher responses): {shown}"
 
@@ -442,7 +442,7 @@ def _record_fidelity(options: LeakageOptions, students: list[Student]) -> str:
 def _record_run(options: LeakageOptions, students: list[Student], wall_s: float, stages: dict) -> None:
     """The plan the report draws: policies, sizes, which student is which point, and the settings shared by all."""
     with Store.open(options.db_path) as store:
-        store.record_cost(_audit_id(store), subject="leakage", stage="leakage", wall_s=wall_s, details={
+        store.record_cost(subject="leakage", stage="leakage", wall_s=wall_s, details={
             "policies": list(dict.fromkeys(s.policy for s in students)), "train_sizes": list(options.train_sizes),
             "students": [{"model": s.name, "policy": s.policy, "train_size": s.size} for s in students],
             "base": {"model": "suspect", "spec": options.student}, "objective": OBJECTIVE,

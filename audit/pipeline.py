@@ -208,13 +208,13 @@ def unasked(collect_options) -> int:
 
     with Store.open(collect_options.db_path, create=False) as store:
         audit = store.require_audit()
-        expected = len(store.selected_probes(audit["id"], "eval")) * collect_options.samples
-        errors = Counter(row["model_id"] for row in store.query_errors(audit["id"]))
+        expected = len(store.selected_probes("eval")) * collect_options.samples
+        errors = Counter(row["model_id"] for row in store.query_errors())
         left = 0
         for name, _role, _spec in model_names(collect_options.teacher, collect_options.suspect,
                                                collect_options.controls):
-            model = store.model(audit["id"], name)
-            asked = len(store.completed_queries(audit["id"], model["id"])) + errors[model["id"]] if model else 0
+            model = store.model(name)
+            asked = len(store.completed_queries(model["id"])) + errors[model["id"]] if model else 0
             left += max(0, expected - asked)
     return left
 
@@ -239,11 +239,11 @@ def analysis_current(options: RunOptions) -> bool:
     with store:
         if audit is None:
             return False
-        results = store.results(audit["id"])
-        last_response = store.last_response_at(audit["id"])
-        if not results or (last_response and last_response > store.results_written(audit["id"])[0]):
+        results = store.results()
+        last_response = store.last_response_at()
+        if not results or (last_response and last_response > store.results_written()[0]):
             return False
-        analysis = next((c["details"] for c in store.costs(audit["id"]) if c["subject"] == "analysis"), {})
+        analysis = next((c["details"] for c in store.costs() if c["subject"] == "analysis"), {})
         return analysis.get("settings") == options.analysis_settings() and not analysis.get("unnamed")
 
 
@@ -258,8 +258,8 @@ def _report_current(options: RunOptions) -> bool:
     with store:
         if audit is None:
             return False
-        artifacts = {a["path"]: a for a in store.artifacts(audit["id"])}
-        last_result = store.results_written(audit["id"])[1]
+        artifacts = {a["path"]: a for a in store.artifacts()}
+        last_result = store.results_written()[1]
     if MANIFEST not in artifacts or last_result is None or last_result > artifacts[MANIFEST]["created_at"]:
         return False
     for name, artifact in artifacts.items():

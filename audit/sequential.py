@@ -392,7 +392,7 @@ def recorded_plan(store, audit: dict) -> Plan | None:
     recorded = config.get("sequential_plan") if isinstance(config, dict) else None
     if not recorded:
         return None
-    order = [p["id"] for p in store.selected_probes(audit["id"], ORDER)]
+    order = [p["id"] for p in store.selected_probes(ORDER)]
     try:
         plan = preregister(order, seed=int(recorded["seed"]), round_size=int(recorded["round_size"]),
                            rule=str(recorded["rule"]), threshold=_number(recorded["threshold"]),

@@ -76,11 +76,11 @@ def build_audit(path: Path, probes: list[Probe], sources: dict[str, Callable[[Pr
     store.add_suite(suite)
     audit_id = store.ensure_audit({"teacher": "fake:teacher", "suspect": "fake:suspect"}, suite_name="synthetic",
                                   suite_version="1", suite_hash=digest, seed=0)
-    store.select_probes(audit_id, [p.id for p in probes])
+    store.select_probes([p.id for p in probes])
     families = {"teacher": "llama", "suspect": "llama"}
     for name, source in sources.items():
         role = name.split(":")[0]
-        model_id = store.add_model(audit_id, name=name, role=role, spec=f"fake:{name}",
+        model_id = store.add_model(name=name, role=role, spec=f"fake:{name}",
                                    description={"backend": "fake", "fingerprint": f"fp-{name}", "param_count": 1000,
                                                 "model_type": families.get(name, "gemma3")})
         answers = []
@@ -94,7 +94,7 @@ def build_audit(path: Path, probes: list[Probe], sources: dict[str, Callable[[Pr
                 answers.append({"probe_id": p.id, "sample": s, "params": {"temperature": 0.0}, "text": text,
                                 "tokens_in": 20, "tokens_out": len(text.split()), "finish_reason": "stop",
                                 "latency_s": 0.01, "device_s": 0.0})
-        store.record_responses(audit_id, model_id, answers)
+        store.record_responses(model_id, answers)
     return store, audit_id
 
 

@@ -126,7 +126,7 @@ def build_report_db(path: str | Path, *, n_probes: int = 48, categories: list[st
     for suite in suites:
         store.add_suite(suite)
     probes = [p for s in suites for p in s.probes]
-    store.select_probes(audit_id, [p.id for p in probes])
+    store.select_probes([p.id for p in probes])
 
     roles = [("teacher", "teacher", config["teacher"]), ("suspect", "suspect", config["suspect"])]
     roles += [(f"control:{c}", "control", f"hf:/models/{c}") for c in controls]
@@ -135,11 +135,11 @@ def build_report_db(path: str | Path, *, n_probes: int = 48, categories: list[st
         fingerprint = "sha256:" + hashlib.sha256(spec.encode()).hexdigest()
         if hostile and role == "suspect":
             fingerprint += " <script>x()</script>"
-        model_ids[name] = store.add_model(audit_id, name=name, role=role, spec=spec, description={
+        model_ids[name] = store.add_model(name=name, role=role, spec=spec, description={
             "backend": "transformers", "fingerprint": fingerprint, "param_count": 270_000_000,
             "device": "cpu", "dtype": "float32"})
     if judge:
-        model_ids["judge"] = store.add_model(audit_id, name="judge", role="judge", spec="smollm2-135m-instruct",
+        model_ids["judge"] = store.add_model(name="judge", role="judge", spec="smollm2-135m-instruct",
                                              description={"backend": "transformers", "fingerprint": "sha256:" + "ab" * 32,
                                                           "param_count": 135_000_000})
     params = {"max_new_tokens": 128, "temperature": 0.0, "top_p": 1.0, "seed": 7, "logprobs": False}
@@ -149,7 +149,7 @@ def build_report_db(path: str | Path, *, n_probes: int = 48, categories: list[st
                     "latency_s": 0.3 + (i % 5) / 10, "device_s": 0.0} for i, p in enumerate(probes)]
         for answer in answers[:failing.get(name, 0)]:
             answer.update(error="HTTP 403: refused", text=None)
-        store.record_responses(audit_id, model_ids[name], answers)
+        store.record_responses(model_ids[name], answers)
     common = probes[max(failing.values(), default=0):]
     if judge:
         _judgements(store, audit_id, common, model_ids, hostile, distinguishable, rng)
@@ -160,11 +160,11 @@ def build_report_db(path: str | Path, *, n_probes: int = 48, categories: list[st
     if budget:
         _budget(store, audit_id, len(probes), distinguishable, rng)
     if judge:
-        store.record_cost(audit_id, subject="judge", stage="judge", queries=4 * len(probes),
+        store.record_cost(subject="judge", stage="judge", queries=4 * len(probes),
                           tokens_in=900 * len(probes), tokens_out=4 * len(probes), wall_s=2.1 * len(probes))
-    store.record_cost(audit_id, subject="embedder", stage="similarity", queries=len(probes) * len(roles),
+    store.record_cost(subject="embedder", stage="similarity", queries=len(probes) * len(roles),
                       tokens_in=110 * len(probes) * len(roles), wall_s=0.02 * len(probes) * len(roles))
-    store.update_audit(audit_id, status="analysed")
+    store.update_audit(status="analysed")
     store.close()
     return audit_id
 
@@ -173,8 +173,8 @@ def _judgements(store: Store, audit_id: str, probes: list[Probe], model_ids: dic
                 distinguishable: bool, rng: random.Random) -> None:
     rows = []
     for i, p in enumerate(probes):
-        teacher_q = Store.query_id(audit_id, model_ids["teacher"], p.id, 0)
-        suspect_q = Store.query_id(audit_id, model_ids["suspect"], p.id, 0)
+        teacher_q = store.query_id(model_ids["teacher"], p.id, 0)
+        suspect_q = store.query_id(model_ids["suspect"], p.id, 0)
         p_teacher = min(max(rng.gauss(0.8 if distinguishable else 0.5, 0.15), 0.01), 0.99)
         for order, first, second in (("teacher-first", teacher_q, suspect_q), ("teacher-second", suspect_q, teacher_q)):
             p_first = p_teacher if order == "teacher-first" else 1 - p_teacher
@@ -189,7 +189,7 @@ def _judgements(store: Store, audit_id: str, probes: list[Probe], model_ids: dic
                          "verdict": verdict, "correct": correct, "p_first": p_first, "p_second": 1 - p_first,
                          "method": "logprobs", "raw_output": raw, "latency_s": 0.5, "tokens_in": 900,
                          "tokens_out": 1})
-    store.record_judgements(audit_id, rows)
+    store.record_judgements(rows)
 
 
 def _results(store: Store, audit_id: str, n: int, q: int, categories: list[str], controls: tuple[str, ...],
@@ -242,14 +242,14 @@ def _results(store: Store, audit_id: str, n: int, q: int, categories: list[str],
     for row in rows:  # as the analysis does: every claim carries the probe set it rests on
         row.details = {**row.details, "coverage": coverage}
     _as_analysed(store, audit_id, rows)
-    store.record_results(audit_id, rows)
+    store.record_results(rows)
 
 
 def _as_analysed(store: Store, audit_id: str, rows: list[ResultRow]) -> None:
     """What the analysis adds to its rows: the judge's verdict summary on its teacher-vs-suspect rows, and each
     category row's evidence rank within its adversary and comparison."""
     pairs: dict[tuple[str, int], dict[str, dict]] = {}
-    for j in store.judgements(audit_id, "teacher-vs-suspect"):
+    for j in store.judgements("teacher-vs-suspect"):
         pairs.setdefault((j["probe_id"], j["sample"]), {})[j["order"]] = j
     summary = {**judge.verdict_summary(list(pairs.values())), "verdict_methods": ["logprobs"]}
     families: dict[tuple, list[ResultRow]] = {}
@@ -274,4 +274,4 @@ def _budget(store: Store, audit_id: str, n: int, distinguishable: bool, rng: ran
             points.append({"comparison": "teacher-vs-suspect", "adversary": "discriminator-paired",
                            "strategy": strategy, "probes": k, "n": k, "advantage": est, "ci_low": max(est - half, -1),
                            "ci_high": min(est + half, 1), "confidence": 0.95})
-    store.record_budget_points(audit_id, points)
+    store.record_budget_points(points)

@@ -56,10 +56,10 @@ def _legacy(row: ResultRow) -> dict:
 def pinned_table(db: Path, decimals: int = DECIMALS) -> dict:
     with Store.open_readonly(db) as store:
         audit_id = store.require_audit()["id"]
-        results = [_legacy(row) for row in store.results(audit_id)]
+        results = [_legacy(row) for row in store.results()]
         return {"results": _rows(results, RESULT_KEYS, decimals),
-                "sequence_points": _rows(store.sequence_points(audit_id), SEQUENCE_KEYS, decimals),
-                "budget_points": _rows(store.budget_points(audit_id), BUDGET_KEYS, decimals)}
+                "sequence_points": _rows(store.sequence_points(), SEQUENCE_KEYS, decimals),
+                "budget_points": _rows(store.budget_points(), BUDGET_KEYS, decimals)}
 
 
 def check_pin(db: Path, name: str, decimals: int = DECIMALS) -> None:

@@ -23,7 +23,7 @@ ADVANTAGE_ADVERSARIES = {"discriminator-single", "discriminator-paired", "judge"
 
 def analyze(store, **kw):
     """Analyze as `run` would: every model of the audit named by the user, so the default judge may be chosen."""
-    kw.setdefault("named_specs", tuple(m["spec"] for m in store.models(store.require_audit()["id"])))
+    kw.setdefault("named_specs", tuple(m["spec"] for m in store.models()))
     kw.setdefault("embedder", HashingEmbedder())
     kw.setdefault("judge_model", ObedientJudge())
     kw.setdefault("teacher_model", LengthTeacher(TEACHER_WORDS))
@@ -32,7 +32,7 @@ def analyze(store, **kw):
 
 def overall(store, audit_id, comparison):
     return {"headline" if r.headline else r.adversary: r
-            for r in store.results(audit_id, comparison=comparison, category="all", split="all")}
+            for r in store.results(comparison=comparison, category="all", split="all")}
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,7 @@ def test_clearly_different_sources_are_told_apart(identity):
 
 def test_provenance_gap_is_positive_when_the_suspect_imitates(identity):
     store, audit_id, _, _ = identity
-    gaps = {r.adversary: r for r in store.results(audit_id, comparison="provenance", control="prose")}
+    gaps = {r.adversary: r for r in store.results(comparison="provenance", control="prose")}
     assert gaps["discriminator-paired"].metric == "advantage-gap"
     assert gaps["discriminator-paired"].ci_method == "permutation-bonferroni"
     assert gaps["discriminator-single"].ci_low > 0.5
@@ -91,7 +91,7 @@ def test_every_row_p_value_agrees_with_its_interval(identity):
 
     store, audit_id, _, _ = identity
     checked = 0
-    for r in store.results(audit_id):
+    for r in store.results():
         alpha = 1 - r.confidence
         pairs = [(r.p_value, r.ci_low, r.ci_high)]
         if "holm_interval" in r.details:
@@ -104,7 +104,7 @@ def test_every_row_p_value_agrees_with_its_interval(identity):
                 continue
             assert (p < alpha) == excludes(low, high), (r.adversary, r.comparison, r.category, p, low, high)
             checked += 1
-    rows = store.results(audit_id)
+    rows = store.results()
     categories = [r for r in rows if r.category != "all" and r.metric == "advantage"]
     assert categories and all("holm_interval" in r.details for r in categories if r.p_value is not None)
     assert checked > len(rows)  # every row with an interval and a p-value, plus the Holm and split pairs
@@ -112,37 +112,37 @@ def test_every_row_p_value_agrees_with_its_interval(identity):
 
 def test_categories_splits_and_budget(identity):
     store, audit_id, _, _ = identity
-    cats = [r for r in store.results(audit_id, comparison="teacher-vs-control:prose", adversary="discriminator-paired",
+    cats = [r for r in store.results(comparison="teacher-vs-control:prose", adversary="discriminator-paired",
                                      split="all") if r.category != "all"]
     assert len(cats) == 4 and all(r.p_holm is not None and r.p_bh is not None for r in cats)
     assert all(r.p_holm >= r.p_value for r in cats)
     assert sorted(r.details["evidence_rank"] for r in cats) == [1, 2, 3, 4]
-    splits = {r.split for r in store.results(audit_id, adversary="discriminator-single", category="all")}
+    splits = {r.split for r in store.results(adversary="discriminator-single", category="all")}
     assert splits == {"all", "public", "private"}
     main = overall(store, audit_id, "teacher-vs-control:prose")["discriminator-single"]
     assert "public_minus_private" in main.details["split_gap"]
-    points = store.budget_points(audit_id)
+    points = store.budget_points()
     assert {p["strategy"] for p in points} == {"stratified", "guided"}
     assert all(p["ci_low"] <= p["ci_high"] for p in points)
 
 
 def test_judge_records_both_orders_and_rerun_is_idempotent(identity):
     store, audit_id, _, first_judge = identity
-    judgements = store.judgements(audit_id, "teacher-vs-control:prose")
+    judgements = store.judgements("teacher-vs-control:prose")
     assert len(judgements) == 2 * 80 and {j["order"] for j in judgements} == {"teacher-first", "teacher-second"}
     assert {j["method"] for j in judgements} == {"score"} and len(first_judge.prompts) == 4 * 80
-    before = _comparable(store.results(audit_id)), store.budget_points(audit_id)
+    before = _comparable(store.results()), store.budget_points()
     embedder, judge = HashingEmbedder(), ObedientJudge()
     analyze(store, embedder=embedder, judge_model=judge)
-    after = _comparable(store.results(audit_id)), store.budget_points(audit_id)
+    after = _comparable(store.results()), store.budget_points()
     assert before == after
     assert embedder.calls == 0 and judge.prompts == []  # cached embeddings, judged keys skipped
-    assert len(store.judgements(audit_id)) == 4 * 80
-    costs = {c["subject"]: c for c in store.costs(audit_id)}
-    texts = {r["text"] for r in store.responses(audit_id)}
+    assert len(store.judgements()) == 4 * 80
+    costs = {c["subject"]: c for c in store.costs()}
+    texts = {r["text"] for r in store.responses()}
     assert costs["embedder"]["queries"] == len(texts)  # paid once, by the first run
     assert costs["judge"]["queries"] == 4 * 80 and costs["teacher"]["queries"] > 0
-    assert store.model(audit_id, "judge")["role"] == "judge"
+    assert store.model("judge")["role"] == "judge"
 
 
 def _comparable(rows):
@@ -152,11 +152,11 @@ def _comparable(rows):
 def test_analyze_clears_stale_results(tmp_path):
     probes = make_probes(40)
     store, audit_id = build_audit(tmp_path / "a.db", probes, {"teacher": teacher_style, "suspect": prose_style})
-    store.record_results(audit_id, [ResultRow("stale", "teacher-vs-suspect", n=1, estimate=0.0)])
+    store.record_results([ResultRow("stale", "teacher-vs-suspect", n=1, estimate=0.0)])
     summary = analyze(store, use_judge=False)
-    assert not store.results(audit_id, adversary="stale")
+    assert not store.results(adversary="stale")
     assert "judge: skipped" in summary
-    assert not store.results(audit_id, adversary="judge")
+    assert not store.results(adversary="judge")
 
 
 def test_teacher_likelihood_skipped_when_the_teacher_cannot_score(tmp_path):
@@ -170,7 +170,7 @@ def test_teacher_likelihood_skipped_when_the_teacher_cannot_score(tmp_path):
     store, audit_id = build_audit(tmp_path / "a.db", probes, {"teacher": teacher_style, "suspect": prose_style})
     summary = analyze(store, use_judge=False, teacher_model=HttpTeacher(set()))
     assert "teacher-likelihood: skipped" in summary
-    assert not store.results(audit_id, adversary="teacher-likelihood")
+    assert not store.results(adversary="teacher-likelihood")
     head = overall(store, audit_id, "teacher-vs-suspect")["headline"]
     assert set(head.details["not_run"]) == {"teacher-likelihood", "judge"}  # the headline's scope says so
     assert "cannot score text" in head.details["not_run"]["teacher-likelihood"]
@@ -248,17 +248,17 @@ def test_claims_use_only_probes_every_model_answered(refusals):
         rows = overall(store, audit_id, comparison)
         assert rows["discriminator-paired"].n == 23, comparison  # paired: one unit per probe
         assert rows["headline"].q == 40  # q is what was spent: failed queries included
-        categories = [r for r in store.results(audit_id, comparison=comparison, adversary="discriminator-paired",
+        categories = [r for r in store.results(comparison=comparison, adversary="discriminator-paired",
                                                split="all") if r.category != "all"]
         assert sum(r.n for r in categories) == 23
-    gaps = {r.adversary: r for r in store.results(audit_id, comparison="provenance", control="prose")}
+    gaps = {r.adversary: r for r in store.results(comparison="provenance", control="prose")}
     assert gaps["discriminator-paired"].details["shared_probes"] == 23
-    assert {j["probe_id"] for j in store.judgements(audit_id)} == common
+    assert {j["probe_id"] for j in store.judgements()} == common
 
 
 def test_every_claim_records_its_probe_coverage_per_model(refusals):
     store, audit_id, summary, _ = refusals
-    coverages = [r.details["coverage"] for r in store.results(audit_id)]
+    coverages = [r.details["coverage"] for r in store.results()]
     assert coverages and all(c == coverages[0] for c in coverages)
     assert coverages[0]["probes_selected"] == 40 and coverages[0]["probes_common"] == 23
     assert coverages[0]["models"] == [

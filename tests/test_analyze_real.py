@@ -36,7 +36,7 @@ def test_two_bundled_models_are_told_apart(analyzed):
     with Store.open(db) as store:
         audit_id = store.require_audit()["id"]
         rows = {"headline" if r.headline else r.adversary: r
-                for r in store.results(audit_id, comparison="teacher-vs-suspect", category="all", split="all")}
+                for r in store.results(comparison="teacher-vs-suspect", category="all", split="all")}
     assert rows["discriminator-paired"].n == 200
     assert rows["discriminator-paired"].ci_low > 0.5, summary
     assert rows["headline"].ci_low > 0.5
@@ -49,10 +49,10 @@ def test_embeddings_are_cached_with_their_cost(analyzed):
     db, _ = analyzed
     with Store.open(db) as store:
         audit_id = store.require_audit()["id"]
-        texts = {r["text"] for r in store.responses(audit_id)}
+        texts = {r["text"] for r in store.responses()}
         cached = store.cached_embeddings(EMBEDDER_NAME, [sha256_text(t) for t in texts])
-        cost = next(c for c in store.costs(audit_id) if c["subject"] == "embedder")
-        embedder = store.model(audit_id, "embedder")
+        cost = next(c for c in store.costs() if c["subject"] == "embedder")
+        embedder = store.model("embedder")
     assert len(cached) == len(texts) and all(len(v) == 384 for v in cached.values())
     assert all(abs(sum(x * x for x in v) - 1.0) < 1e-5 for v in cached.values())  # a dot product is the cosine
     assert cost["queries"] == len(texts) and cost["tokens_in"] > 0 and cost["flops"] > 0

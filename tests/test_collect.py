@@ -52,8 +52,8 @@ def setup(tmp_path):
     aid = store.ensure_audit({"teacher": "fake", "suspect": "fake"}, suite_name="t", suite_version="1",
                              suite_hash="h", seed=0)
     store.add_suite(Suite(name="t", version="1", hash="h", probes=ps))
-    store.select_probes(aid, [p.id for p in ps])
-    mid = store.add_model(aid, name="teacher", role="teacher", spec="fake", description={})
+    store.select_probes([p.id for p in ps])
+    mid = store.add_model(name="teacher", role="teacher", spec="fake", description={})
     return store, aid, mid, ps
 
 
@@ -81,10 +81,10 @@ def test_a_failed_query_is_an_error_row_and_is_retried_on_resume(setup):
     store, aid, mid, ps = setup
     tally = collect_role(store, aid, mid, "teacher", FakeModel(), ps, GenParams(batch_size=8))
     assert (tally.answered, tally.errors) == (19, 1)
-    assert store.query_errors(aid)[0]["error"].startswith("HTTP 500")
+    assert store.query_errors()[0]["error"].startswith("HTTP 500")
     retry = collect_role(store, aid, mid, "teacher", FakeModel(fail_on=None), ps, GenParams(batch_size=8))
     assert (retry.asked, retry.answered) == (1, 1)
-    assert store.query_errors(aid) == []
+    assert store.query_errors() == []
     assert store.db["responses"].count == 20
 
 
@@ -130,11 +130,11 @@ def test_teacher_and_suspect_of_one_spec_draw_their_own_samples(setup, llama):
     """Sampled at 0.8, the same model as teacher and as suspect agreed on 16 of 16 probes when every role drew
     from one stream of random numbers."""
     store, aid, teacher_id, ps = setup
-    suspect_id = store.add_model(aid, name="suspect", role="suspect", spec="same", description={})
+    suspect_id = store.add_model(name="suspect", role="suspect", spec="same", description={})
     params = GenParams(max_new_tokens=8, temperature=0.8, seed=3, batch_size=8)
     for name, model_id in (("teacher", teacher_id), ("suspect", suspect_id)):
         collect_role(store, aid, model_id, name, llama, ps[:16], params)
-    teacher, suspect = ({r["probe_id"]: r["text"] for r in store.responses(aid, m)} for m in (teacher_id, suspect_id))
+    teacher, suspect = ({r["probe_id"]: r["text"] for r in store.responses(m)} for m in (teacher_id, suspect_id))
     assert len(teacher) == len(suspect) == 16
     assert sum(teacher[probe] == suspect[probe] for probe in teacher) <= 1
 
@@ -144,7 +144,7 @@ def test_a_recorded_sample_is_reproduced_alone_from_its_recorded_params(setup, l
     collect_role(store, aid, mid, "teacher", llama, ps[:6], GenParams(max_new_tokens=8, temperature=1.0,
                                                                        batch_size=4), samples=2)
     params = {q["id"]: GenParams(**json.loads(q["params_json"])) for q in store.db["queries"].rows}
-    rows = store.responses(aid, mid)
+    rows = store.responses(mid)
     assert len(rows) == 12 and len({r["text"] for r in rows}) > 6
     for row in rows:
         [again] = llama.generate([row["probe_text"]], params[row["query_id"]])
@@ -196,7 +196,7 @@ def test_key_reflected_by_the_endpoint_is_never_stored(scripted, setup, with_key
     assert row["text"] == "the key is [redacted]"
     assert json.loads(row["raw_json"])[NOTES_KEY] == {"key_redacted": True}
     store = setup[0]
-    assert "upstream rejected [redacted]" in store.query_errors(setup[1])[0]["error"]
+    assert "upstream rejected [redacted]" in store.query_errors()[0]["error"]
     store.close()
     assert [f.name for f in tmp_path.iterdir() if KEY.encode() in f.read_bytes()] == []
 
@@ -207,7 +207,7 @@ def test_lone_surrogate_answer_is_recorded_with_replacement(scripted, setup):
     [row] = collect_from(scripted, setup, [(200, {}, lone)]).values()
     assert row["text"] == "half \ufffd a pair"
     assert json.loads(row["raw_json"])[NOTES_KEY] == {"invalid_text_replaced": True}
-    assert store.verify_transcripts(aid) == []
+    assert store.verify_transcripts() == []
 
 
 def test_oversized_answer_is_cut_and_flagged(scripted, setup):
@@ -253,8 +253,8 @@ def test_top_logprobs_are_recorded_as_one_blob_and_fewer_than_asked_are_noted(sc
     url, script, _ = scripted
     script += [(200, {}, _top_body("A", 2))]
     tally = collect_role(store, aid, mid, "teacher", _model(url), ps[:1], GenParams(max_new_tokens=1, top_logprobs=5))
-    [blob] = store.top_distributions(aid, mid).values()
-    assert TopK.unpack(blob).tokens == [["t0", "t1"]] and store.verify_transcripts(aid) == []
+    [blob] = store.top_distributions(mid).values()
+    assert TopK.unpack(blob).tokens == [["t0", "t1"]] and store.verify_transcripts() == []
     assert ("gave at most 2 top log-probabilities per token, not the 5 asked (--top-logprobs)"
             in summarize(tmp_path / "audit.db", [tally], complete=True))
 
@@ -264,7 +264,7 @@ def test_an_answer_without_the_top_logprobs_asked_is_a_failed_query(scripted, se
     url, script, _ = scripted
     script += [(200, {}, _ok_body("no logprobs here"))]
     tally = collect_role(store, aid, mid, "teacher", _model(url), ps[:1], GenParams(top_logprobs=3))
-    assert tally.errors == 1 and "no top log-probabilities in the response" in store.query_errors(aid)[0]["error"]
+    assert tally.errors == 1 and "no top log-probabilities in the response" in store.query_errors()[0]["error"]
     assert store.db["responses"].count == 0
 
 
@@ -272,7 +272,7 @@ def test_a_resume_of_a_collection_recorded_before_top_logprobs_existed_means_non
     store, aid, _, ps = setup
     options = CollectOptions(db_path=tmp_path / "audit.db", teacher="fake", suspect="fake", suite="t")
     older = {k: v for k, v in options.recorded().items() if k != "top_logprobs"}
-    store.update_audit(aid, config=older)
+    store.update_audit(config=older)
     check_resumable(store, store.audit(), options, ps)
     with pytest.raises(AuditError, match="--top-logprobs 0, not 4"):
         check_resumable(store, store.audit(), CollectOptions(**{**options.__dict__, "top_logprobs": 4}), ps)

@@ -29,9 +29,9 @@ def record_teacher(db_path, n=8, teacher="teacher-spec", cut=()):
               for i in range(n)]
     audit_id = store.ensure_audit({"teacher": teacher}, suite_name="t", suite_version="1", suite_hash="h", seed=0)
     store.add_suite(Suite(name="t", version="1", hash="h", probes=probes))
-    store.select_probes(audit_id, [p.id for p in probes], purpose="train")
-    model_id = store.add_model(audit_id, name="teacher", role="teacher", spec=teacher, description={})
-    store.record_responses(audit_id, model_id, [
+    store.select_probes([p.id for p in probes], purpose="train")
+    model_id = store.add_model(name="teacher", role="teacher", spec=teacher, description={})
+    store.record_responses(model_id, [
         {"probe_id": p.id, "sample": 0, "params": {}, "text": ANSWERS[i % len(ANSWERS)], "tokens_in": 5,
          "tokens_out": 9, "finish_reason": "length" if i in cut else "stop", "latency_s": 0.1}
         for i, p in enumerate(probes)], purpose="train")
@@ -67,7 +67,7 @@ def test_distill_writes_a_complete_adapter_and_logs_every_step(tmp_path, tiny_ll
     assert marker["steps"] == 8 and marker["examples"] == 8 and marker["chat_format"] == "template"
     assert marker["config"]["rank"] == 4
     with Store.open(tmp_path / "train.db") as store:
-        (run,) = store.distill_runs(audit_id)
+        (run,) = store.distill_runs()
         log = store.distill_log(run["id"])
     assert run["status"] == "complete"
     assert [r["step"] for r in log] == list(range(1, 9))
@@ -201,7 +201,7 @@ def test_out_of_memory_is_one_line_and_leaves_no_finished_adapter(tmp_path, tiny
         run_distill(options(tmp_path, tiny_llama_dir))
     assert not (tmp_path / "adapter" / COMPLETE_MARKER).exists()
     with Store.open(tmp_path / "train.db") as store:
-        assert store.distill_runs(store.audit()["id"])[0]["status"] == "interrupted"
+        assert store.distill_runs()[0]["status"] == "interrupted"
 
 
 def test_the_cli_prints_one_line_errors(tmp_path, tiny_llama_dir):
@@ -226,14 +226,14 @@ def test_the_teacher_answers_a_training_split_that_no_evaluation_may_use(tmp_pat
                                       suite_version=suite.version, suite_hash=suite.hash, seed=0)
         store.add_suite(suite)
         evaluated = [p.id for p in suite.probes[:10]]
-        store.select_probes(audit_id, evaluated, purpose="eval")
+        store.select_probes(evaluated, purpose="eval")
     run_distill(options(tmp_path, tiny_llama_dir, teacher=teacher, train_queries=8, max_new_tokens=4, epochs=1))
     with Store.open(tmp_path / "train.db") as store:
-        trained = [p["id"] for p in store.selected_probes(audit_id, "train")]
-        answered = store.responses(audit_id, f"{audit_id}:teacher", purpose="train")
+        trained = [p["id"] for p in store.selected_probes("train")]
+        answered = store.responses(f"{audit_id}:teacher", purpose="train")
         assert len(trained) == 8 and not set(trained) & set(evaluated)
         assert {r["probe_id"] for r in answered} == set(trained)
         with pytest.raises(StoreError, match="never evaluates on training probes"):
-            store.select_probes(audit_id, trained[:1], purpose="eval")
+            store.select_probes(trained[:1], purpose="eval")
     marker = json.loads((tmp_path / "adapter" / COMPLETE_MARKER).read_text())
     assert set(marker["training_probes"]) <= set(trained)

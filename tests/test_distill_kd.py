@@ -76,7 +76,7 @@ def test_kd_on_recorded_top_k_learns_and_records_its_exposure(tmp_path, tiny_lla
     marker = json.loads((tmp_path / "adapter" / COMPLETE_MARKER).read_text())
     assert marker["config"]["objective"] == "kd" and marker["config"]["exposure"] == {"policy": "top-k:4", "seed": 0}
     with Store.open(tmp_path / "train.db") as store:
-        (run,) = store.distill_runs(store.audit()["id"])
+        (run,) = store.distill_runs()
         log = store.distill_log(run["id"])
     assert json.loads(run["config_json"])["exposure"]["policy"] == "top-k:4" and run["status"] == "complete"
     assert log[0]["loss"] > 1.0 and log[-1]["loss"] < 0.8 * log[0]["loss"], [r["loss"] for r in log]
@@ -88,7 +88,7 @@ def test_sft_plus_kd_adds_the_cross_entropy_to_the_divergence(tmp_path, tiny_lla
                       out_dir=tmp_path / "both")
     run_distill(both)
     with Store.open(tmp_path / "train.db") as store:
-        kd_run, both_run = store.distill_runs(store.audit()["id"])
+        kd_run, both_run = store.distill_runs()
         first_kd, first_both = store.distill_log(kd_run["id"])[0], store.distill_log(both_run["id"])[0]
     assert first_both["loss"] > first_kd["loss"] + 0.5  # the same first batch; cross-entropy is nats above it
 
@@ -121,11 +121,11 @@ def record_with_distributions(db_path, tokenizer: str | None):
     """A teacher's training answers with top-k blobs, its description naming ``tokenizer``."""
     audit_id, probe_ids = record_teacher(db_path, n=2)
     with Store.open(db_path) as store:
-        model = store.model(audit_id, "teacher")
-        store.add_model(audit_id, name="teacher", role="teacher", spec=model["spec"],
+        model = store.model("teacher")
+        store.add_model(name="teacher", role="teacher", spec=model["spec"],
                         description={} if tokenizer is None else {"tokenizer": tokenizer})
         top = TopK(tokens=[["a"]], logprobs=[[-0.1]], ids=[[7]], chosen_tokens=["a"], chosen_ids=[7]).pack()
-        store.record_responses(audit_id, model["id"], [
+        store.record_responses(model["id"], [
             {"probe_id": pid, "sample": 0, "params": {}, "text": "a", "tokens_out": 1, "finish_reason": "length",
              "top_logprobs": top} for pid in probe_ids], purpose="train")
 
@@ -140,7 +140,7 @@ def test_kd_across_tokenizers_is_refused_in_one_line(tmp_path, tiny_llama_dir, t
         run_distill(options(tmp_path, tiny_llama_dir, objective="kd"))
     assert "\n" not in str(caught.value) and not (tmp_path / "adapter").exists()
     with Store.open(tmp_path / "train.db") as store:
-        assert store.distill_runs(store.audit()["id"]) == []
+        assert store.distill_runs() == []
 
 
 def test_kd_without_recorded_distributions_is_refused_in_one_line(tmp_path, tiny_llama_dir):
@@ -173,7 +173,7 @@ def test_the_cli_records_the_teacher_s_distributions_and_distils_on_an_exposure(
     assert "sft+kd on exposure top-k:2+round:2, 4 examples" in result.output
     with Store.open(tmp_path / "train.db") as store:
         audit_id = store.audit()["id"]
-        blobs = store.top_distributions(audit_id, f"{audit_id}:teacher", purpose="train")
+        blobs = store.top_distributions(f"{audit_id}:teacher", purpose="train")
         assert len(blobs) == 4 and all(len(row) == 3 for b in blobs.values() for row in TopK.unpack(b).ids)
 
 

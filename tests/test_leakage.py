@@ -72,12 +72,12 @@ def test_each_point_is_the_audit_s_own_claim_with_its_n_and_the_students_are_con
     folder, _ = finished
     with Store.open(folder / "leak.db", create=False) as store:
         audit_id = store.audit()["id"]
-        models = {m["name"]: m for m in store.models(audit_id)}
-        headlines = {r.comparison: r for r in store.results(audit_id, headline=True)}
-        cmi = {r.comparison: r for r in store.results(audit_id, adversary="exposure", metric="cmi")}
-        training = {c["subject"]: c for c in store.costs(audit_id) if c["stage"] == "distill"}
-        eval_probes = {p["id"] for p in store.selected_probes(audit_id, "eval")}
-        train_probes = {p["id"] for p in store.selected_probes(audit_id, "train")}
+        models = {m["name"]: m for m in store.models()}
+        headlines = {r.comparison: r for r in store.results(headline=True)}
+        cmi = {r.comparison: r for r in store.results(adversary="exposure", metric="cmi")}
+        training = {c["subject"]: c for c in store.costs() if c["stage"] == "distill"}
+        eval_probes = {p["id"] for p in store.selected_probes("eval")}
+        train_probes = {p["id"] for p in store.selected_probes("train")}
     names = [f"control:{slug(p)}-{n}" for n in (2, 4) for p in POLICIES]
     assert models["suspect"]["spec"] == f"hf:{tiny_llama_dir}" and all(n in models for n in names)
     assert set(headlines) == {"teacher-vs-suspect", *(f"teacher-vs-{n}" for n in names)}
@@ -108,10 +108,10 @@ def test_every_model_is_read_on_the_teacher_s_responses_and_each_policy_against_
     folder, _ = finished
     with Store.open(folder / "leak.db", create=False) as store:
         audit_id = store.audit()["id"]
-        kl = {r.comparison: r for r in store.results(audit_id, adversary="teacher-forced", metric="kl-to-teacher")}
-        top1 = {r.comparison: r for r in store.results(audit_id, adversary="teacher-forced",
+        kl = {r.comparison: r for r in store.results(adversary="teacher-forced", metric="kl-to-teacher")}
+        top1 = {r.comparison: r for r in store.results(adversary="teacher-forced",
                                                        metric="top1-agreement")}
-        pairs = {r.comparison: r for r in store.results(audit_id, adversary="teacher-forced", metric="kl-difference")}
+        pairs = {r.comparison: r for r in store.results(adversary="teacher-forced", metric="kl-difference")}
     names = [f"control:{slug(p)}-{n}" for n in (2, 4) for p in POLICIES]
     assert set(kl) == set(top1) == {"teacher-vs-suspect", *(f"teacher-vs-{n}" for n in names)}
     assert all(r.estimate >= 0 and r.n == 6 and r.q == 6 and r.t["tokens_in"] > 0 for r in kl.values())
@@ -136,9 +136,9 @@ def test_the_teacher_read_on_its_own_recorded_responses_is_at_kl_zero(finished, 
 
     with Store.open(finished[0] / "leak.db", create=False) as store:
         audit_id = store.audit()["id"]
-        teacher_id = store.model(audit_id, "teacher")["id"]
+        teacher_id = store.model("teacher")["id"]
         recorded = recorded_distributions(store, audit_id, teacher_id, "eval")
-        by_query = {r["query_id"]: r for r in store.responses(audit_id, teacher_id, "eval")}
+        by_query = {r["query_id"]: r for r in store.responses(teacher_id, "eval")}
     answers = [by_query[r.query_id] for r in recorded]
     itself = teacher_forced(f"hf:{sharp_teacher_dir}", answers, recorded, device="cpu")
     other = teacher_forced(f"hf:{tiny_llama_dir}", answers, recorded, device="cpu")
@@ -344,8 +344,8 @@ def test_a_signed_database_with_a_malformed_leakage_record_fails_verify_in_one_l
     database = report / "audit.db"
     with Store.open(database) as store:  # the signer's own crafted database: a plan without its students
         audit_id = store.audit()["id"]
-        plan = next(c for c in store.costs(audit_id) if c["stage"] == "leakage")
-        store.record_cost(audit_id, subject="leakage", stage="leakage", details={"policies": plan["details"]["policies"]})
+        plan = next(c for c in store.costs() if c["stage"] == "leakage")
+        store.record_cost(subject="leakage", stage="leakage", details={"policies": plan["details"]["policies"]})
         store.db.execute("PRAGMA journal_mode=DELETE")
     from audit.report.signing import file_sha256
 

@@ -20,15 +20,15 @@ def audit_db(tmp_path):
     with Store.open(path) as store:
         store.add_suite(Suite(name="t", version="1", hash="h" * 64, probes=probes))
         audit_id = store.ensure_audit({"teacher": "x"}, suite_name="t", suite_version="1", suite_hash="h" * 64, seed=0)
-        store.select_probes(audit_id, [p.id for p in probes])
-        model_id = store.add_model(audit_id, name="teacher", role="teacher", spec="hf:/somewhere",
+        store.select_probes([p.id for p in probes])
+        model_id = store.add_model(name="teacher", role="teacher", spec="hf:/somewhere",
                                    description={"backend": "transformers", "fingerprint": "f" * 64, "param_count": 42})
         answers = [{"probe_id": f"p{i}", "sample": s, "params": {}, "text": f"answer {i}.{s}", "tokens_in": 3,
                     "tokens_out": 2, "finish_reason": "stop", "latency_s": 0.1, "device_s": 0.0,
                     "logprobs": {"tokens": ["a", "b"], "logprobs": [-0.5, -1.0]}}
                    for i in range(2) for s in range(2)]
         answers.append({"probe_id": "p2", "sample": 0, "params": {}, "error": "boom"})
-        store.record_responses(audit_id, model_id, answers)
+        store.record_responses(model_id, answers)
     return path
 
 
@@ -108,7 +108,7 @@ def test_replay_reads_a_signed_report_database_without_changing_it_even_beside_a
     (tmp_path / "report" / "audit.db-journal").write_bytes(b"\xd9\xd5\x05\xf9\x20\xa1\x63\xd7" + b"\0" * 600)
     before, names = hashlib.sha256(copy.read_bytes()).hexdigest(), sorted(p.name for p in copy.parent.iterdir())
     with Store.open_readonly(copy) as store:
-        prompt = store.selected_probes(store.require_audit()["id"])[0]["text"]
+        prompt = store.selected_probes()[0]["text"]
     replayed = load_model(f"replay:{copy}#teacher").generate([prompt], GenParams())[0]
     assert replayed.error is None and replayed.text.startswith("Certainly!")
     assert hashlib.sha256(copy.read_bytes()).hexdigest() == before
@@ -124,9 +124,9 @@ def test_replay_gives_back_the_recorded_top_k_distributions(tmp_path):
         store.add_suite(Suite(name="t", version="1", hash="h" * 64, probes=[Probe(id="p0", category="c",
                                                                                   subcategory="s", text="probe 0")]))
         audit_id = store.ensure_audit({"teacher": "x"}, suite_name="t", suite_version="1", suite_hash="h" * 64, seed=0)
-        store.select_probes(audit_id, ["p0"])
-        model_id = store.add_model(audit_id, name="teacher", role="teacher", spec="hf:/x", description={})
-        store.record_responses(audit_id, model_id, [{"probe_id": "p0", "sample": 0, "params": {}, "text": " A",
+        store.select_probes(["p0"])
+        model_id = store.add_model(name="teacher", role="teacher", spec="hf:/x", description={})
+        store.record_responses(model_id, [{"probe_id": "p0", "sample": 0, "params": {}, "text": " A",
                                                    "top_logprobs": top.pack()}])
     [gen] = load_model(f"replay:{path}#teacher").generate(["probe 0"], GenParams())
     assert gen.top_k.ids == [[4, 5]] and gen.top_logprobs == [{" A": pytest.approx(-0.2), " B": pytest.approx(-1.8)}]

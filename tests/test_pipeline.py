@@ -142,7 +142,7 @@ def test_the_first_run_does_every_stage(finished):
     assert {"report.html", "manifest.json", "audit.db"} <= {p.name for p in (folder / "report").iterdir()}
     with Store.open(folder / "audit.db") as store:
         audit_id = store.audit()["id"]
-        rows = store.results(audit_id, adversary="similarity", comparison="teacher-vs-suspect", category="all",
+        rows = store.results(adversary="similarity", comparison="teacher-vs-suspect", category="all",
                              split="all")
     assert rows and rows[0].n == 12 and rows[0].ci_low <= rows[0].estimate <= rows[0].ci_high
 
@@ -168,7 +168,7 @@ def test_a_second_run_skips_every_stage_and_redoes_only_what_changed(rerun):
 def test_run_names_its_teacher_and_judge_so_every_adversary_runs(finished):
     folder, _ = finished
     with Store.open(folder / "audit.db") as store:
-        adversaries = {r.adversary for r in store.results(store.audit()["id"], comparison="teacher-vs-suspect")}
+        adversaries = {r.adversary for r in store.results(comparison="teacher-vs-suspect")}
     assert {"teacher-likelihood", "judge", "judge-unfiltered", "discriminator-paired"} <= adversaries
 
 
@@ -190,7 +190,7 @@ def test_the_analysis_settings_are_compared_as_recorded_data(rerun):
     assert again(no_judge=True, judge_probes=4)["analyze"].endswith("(skipped)")  # no judge: its probes do not matter
     assert not again(judge_probes=4)["analyze"].endswith("(skipped)")
     with Store.open(folder / "audit.db") as store:
-        [analysis] = [c["details"] for c in store.costs(store.audit()["id"]) if c["subject"] == "analysis"]
+        [analysis] = [c["details"] for c in store.costs() if c["subject"] == "analysis"]
     assert analysis["settings"] == {"judge": None, "no_judge": False, "judge_probes": 4, "confidence": 0.95}
 
 
@@ -219,7 +219,7 @@ def test_a_collection_stopped_by_its_time_budget_stops_the_run(rerun):
     assert stopped["collect"].startswith(f"started over: the earlier audit is kept as {folder / 'audit.db.1'}; ")
     assert stopped["stopped"] == "45 queries are not asked yet; run the same command again to resume"
     with Store.open(folder / "audit.db.1", create=False) as kept:
-        assert kept.results(kept.audit()["id"])  # the finished audit, whole under its new name
+        assert kept.results()  # the finished audit, whole under its new name
     assert "analyze" not in stopped
 
 

@@ -119,9 +119,9 @@ def test_run_audits_endpoints_end_to_end_with_bounded_concurrency(tmp_path, serv
     assert server.requests["judge"] > 0
     with Store.open(tmp_path / "audit.db") as store:
         audit_id = store.audit()["id"]
-        adversaries = {r.adversary for r in store.results(audit_id, comparison="teacher-vs-suspect")}
+        adversaries = {r.adversary for r in store.results(comparison="teacher-vs-suspect")}
         similarity = {r.comparison: r.estimate for r in store.results(
-            audit_id, adversary="similarity", category="all", split="all")}
+            adversary="similarity", category="all", split="all")}
     assert {"similarity", "discriminator-single", "judge"} <= adversaries
     assert similarity["teacher-vs-suspect"] > similarity["teacher-vs-control:control"]
 
@@ -144,8 +144,8 @@ def test_a_suspect_endpoint_that_refuses_probes_cannot_choose_its_exam(tmp_path,
     assert result.exit_code == 0, result.output
     with Store.open(tmp_path / "audit.db") as store:
         audit_id = store.audit()["id"]
-        refused = len(store.query_errors(audit_id))
-        rows = store.results(audit_id, category="all", split="all")
+        refused = len(store.query_errors())
+        rows = store.results(category="all", split="all")
     assert 0 < refused < 24
     assert {r.details["coverage"]["probes_common"] for r in rows} == {24 - refused}
     assert all(r.n <= 24 - refused for r in rows if r.adversary == "discriminator-paired")
@@ -184,4 +184,4 @@ def test_max_cost_without_prices_is_one_line_and_keeps_the_answers(tmp_path, ser
     assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
     assert "no endpoint of this audit reported a price" in result.output
     with Store.open(tmp_path / "audit.db") as store:
-        assert len(store.responses(store.audit()["id"])) == 3 * 4
+        assert len(store.responses()) == 3 * 4

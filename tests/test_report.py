@@ -120,7 +120,7 @@ def test_categories_are_shown_in_the_evidence_rank_the_analysis_recorded(full_re
     section = html[html.index('id="categories"'):html.index('id="budgets"')]
     shown = re.findall(r'<td class="num">\d+</td><td>(.*?)</td>', section)
     with Store.open(full_report["db"]) as store:
-        rows = [r for r in store.results(full_report["audit_id"], comparison="teacher-vs-suspect", metric="advantage",
+        rows = [r for r in store.results(comparison="teacher-vs-suspect", metric="advantage",
                                          split="all") if r.category != "all" and r.adversary == shown_adversary(html)]
     assert len(shown) == 8 and shown == [r.category for r in sorted(rows, key=lambda r: r.details["evidence_rank"])]
     assert "ranked by evidence (the Holm-corrected p-value, then the lower bound" in page_text(section)
@@ -168,7 +168,7 @@ def test_db_copy_is_a_consistent_single_file_listing_the_rendered_artifacts(full
     assert "category-evidence.svg" in kinds
     assert responses == 180
     with Store.open(full_report["db"], create=False) as store:
-        recorded = {a["path"] for a in store.artifacts(full_report["audit_id"])}
+        recorded = {a["path"] for a in store.artifacts()}
     assert {"audit.db", "manifest.json", "report.html", "report.pdf"} <= recorded
 
 

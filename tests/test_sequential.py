@@ -123,9 +123,9 @@ def points_of(db_path):
     with Store.open(db_path, create=False) as store:
         audit = store.require_audit()
         points = [{k: p[k] for k in ("comparison", "adversary", "round", "n", "estimate", "ci_low", "ci_high")}
-                  for p in store.sequence_points(audit["id"])]
+                  for p in store.sequence_points()]
         config = json.loads(audit["config_json"])
-        results = store.results(audit["id"], split="sequential")
+        results = store.results(split="sequential")
     return points, config, results
 
 
@@ -225,13 +225,13 @@ def test_the_judge_reads_only_the_subsample_chosen_before_any_verdict(tmp_path):
     store, audit_id = build_audit(tmp_path / "a.db", make_probes(30),
                                   {"teacher": teacher_style, "suspect": teacher_style, "control:prose": prose_style})
     judge = ObedientJudge()
-    analyze_store(store, named_specs=tuple(m["spec"] for m in store.models(audit_id)), embedder=HashingEmbedder(),
+    analyze_store(store, named_specs=tuple(m["spec"] for m in store.models()), embedder=HashingEmbedder(),
                   judge_model=judge, teacher_model=LengthTeacher({"sure"}), judge_probes=6, quiet=True,
                   budget_repeats=2)
-    judged = {j["probe_id"] for j in store.judgements(audit_id)}
-    first_six = sorted({r["probe_id"] for r in store.responses(audit_id)})[:6]
-    assert judged == set(first_six) and len(store.judgements(audit_id)) == 2 * 2 * 6
-    row = store.results(audit_id, adversary="judge", comparison="teacher-vs-suspect", category="all", split="all")[0]
+    judged = {j["probe_id"] for j in store.judgements()}
+    first_six = sorted({r["probe_id"] for r in store.responses()})[:6]
+    assert judged == set(first_six) and len(store.judgements()) == 2 * 2 * 6
+    row = store.results(adversary="judge", comparison="teacher-vs-suspect", category="all", split="all")[0]
     assert row.n <= 6 and "read 6 of the 30 probes" in row.details["subsample"]
 
 
@@ -304,7 +304,7 @@ def test_a_received_database_with_a_malformed_plan_is_one_line(tmp_path, hashing
         audit = store.require_audit()
         config = json.loads(audit["config_json"])
         config["sequential_plan"]["threshold"] = "not a number"
-        store.update_audit(audit["id"], config=config)
+        store.update_audit(config=config)
     result = CliRunner().invoke(cli, ["analyze", "--db", str(tmp_path / "audit.db"), "--quiet", "--no-judge"])
     assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
     assert "recorded sequential plan is unreadable" in result.output

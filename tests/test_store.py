@@ -68,7 +68,7 @@ def audit_id(store):
     aid = store.ensure_audit({"teacher": "t", "suspect": "s"}, suite_name="t", suite_version="1",
                              suite_hash="h" * 64, seed=0)
     store.add_suite(make_suite())
-    store.select_probes(aid, ["p0", "p1", "p2", "p3"])
+    store.select_probes(["p0", "p1", "p2", "p3"])
     return aid
 
 
@@ -96,59 +96,59 @@ def test_reopening_applies_no_migration_twice(tmp_path):
 
 
 def test_answers_are_idempotent_by_natural_key(store, audit_id):
-    mid = store.add_model(audit_id, name="teacher", role="teacher", spec="t", description={"backend": "x"})
-    store.record_responses(audit_id, mid, [answer("p0"), answer("p1")])
-    store.record_responses(audit_id, mid, [answer("p0"), answer("p1")])
+    mid = store.add_model(name="teacher", role="teacher", spec="t", description={"backend": "x"})
+    store.record_responses(mid, [answer("p0"), answer("p1")])
+    store.record_responses(mid, [answer("p0"), answer("p1")])
     assert store.db["queries"].count == 2
     assert store.db["responses"].count == 2
-    assert store.completed_queries(audit_id, mid) == {("p0", 0), ("p1", 0)}
+    assert store.completed_queries(mid) == {("p0", 0), ("p1", 0)}
 
 
 def test_a_failed_query_is_recorded_then_retried(store, audit_id):
-    mid = store.add_model(audit_id, name="teacher", role="teacher", spec="t", description={})
-    store.record_responses(audit_id, mid, [{"probe_id": "p0", "sample": 0, "error": "HTTP 500"}])
-    assert store.completed_queries(audit_id, mid) == set()
-    assert store.query_errors(audit_id)[0]["error"] == "HTTP 500"
-    store.record_responses(audit_id, mid, [answer("p0")])
+    mid = store.add_model(name="teacher", role="teacher", spec="t", description={})
+    store.record_responses(mid, [{"probe_id": "p0", "sample": 0, "error": "HTTP 500"}])
+    assert store.completed_queries(mid) == set()
+    assert store.query_errors()[0]["error"] == "HTTP 500"
+    store.record_responses(mid, [answer("p0")])
     row = next(iter(store.db["queries"].rows))
     assert (row["status"], row["attempts"]) == ("ok", 2)
 
 
 def test_model_costs_are_derived_from_queries(store, audit_id):
-    mid = store.add_model(audit_id, name="teacher", role="teacher", spec="t", description={"param_count": 10})
-    store.record_responses(audit_id, mid, [answer("p0"), answer("p1")])
-    cost = store.model_costs(audit_id)[0]
+    mid = store.add_model(name="teacher", role="teacher", spec="t", description={"param_count": 10})
+    store.record_responses(mid, [answer("p0"), answer("p1")])
+    cost = store.model_costs()[0]
     assert (cost["queries"], cost["tokens_in"], cost["tokens_out"]) == (2, 6, 4)
     assert cost["flops"] == 2 * 10 * 10
 
 
 def test_added_costs_sum_over_runs_and_their_flops_cover_every_token(store, audit_id):
     """Cached work (embeddings, teacher scores) is paid once: each run adds what it computed to one row."""
-    assert store.cost(audit_id, "embedder", "analyze-embed") is None
+    assert store.cost("embedder", "analyze-embed") is None
     for queries, tokens, wall in ((3, 30, 1.5), (2, 20, 0.5)):
-        store.add_cost(audit_id, subject="embedder", stage="analyze-embed", queries=queries, tokens_in=tokens,
+        store.add_cost(subject="embedder", stage="analyze-embed", queries=queries, tokens_in=tokens,
                        wall_s=wall, flops_per_token=4.0, details={"embedder": "e"})
-    row = store.cost(audit_id, "embedder", "analyze-embed")
+    row = store.cost("embedder", "analyze-embed")
     assert (row["queries"], row["tokens_in"], row["wall_s"], row["flops"]) == (5, 50, 2.0, 200.0)
-    assert row["details"] == {"embedder": "e"} and store.costs(audit_id) == [row]
-    store.add_cost(audit_id, subject="teacher", stage="analyze-likelihood", queries=1, tokens_in=7, wall_s=0.1,
+    assert row["details"] == {"embedder": "e"} and store.costs() == [row]
+    store.add_cost(subject="teacher", stage="analyze-likelihood", queries=1, tokens_in=7, wall_s=0.1,
                    flops_per_token=None, details={})
-    assert store.cost(audit_id, "teacher", "analyze-likelihood")["flops"] is None
+    assert store.cost("teacher", "analyze-likelihood")["flops"] is None
 
 
 def test_training_answers_are_not_counted_in_an_audit_s_q_and_t(store, audit_id):
-    mid = store.add_model(audit_id, name="teacher", role="teacher", spec="t", description={})
+    mid = store.add_model(name="teacher", role="teacher", spec="t", description={})
     store.add_suite(make_suite(6))
-    store.select_probes(audit_id, ["p5"], purpose="train")
-    store.record_responses(audit_id, mid, [answer("p0")])
-    store.record_responses(audit_id, mid, [answer("p5"), answer("p5", sample=1)], purpose="train")
-    cost = store.model_costs(audit_id)[0]
+    store.select_probes(["p5"], purpose="train")
+    store.record_responses(mid, [answer("p0")])
+    store.record_responses(mid, [answer("p5"), answer("p5", sample=1)], purpose="train")
+    cost = store.model_costs()[0]
     assert (cost["queries"], cost["answered"], cost["tokens_in"]) == (1, 1, 3)
 
 
 def test_training_probes_are_never_evaluation_probes(store, audit_id):
     with pytest.raises(StoreError, match="never evaluates on training probes"):
-        store.select_probes(audit_id, ["p0"], purpose="train")
+        store.select_probes(["p0"], purpose="train")
 
 
 def test_a_different_teacher_needs_a_new_database(store, audit_id):
@@ -189,12 +189,12 @@ def test_a_read_only_database_gives_one_clear_error(tmp_path):
 
 
 def test_content_hash_catches_a_changed_transcript(store, audit_id):
-    mid = store.add_model(audit_id, name="teacher", role="teacher", spec="t", description={})
-    store.record_responses(audit_id, mid, [answer("p0"), answer("p1")])
-    assert store.verify_transcripts(audit_id) == []
-    root = merkle_root(store.transcript_hashes(audit_id))
+    mid = store.add_model(name="teacher", role="teacher", spec="t", description={})
+    store.record_responses(mid, [answer("p0"), answer("p1")])
+    assert store.verify_transcripts() == []
+    root = merkle_root(store.transcript_hashes())
     store.db.execute("update responses set text = 'forged' where probe_id = 'p1'")
-    assert len(store.verify_transcripts(audit_id)) == 1
+    assert len(store.verify_transcripts()) == 1
     assert content_hash({"a": 1, "b": 2}) == content_hash({"b": 2, "a": 1})
     assert root != merkle_root(["00" * 32])
 
@@ -202,20 +202,20 @@ def test_content_hash_catches_a_changed_transcript(store, audit_id):
 def test_a_top_k_blob_is_stored_per_response_and_covered_by_its_content_hash(store, audit_id):
     from audit.topk import TopK
 
-    mid = store.add_model(audit_id, name="teacher", role="teacher", spec="t", description={})
+    mid = store.add_model(name="teacher", role="teacher", spec="t", description={})
     top = TopK(tokens=[["a", "b"], ["c"]], logprobs=[[-0.1, -2.5], [-0.01]], ids=[[5, 7], [9]],
                chosen_tokens=["a", "c"], chosen_ids=[5, 9])
     plain = answer("p1")
-    store.record_responses(audit_id, mid, [{**answer("p0"), "top_logprobs": top.pack()}, plain])
-    blobs = store.top_distributions(audit_id, mid)
-    assert list(blobs) == [store.query_id(audit_id, mid, "p0", 0)]
-    assert TopK.unpack(blobs[store.query_id(audit_id, mid, "p0", 0)]).ids == [[5, 7], [9]]
+    store.record_responses(mid, [{**answer("p0"), "top_logprobs": top.pack()}, plain])
+    blobs = store.top_distributions(mid)
+    assert list(blobs) == [store.query_id(mid, "p0", 0)]
+    assert TopK.unpack(blobs[store.query_id(mid, "p0", 0)]).ids == [[5, 7], [9]]
     plain_hash = store.db.execute("select content_hash from responses where probe_id = 'p1'").fetchone()[0]
     assert plain_hash == content_hash(transcript_record(mid, "p1", 0, "eval", plain["params"], "hi", None))
-    assert store.verify_transcripts(audit_id) == []
+    assert store.verify_transcripts() == []
     forged = TopK(tokens=[["a", "b"], ["c"]], logprobs=[[-0.1, -0.2], [-0.01]], ids=[[5, 7], [9]]).pack()
     store.db.execute("update responses set top_logprobs = ? where probe_id = 'p0'", [forged])
-    assert store.verify_transcripts(audit_id) == [store.query_id(audit_id, mid, "p0", 0)]
+    assert store.verify_transcripts() == [store.query_id(mid, "p0", 0)]
 
 
 def test_a_response_without_a_top_k_blob_keeps_the_hash_earlier_databases_carry():
@@ -272,13 +272,13 @@ def test_a_damaged_page_is_one_line_naming_the_file_on_read(tmp_path):
     with Store.open(path) as s:
         aid = s.ensure_audit({"teacher": "t"}, suite_name="t", suite_version="1", suite_hash="h", seed=0)
         s.add_suite(make_suite(40))
-        mid = s.add_model(aid, name="teacher", role="teacher", spec="t", description={})
-        s.record_responses(aid, mid, [answer(f"p{i}", text="words " * 200) for i in range(40)])
+        mid = s.add_model(name="teacher", role="teacher", spec="t", description={})
+        s.record_responses(mid, [answer(f"p{i}", text="words " * 200) for i in range(40)])
     damage_table(path, "responses")
     with Store.open(path) as s:  # the damage is in a data page: found only when a read reaches it
         with pytest.raises(StoreError, match=r"audit\.db: the database is damaged \(database disk image is "
                                              r"malformed\); restore it from a copy"):
-            s.responses(aid)
+            s.responses()
 
 
 def test_opening_refuses_an_sqlite_file_of_another_program_and_writes_nothing_into_it(tmp_path):
@@ -325,9 +325,9 @@ def test_a_database_read_as_it_is_from_before_top_logprobs_still_verifies(tmp_pa
     with Store.open(path) as store:
         aid = store.ensure_audit({"teacher": "t"}, suite_name="t", suite_version="1", suite_hash="h" * 64, seed=0)
         store.add_suite(make_suite())
-        mid = store.add_model(aid, name="teacher", role="teacher", spec="t", description={})
-        store.record_responses(aid, mid, [answer("p0")])
+        mid = store.add_model(name="teacher", role="teacher", spec="t", description={})
+        store.record_responses(mid, [answer("p0")])
         store.db.execute("alter table responses drop column top_logprobs")
         store.db.execute("delete from _sqlite_migrations where name = 'm004_top_logprobs'")
     with Store.open_readonly(path) as old:
-        assert old.verify_transcripts(aid) == [] and old.top_distributions(aid, mid) == {}
+        assert old.verify_transcripts() == [] and old.top_distributions(mid) == {}

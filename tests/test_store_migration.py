@@ -43,14 +43,14 @@ def test_an_m005_database_migrates_and_states_the_same_claims(old_db):
 def test_the_migration_makes_the_headline_control_and_judge_mode_explicit(old_db):
     with Store.open(old_db) as store:
         audit_id = store.require_audit()["id"]
-        assert not store.results(audit_id, adversary="headline")
-        head = store.results(audit_id, headline=True, comparison="teacher-vs-suspect", split="all")[0]
+        assert not store.results(adversary="headline")
+        head = store.results(headline=True, comparison="teacher-vs-suspect", split="all")[0]
         assert head.adversary in {"discriminator-single", "discriminator-paired", "judge", "judge-unfiltered",
                                   "teacher-likelihood"} and "adversary" not in head.details
-        gaps = store.results(audit_id, comparison="provenance")
+        gaps = store.results(comparison="provenance")
         assert gaps and {g.control for g in gaps} == {"prose"} and {g.metric for g in gaps} == {"advantage-gap"}
-        assert {r.judge_mode for r in store.results(audit_id, adversary="judge-unfiltered")} == {"every-pair"}
-        assert {r.control for r in store.results(audit_id, comparison="teacher-vs-control:prose")} == {"prose"}
+        assert {r.judge_mode for r in store.results(adversary="judge-unfiltered")} == {"every-pair"}
+        assert {r.control for r in store.results(comparison="teacher-vs-control:prose")} == {"prose"}
 
 
 def test_an_m005_database_read_as_it_is_states_the_same_claims(old_db):
@@ -104,7 +104,7 @@ def _old_budget_points(path: Path) -> dict[str, tuple]:
 
 def _budget_points(store: Store) -> dict[str, tuple]:
     keys = ("comparison", "adversary", "strategy", "probes", "n", "advantage", "ci_low", "ci_high")
-    return {p["id"]: tuple(p[k] for k in keys) for p in store.budget_points(store.require_audit()["id"])}
+    return {p["id"]: tuple(p[k] for k in keys) for p in store.budget_points()}
 
 
 def test_a_budget_point_counts_probes_and_keeps_its_value_and_id(old_db):
@@ -123,7 +123,7 @@ def test_an_old_databases_budget_points_read_as_it_is_count_probes(old_db):
     store = Store.open_readonly(old_db)
     try:
         assert "q" in store.db["budget_points"].columns_dict
-        points = store.budget_points(store.require_audit()["id"])
+        points = store.budget_points()
         assert _budget_points(store) == _old_budget_points(old_db) and all("q" not in p for p in points)
     finally:
         store.close()

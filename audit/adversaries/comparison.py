@@ -81,7 +81,7 @@ class Comparison:
 
 def audited_models(store: Store, audit_id: str) -> list[str]:
     """The teacher, the suspect, then the controls by name: the models whose responses every claim rests on."""
-    names = {m["name"]: m["role"] for m in store.models(audit_id) if m["role"] in AUDITED_ROLES}
+    names = {m["name"]: m["role"] for m in store.models() if m["role"] in AUDITED_ROLES}
     order = {"teacher": 0, "suspect": 1, "control": 2}
     return sorted(names, key=lambda n: (order[names[n]], n))
 
@@ -89,7 +89,7 @@ def audited_models(store: Store, audit_id: str) -> list[str]:
 def load_comparisons(store: Store, audit_id: str) -> tuple[list[Comparison], dict[str, list[dict]]]:
     """Teacher vs suspect first, then teacher vs each control, all on the common set; plus every model's responses."""
     by_model: dict[str, list[dict]] = {}
-    for row in store.responses(audit_id):
+    for row in store.responses():
         by_model.setdefault(row["model_name"], []).append(row)
     if not by_model.get("teacher"):
         raise AuditError(f"{store.path}: no teacher responses recorded (run `distill-audit collect` first)")
@@ -126,13 +126,13 @@ def probe_coverage(store: Store, audit_id: str, by_model: dict[str, list[dict]])
     the probes selected.
     """
     names = audited_models(store, audit_id)
-    name_of = {m["id"]: m["name"] for m in store.models(audit_id)}
+    name_of = {m["id"]: m["name"] for m in store.models()}
     failed: dict[str, set[str]] = {name: set() for name in names}
-    for query in store.query_errors(audit_id):
+    for query in store.query_errors():
         if query["purpose"] == "eval" and name_of.get(query["model_id"]) in failed:
             failed[name_of[query["model_id"]]].add(query["probe_id"])
     replied = {name: {r["probe_id"] for r in by_model.get(name, [])} for name in names}
-    selected = {p["id"] for p in store.selected_probes(audit_id)}.union(*replied.values(), *failed.values())
+    selected = {p["id"] for p in store.selected_probes()}.union(*replied.values(), *failed.values())
     models = []
     for name in names:
         answered = {r["probe_id"] for r in by_model.get(name, []) if _spoke(r)}

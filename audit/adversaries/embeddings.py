@@ -185,16 +185,16 @@ def embed_texts(store: Store, audit_id: str, texts: list[str], *, embedder: Embe
 def _add_embedder_cost(store: Store, audit_id: str, embedder: Embedder, *, queries: int, tokens: int,
                        wall_s: float) -> None:
     """Add this run's embedding to the embedder's cost row: cached texts were paid for by an earlier run."""
-    if store.model(audit_id, "embedder") is None:
-        store.add_model(audit_id, name="embedder", role="embedder", spec="bundled:all-MiniLM-L6-v2",
+    if store.model("embedder") is None:
+        store.add_model(name="embedder", role="embedder", spec="bundled:all-MiniLM-L6-v2",
                         description=embedder.description())
-    store.add_cost(audit_id, subject="embedder", stage=EMBED_STAGE, queries=queries, tokens_in=tokens, wall_s=wall_s,
+    store.add_cost(subject="embedder", stage=EMBED_STAGE, queries=queries, tokens_in=tokens, wall_s=wall_s,
                    flops_per_token=2.0 * embedder.param_count(), details={"embedder": embedder.name})
 
 
 def embedder_cost(store: Store, audit_id: str) -> dict:
     """The embedder's recorded compute, in the shape of an adversary's t."""
-    row = store.cost(audit_id, "embedder", EMBED_STAGE)
+    row = store.cost("embedder", EMBED_STAGE)
     if row is None:
         return {"wall_s": 0.0, "flops": 0.0, "tokens_in": 0}
     return {"wall_s": row["wall_s"], "flops": row["flops"] or 0.0, "tokens_in": row["tokens_in"]}

@@ -209,7 +209,7 @@ def pair_prompt(comp: Comparison, i: int, order: str, references: ReferencePool)
 def judge_comparison(store: Store, audit_id: str, judge_id: str, reader: VerdictReader, comp: Comparison,
                      teacher_by_probe: dict[str, tuple[str, str]], *, seed: int = 0, bar=None) -> None:
     """Ask the judge every (pair, order) of the comparison not judged yet, committing in small batches."""
-    done = store.judged_keys(audit_id, judge_id, comp.name)
+    done = store.judged_keys(judge_id, comp.name)
     references = ReferencePool(teacher_by_probe, seed)
     todo = [(i, order) for i, order in asking_order(comp)
             if (comp.probe_ids[i], int(comp.samples[i]), order) not in done]
@@ -225,7 +225,7 @@ def judge_comparison(store: Store, audit_id: str, judge_id: str, reader: Verdict
                          "sample": int(comp.samples[i]), "order": order, "first_query_id": first_id,
                          "second_query_id": second_id})
         verdicts = reader.read(prompts)
-        store.record_judgements(audit_id, [_row(r, v) for r, v in zip(rows, verdicts)])
+        store.record_judgements([_row(r, v) for r, v in zip(rows, verdicts)])
         if task is not None:
             bar.update(task, advance=len(batch), status=reader.method)
 
@@ -244,7 +244,7 @@ def judge_outcomes(store: Store, audit_id: str, comp: Comparison,
     """(``judge``: consistent pairs only, ``judge-unfiltered``: every pair, position bias cancelled) from the verdicts;
     ``only``: the probes of the judge's subsample (verdicts on others, from an earlier run, are left out)."""
     by_key: dict[tuple[str, int], dict[str, dict]] = {}
-    for j in store.judgements(audit_id, comp.name):
+    for j in store.judgements(comp.name):
         if only is not None and j["probe_id"] not in only:
             continue
         by_key.setdefault((j["probe_id"], j["sample"]), {})[j["order"]] = j

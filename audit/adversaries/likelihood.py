@@ -80,7 +80,7 @@ class TeacherScorer:
         """Add this run's scoring compute to the teacher's analyze-likelihood cost row."""
         if not self.spent["queries"]:
             return
-        self.store.add_cost(self.audit_id, subject="teacher", stage="analyze-likelihood", **self.spent,
+        self.store.add_cost(subject="teacher", stage="analyze-likelihood", **self.spent,
                             flops_per_token=2.0 * self.param_count if self.param_count else None,
                             details={"what": "teacher scoring of responses for the teacher-likelihood adversary"})
 

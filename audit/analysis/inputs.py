@@ -100,7 +100,7 @@ def add_judge(ctx: Context, comparisons: list[Comparison], outcomes: dict, judge
         ctx.notes.append(f"judge: skipped, the default judge {spec!r} could not be loaded ({exc})")
         ctx.not_run["judge"] = "the default judge could not be loaded"
         return
-    judge_id = ctx.store.add_model(ctx.audit_id, name="judge", role="judge", spec=spec,
+    judge_id = ctx.store.add_model(name="judge", role="judge", spec=spec,
                                    description=model.describe().as_dict())
     reader = judge.VerdictReader(model)
     teacher_by_probe = {r["probe_id"]: (r["category"], r["text"] or "")
@@ -145,8 +145,8 @@ def cached_scorer(ctx: Context, teacher_model):
 
 
 def _record_judge_cost(ctx: Context, judge_id: str) -> None:
-    rows = [j for j in ctx.store.judgements(ctx.audit_id) if j["judge_id"] == judge_id]
-    ctx.store.record_cost(ctx.audit_id, subject="judge", stage="analyze-judge", queries=len(rows),
+    rows = [j for j in ctx.store.judgements() if j["judge_id"] == judge_id]
+    ctx.store.record_cost(subject="judge", stage="analyze-judge", queries=len(rows),
                           tokens_in=sum(j["tokens_in"] or 0 for j in rows),
                           tokens_out=sum(j["tokens_out"] or 0 for j in rows),
                           wall_s=sum(j["latency_s"] or 0.0 for j in rows),

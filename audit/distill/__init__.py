@@ -63,8 +63,8 @@ def run_distill(options: DistillOptions) -> str:
         if options.overwrite:
             remove_adapter_dir(options.out_dir)
         checkpoint = load_checkpoint(options.out_dir, plan.config)
-        teacher_id = store.model(plan.audit_id, "teacher")["id"]
-        run_id = store.start_distill_run(plan.audit_id, teacher_id=teacher_id, student_spec=options.student,
+        teacher_id = store.model("teacher")["id"]
+        run_id = store.start_distill_run(teacher_id=teacher_id, student_spec=options.student,
                                          adapter_dir=str(options.out_dir.resolve()), config=plan.config)
         try:
             summary = train_adapter(store, run_id, options, plan.config, plan.rows, checkpoint, plan.targets)

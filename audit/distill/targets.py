@@ -43,8 +43,8 @@ def exposed_targets(store: Store, audit_id: str, rows: list[dict],
         return parse_policy("text", seed=options.seed), None
     if options.exposure is not None:
         parse_policy(options.exposure)  # an unknown policy fails before anything is loaded
-    teacher = store.model(audit_id, "teacher")
-    blobs = store.top_distributions(audit_id, teacher["id"], purpose="train")
+    teacher = store.model("teacher")
+    blobs = store.top_distributions(teacher["id"], purpose="train")
     missing = sum(r["query_id"] not in blobs for r in rows)
     if missing:
         raise AuditError(f"{store.path}: {missing} of {len(rows)} teacher training responses have no recorded top-k "

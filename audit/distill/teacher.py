@@ -29,13 +29,13 @@ def teacher_training_responses(store: Store, options: DistillOptions) -> tuple[s
         raise AuditError(_no_responses_message(store.path))
     else:
         audit_id = audit["id"]
-    teacher = store.model(audit_id, "teacher")
+    teacher = store.model("teacher")
     if teacher is None:
         raise AuditError(_no_responses_message(store.path))
     if teacher["spec"] != options.teacher:
         raise AuditError(f"{store.path}: its teacher is {teacher['spec']!r}, not {options.teacher!r}; "
                          "use the same --teacher or another --db")
-    rows = [r for r in store.responses(audit_id, teacher["id"], purpose="train")
+    rows = [r for r in store.responses(teacher["id"], purpose="train")
             if r["text"].strip() and (wanted is None or r["probe_id"] in wanted)]
     if not rows:
         raise AuditError(_no_responses_message(store.path))
@@ -65,14 +65,14 @@ def _ask_teacher_training_probes(store: Store, audit: dict | None, options: Dist
         audit_id = audit["id"]
     store.add_suite(suite)
     probes = _training_split(store, audit_id, suite, options.train_queries, options.seed)
-    known = store.model(audit_id, "teacher")
+    known = store.model("teacher")
     if known is not None and known["spec"] == options.teacher:
-        done = store.completed_queries(audit_id, known["id"], purpose="train")
+        done = store.completed_queries(known["id"], purpose="train")
         if all((p.id, 0) in done for p in probes):
             return audit_id, probes  # a rerun: the teacher already answered every training probe
     teacher = load_model(options.teacher, device=options.device, dtype=options.dtype,
                          concurrency=options.concurrency)
-    teacher_id = store.add_model(audit_id, name="teacher", role="teacher", spec=options.teacher,
+    teacher_id = store.add_model(name="teacher", role="teacher", spec=options.teacher,
                                  description=teacher.describe().as_dict())
     params = GenParams(max_new_tokens=options.max_new_tokens, seed=options.seed, batch_size=options.batch_size,
                        top_logprobs=options.top_logprobs or 0)
@@ -104,11 +104,11 @@ def _training_split(store: Store, audit_id: str, suite, wanted: int, seed: int) 
     from audit.probes import sample_probes
 
     by_id = {p.id: p for p in suite.probes}
-    chosen = [row["id"] for row in store.selected_probes(audit_id, "train")]
+    chosen = [row["id"] for row in store.selected_probes("train")]
     if len(chosen) < wanted:
-        taken = set(chosen) | {row["id"] for row in store.selected_probes(audit_id, "eval")}
+        taken = set(chosen) | {row["id"] for row in store.selected_probes("eval")}
         pool = dataclasses.replace(suite, probes=[p for p in suite.probes if p.id not in taken])
         fresh = [p.id for p in sample_probes(pool, wanted - len(chosen), seed)]
-        store.select_probes(audit_id, fresh, purpose="train")
+        store.select_probes(fresh, purpose="train")
         chosen += fresh
     return [by_id[pid] for pid in chosen[:wanted] if pid in by_id]

@@ -128,9 +128,9 @@ def _read_source(spec: ModelSpec, read: Callable[..., Read]) -> Read:
 def _source_model(store, spec: ModelSpec) -> tuple[dict, dict]:
     """(the source's audit, its model ``spec.role``)."""
     audit = store.require_audit()
-    model = store.model(audit["id"], spec.role)
+    model = store.model(spec.role)
     if model is None:
-        names = ", ".join(m["name"] for m in store.models(audit["id"])) or "none"
+        names = ", ".join(m["name"] for m in store.models()) or "none"
         raise SpecError(f"model spec {spec.text!r}: the audit in {spec.path} has no model {spec.role!r} (it has: {names})")
     return audit, model
 
@@ -138,8 +138,8 @@ def _source_model(store, spec: ModelSpec) -> tuple[dict, dict]:
 def _recorded_responses(store, spec: ModelSpec) -> tuple[dict[tuple[str, int], dict], dict]:
     audit, model = _source_model(store, spec)
     recorded: dict[tuple[str, int], dict] = {}
-    blobs = store.top_distributions(audit["id"], model["id"])
-    for row in store.responses(audit["id"], model["id"]):
+    blobs = store.top_distributions(model["id"])
+    for row in store.responses(model["id"]):
         row["top_k"] = TopK.unpack(blobs[row["query_id"]]) if row["query_id"] in blobs else None
         recorded.setdefault((row["probe_text"], row["sample"]), row)
     return recorded, model

@@ -226,7 +226,7 @@ def _write_rendered(ctx: render.ReportContext, out_dir: Path, pdf: bool) -> list
 
 def _record(store: Store, audit_id: str, out_dir: Path, name: str, kind: str) -> None:
     path = out_dir / name
-    store.record_artifact(audit_id, name, kind, signing.file_sha256(path), path.stat().st_size)
+    store.record_artifact(name, kind, signing.file_sha256(path), path.stat().st_size)
 
 
 def _summary(out_dir: Path, names: list[str], predicate: dict, keyid: str | None) -> str:

@@ -102,11 +102,11 @@ def _compact(claim: V.Claim | None) -> dict | None:
 def gather(store: Store, *, keyid: str | None, tool_digest: str) -> LeakageContext:
     audit = store.require_audit()
     audit_id = audit["id"]
-    costs = store.costs(audit_id)
+    costs = store.costs()
     plan = next((c["details"] for c in costs if c["stage"] == "leakage"), None)
     if plan is None:
         raise AuditError(f"{store.path}: holds no leakage run (run `distill-audit leakage` first)")
-    found = V.findings(store.results(audit_id))
+    found = V.findings(store.results())
     claims = {(HEADLINE if c.headline else c.adversary, c.comparison, c.metric): c for c in found.overall}
     training = {c["subject"]: {**c["details"], "wall_s": c["wall_s"], "tokens": c["tokens_in"]}
                 for c in costs if c["stage"] == "distill"}
@@ -119,9 +119,9 @@ def gather(store: Store, *, keyid: str | None, tool_digest: str) -> LeakageConte
     exposures = [Exposure(policy, claims.get((EXPOSURE, EXPOSURE_PREFIX + policy, CMI)),
                           claims.get((EXPOSURE, EXPOSURE_PREFIX + policy, TOP1_AGREEMENT)))
                  for policy in plan["policies"]]
-    count, root = store.transcripts_root(audit_id)
+    count, root = store.transcripts_root()
     return LeakageContext(audit=audit, plan=plan, curves=curves, exposures=exposures,
-                          answer=answer(curves, exposures), models=store.models(audit_id), found=found,
+                          answer=answer(curves, exposures), models=store.models(), found=found,
                           transcripts={"count": count, "merkle_root": root},
                           signing={"keyid": keyid, "tool_digest": tool_digest})
 

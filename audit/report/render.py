@@ -91,24 +91,24 @@ def gather(store: Store, *, keyid: str | None, tool_digest: str) -> ReportContex
     audit_id = audit["id"]
     config = json.loads(audit.get("config_json") or "{}")
     threshold = config.get("epsilon_threshold")
-    found = V.findings(store.results(audit_id), threshold=threshold)
-    models = [_with_description(m) for m in store.models(audit_id)]
-    selected = store.selected_probes(audit_id)
-    responses = store.responses(audit_id)
-    judgements = store.judgements(audit_id, MAIN_COMPARISON)
-    budget_points = store.budget_points(audit_id)
+    found = V.findings(store.results(), threshold=threshold)
+    models = [_with_description(m) for m in store.models()]
+    selected = store.selected_probes()
+    responses = store.responses()
+    judgements = store.judgements(MAIN_COMPARISON)
+    budget_points = store.budget_points()
     sequence = _sequence(store, audit, config)
     category_adversary, category_claims = _category_evidence(found)
     exhibits, exhibit_note = _exhibits(responses, judgements, category_claims)
-    count, root = store.transcripts_root(audit_id)
+    count, root = store.transcripts_root()
     ctx = ReportContext(
         audit=audit,
         config=config,
         suites=store.suites(),
         sample_sizes=_sample_sizes(selected, responses, judgements),
         models=models,
-        model_costs=store.model_costs(audit_id),
-        costs=store.costs(audit_id),
+        model_costs=store.model_costs(),
+        costs=store.costs(),
         found=found,
         category_adversary=category_adversary,
         category_claims=category_claims,
@@ -122,7 +122,7 @@ def gather(store: Store, *, keyid: str | None, tool_digest: str) -> ReportContex
         figures=_figures(found, category_adversary, [c.category for c in category_claims], budget_points,
                          _samples(config), sequence),
         transcripts={"count": count, "merkle_root": root,
-                     "errors": len(store.query_errors(audit_id))},
+                     "errors": len(store.query_errors())},
         signing={"keyid": keyid, "tool_digest": tool_digest},
         environment=_environment(config, models),
     )
@@ -142,7 +142,7 @@ def _sequence(store: Store, audit: dict, config: dict) -> dict[str, Any] | None:
                 and isinstance(stop.get("outcome"), str) and (stop.get("round") is None or type(stop["round"]) is int))
     stop = stop if readable else None  # a received database's record is shown only in the shape this tool writes
     return {"plan": {**plan.recorded(), "adversaries": list(plan.adversaries)}, "stop": stop,
-            "points": store.sequence_points(audit["id"])}
+            "points": store.sequence_points()}
 
 
 def _samples(config: dict) -> int:

@@ -162,7 +162,7 @@ def evaluation_predicate(store: Store, *, tool_sha256: str) -> dict[str, Any]:
     """The claims of the audit held in ``store``, in the shape of an evaluation-result attestation."""
     audit = store.require_audit()
     audit_id = audit["id"]
-    count, root = store.transcripts_root(audit_id)
+    count, root = store.transcripts_root()
     return {
         "evaluation": "(epsilon, q, t, A)-behavioral indistinguishability of a suspect model from a claimed teacher",
         "tool": {"name": "distill-audit", "version": __version__, "digest": {"sha256": tool_sha256}},
@@ -170,7 +170,7 @@ def evaluation_predicate(store: Store, *, tool_sha256: str) -> dict[str, Any]:
         "suite": {"name": audit["suite_name"], "version": audit["suite_version"],
                   "digest": {"sha256": audit["suite_hash"]}, "private_seed_sha256": audit["private_seed_hash"]},
         "models": [{"name": m["name"], "role": m["role"], "spec": m["spec"], "fingerprint": m["fingerprint"]}
-                   for m in store.models(audit_id)],
+                   for m in store.models()],
         "database": DATABASE,
         "transcripts": {"count": count, "merkle_root": {"sha256": root},
                         "leaves": "content_hash of every response and judgement, ordered by their key"},
@@ -184,7 +184,7 @@ def signed_claims(store: Store) -> list[dict[str, Any]]:
     """Every whole-suite claim of the audit, as predicate entries; verification recomputes exactly this."""
     audit = store.require_audit()
     threshold = json.loads(audit.get("config_json") or "{}").get("epsilon_threshold")
-    found = V.findings(store.results(audit["id"]), threshold=threshold)
+    found = V.findings(store.results(), threshold=threshold)
     return [c.predicate(threshold) for c in found.signed_claims]
 
 
@@ -450,11 +450,11 @@ def _check_database(stmt: dict[str, Any], report_dir: Path) -> tuple[int, str]:
         audit = store.require_audit()
         if audit["id"] != audit_id:
             raise AuditError(f"{db_path}: holds audit {audit['id']}, the statement is about {audit_id}")
-        tampered = store.verify_transcripts(audit_id)
+        tampered = store.verify_transcripts()
         if tampered:
             raise AuditError(f"{db_path}: {len(tampered)} transcripts no longer match their content hash "
                              f"(first: query {tampered[0]})")
-        count, root = store.transcripts_root(audit_id)
+        count, root = store.transcripts_root()
         signed_root = ((predicate.get("transcripts") or {}).get("merkle_root") or {}).get("sha256")
         if root != signed_root:
             raise AuditError(f"{db_path}: transcripts' Merkle root {root} differs from the signed {signed_root}")

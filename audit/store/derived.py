@@ -19,74 +19,75 @@ class DerivedRows(Connection):
 
     # ---- results -------------------------------------------------------------
 
-    def record_results(self, audit_id: str, results: list[ResultRow]) -> None:
+    def record_results(self, results: list[ResultRow]) -> None:
         """Upsert result rows keyed by their natural key (``audit.results.KEY``)."""
         with self._write():
             for r in results:
-                self.db["results"].upsert(result_columns(audit_id, r, utc_now()), pk="id")
+                self.db["results"].upsert(result_columns(self.audit_id, r, utc_now()), pk="id")
 
-    def clear_results(self, audit_id: str) -> None:
+    def clear_results(self) -> None:
         """Drop derived rows before a fresh analysis, so stale results never mix with new ones."""
         with self._write():
-            self.db.execute("delete from results where audit_id = ?", [audit_id])
-            self.db.execute("delete from budget_points where audit_id = ?", [audit_id])
-            self.db.execute("delete from sequence_points where audit_id = ?", [audit_id])
+            self.db.execute("delete from results where audit_id = ?", [self.audit_id])
+            self.db.execute("delete from budget_points where audit_id = ?", [self.audit_id])
+            self.db.execute("delete from sequence_points where audit_id = ?", [self.audit_id])
 
-    def results(self, audit_id: str, **filters: Any) -> list[ResultRow]:
+    def results(self, **filters: Any) -> list[ResultRow]:
         """The audit's result rows whose fields equal ``filters``; a database from before m006 (read as it is,
         never migrated) is read through ``ResultRow.from_legacy``."""
         read = ResultRow.from_columns if "estimate" in self.db["results"].columns_dict else ResultRow.from_legacy
-        rows = self.db["results"].rows_where("audit_id = ?", [audit_id],
+        rows = self.db["results"].rows_where("audit_id = ?", [self.audit_id],
                                              order_by="adversary, comparison, category, split")
         parsed = (parse_json_cols(r, "t_json", "details_json") for r in rows)
         typed = [read(r, r["t"], r["details"]) for r in parsed]
         return [r for r in typed if all(getattr(r, k) == v for k, v in filters.items())]
 
-    def results_written(self, audit_id: str) -> tuple[str | None, str | None]:
+    def results_written(self) -> tuple[str | None, str | None]:
         """When the audit's first and last result rows were written: results older than a response are stale."""
         return tuple(self.db.execute("select min(created_at), max(created_at) from results where audit_id = ?",
-                                     [audit_id]).fetchone())
+                                     [self.audit_id]).fetchone())
 
-    def record_budget_points(self, audit_id: str, points: list[dict]) -> None:
+    def record_budget_points(self, points: list[dict]) -> None:
         """Upsert budget points keyed by (comparison, adversary, strategy, probes per model)."""
         with self._write():
             for p in points:
                 p = dict(p)
-                pid = natural_key(audit_id, p["comparison"], p["adversary"], p["strategy"], p["probes"])
+                pid = natural_key(self.audit_id, p["comparison"], p["adversary"], p["strategy"], p["probes"])
                 self.db["budget_points"].upsert(
-                    {"id": pid, "audit_id": audit_id,
+                    {"id": pid, "audit_id": self.audit_id,
                      "details_json": canonical_json(p.pop("details", None) or {}), **p},
                     pk="id",
                 )
 
-    def record_sequence_points(self, audit_id: str, points: list[dict]) -> None:
+    def record_sequence_points(self, points: list[dict]) -> None:
         """Replace the audit's sequence points (they are derived from the responses in one pass)."""
         with self._write():
-            self.db.execute("delete from sequence_points where audit_id = ?", [audit_id])
+            self.db.execute("delete from sequence_points where audit_id = ?", [self.audit_id])
             for p in points:
                 p = dict(p)
-                pid = natural_key(audit_id, p["comparison"], p["adversary"], p["round"])
+                pid = natural_key(self.audit_id, p["comparison"], p["adversary"], p["round"])
                 self.db["sequence_points"].insert(
-                    {"id": pid, "audit_id": audit_id, "details_json": canonical_json(p.pop("details", None) or {}),
+                    {"id": pid, "audit_id": self.audit_id, "details_json": canonical_json(p.pop("details", None) or {}),
                      **p}, pk="id")
 
-    def sequence_points(self, audit_id: str) -> list[dict]:
+    def sequence_points(self) -> list[dict]:
         if not self.db["sequence_points"].exists():  # a database read as it is, from before m005
             return []
-        rows = self.db["sequence_points"].rows_where("audit_id = ?", [audit_id], order_by="comparison, adversary, round")
+        rows = self.db["sequence_points"].rows_where("audit_id = ?", [self.audit_id],
+                                                     order_by="comparison, adversary, round")
         return [parse_json_cols(r, "details_json") for r in rows]
 
-    def budget_points(self, audit_id: str) -> list[dict]:
+    def budget_points(self) -> list[dict]:
         """The audit's budget points, each sized by its ``probes`` per model; a database from before m008 (read
         as it is, never migrated) names that column ``q``, and is read in the same shape."""
         size = "probes" if "probes" in self.db["budget_points"].columns_dict else "q"
-        rows = self.db["budget_points"].rows_where("audit_id = ?", [audit_id],
+        rows = self.db["budget_points"].rows_where("audit_id = ?", [self.audit_id],
                                                    order_by=f"comparison, adversary, strategy, {size}")
         return [_with_probes(parse_json_cols(r, "details_json"), size) for r in rows]
 
     # ---- costs ---------------------------------------------------------------
 
-    def model_costs(self, audit_id: str) -> list[dict]:
+    def model_costs(self) -> list[dict]:
         """Per model: queries q and compute t (tokens, wall and device seconds, FLOP estimate) of the evaluation.
 
         Derived from the recorded queries, so it can never drift from them.
@@ -102,20 +103,20 @@ class DerivedRows(Connection):
             "coalesce(sum(r.latency_s), 0) as wall_s, coalesce(sum(r.device_s), 0) as device_s "
             "from models m left join queries q on q.model_id = m.id and q.purpose = 'eval' "
             "left join responses r on r.query_id = q.id where m.audit_id = ? group by m.id order by m.rowid",
-            [audit_id],
+            [self.audit_id],
         )
         return [{**row, "flops": 2.0 * row["param_count"] * (row["tokens_in"] + row["tokens_out"])
                  if row["param_count"] else None} for row in rows]
 
-    def record_cost(self, audit_id: str, *, subject: str, stage: str, queries: int = 0, tokens_in: int = 0,
+    def record_cost(self, *, subject: str, stage: str, queries: int = 0, tokens_in: int = 0,
                     tokens_out: int = 0, wall_s: float = 0.0, device_s: float = 0.0,
                     flops: float | None = None, details: dict | None = None) -> None:
         """Record the compute of a stage that is not a collection query (judge, embedder, training, analysis)."""
         with self._write():
             self.db["costs"].upsert(
                 {
-                    "id": natural_key(audit_id, subject, stage),
-                    "audit_id": audit_id,
+                    "id": natural_key(self.audit_id, subject, stage),
+                    "audit_id": self.audit_id,
                     "subject": subject,
                     "stage": stage,
                     "queries": queries,
@@ -129,17 +130,17 @@ class DerivedRows(Connection):
                 pk="id",
             )
 
-    def costs(self, audit_id: str) -> list[dict]:
-        rows = self.db["costs"].rows_where("audit_id = ?", [audit_id], order_by="stage, subject")
+    def costs(self) -> list[dict]:
+        rows = self.db["costs"].rows_where("audit_id = ?", [self.audit_id], order_by="stage, subject")
         return [parse_json_cols(r, "details_json") for r in rows]
 
-    def cost(self, audit_id: str, subject: str, stage: str) -> dict | None:
+    def cost(self, subject: str, stage: str) -> dict | None:
         """The recorded compute of one subject in one stage, or None before any was recorded."""
-        rows = self.db["costs"].rows_where("id = ?", [natural_key(audit_id, subject, stage)])
+        rows = self.db["costs"].rows_where("id = ?", [natural_key(self.audit_id, subject, stage)])
         row = next(iter(rows), None)
         return parse_json_cols(row, "details_json") if row else None
 
-    def add_cost(self, audit_id: str, *, subject: str, stage: str, queries: int, tokens_in: int, wall_s: float,
+    def add_cost(self, *, subject: str, stage: str, queries: int, tokens_in: int, wall_s: float,
                  flops_per_token: float | None, details: dict) -> None:
         """Add a run's compute to the subject's cost row for the stage, in one transaction.
 
@@ -149,9 +150,9 @@ class DerivedRows(Connection):
         tokens processed (None where the model's size is unknown).
         """
         with self._write():
-            prior = self.cost(audit_id, subject, stage) or {"queries": 0, "tokens_in": 0, "wall_s": 0.0}
+            prior = self.cost(subject, stage) or {"queries": 0, "tokens_in": 0, "wall_s": 0.0}
             tokens_in += prior["tokens_in"]
-            self.record_cost(audit_id, subject=subject, stage=stage, queries=queries + prior["queries"],
+            self.record_cost(subject=subject, stage=stage, queries=queries + prior["queries"],
                              tokens_in=tokens_in, wall_s=wall_s + prior["wall_s"],
                              flops=None if flops_per_token is None else flops_per_token * tokens_in, details=details)
 
@@ -182,25 +183,25 @@ class DerivedRows(Connection):
 
     # ---- artifacts -------------------------------------------------------------
 
-    def record_artifact(self, audit_id: str, path: str, kind: str, sha256: str, size: int) -> None:
+    def record_artifact(self, path: str, kind: str, sha256: str, size: int) -> None:
         with self._write():
             self.db["artifacts"].upsert(
-                {"id": natural_key(audit_id, path), "audit_id": audit_id, "path": path, "kind": kind,
+                {"id": natural_key(self.audit_id, path), "audit_id": self.audit_id, "path": path, "kind": kind,
                  "sha256": sha256, "bytes": size, "created_at": utc_now()},
                 pk="id",
             )
 
-    def artifacts(self, audit_id: str) -> list[dict]:
-        return list(self.db["artifacts"].rows_where("audit_id = ?", [audit_id], order_by="path"))
+    def artifacts(self) -> list[dict]:
+        return list(self.db["artifacts"].rows_where("audit_id = ?", [self.audit_id], order_by="path"))
 
     # ---- distillation runs ---------------------------------------------------
 
-    def start_distill_run(self, audit_id: str, *, teacher_id: str, student_spec: str, adapter_dir: str,
+    def start_distill_run(self, *, teacher_id: str, student_spec: str, adapter_dir: str,
                           config: dict) -> str:
-        run_id = natural_key(audit_id, teacher_id, student_spec, adapter_dir, canonical_json(config))
+        run_id = natural_key(self.audit_id, teacher_id, student_spec, adapter_dir, canonical_json(config))
         with self._write():
             self.db["distill_runs"].insert(
-                {"id": run_id, "audit_id": audit_id, "teacher_id": teacher_id, "student_spec": student_spec,
+                {"id": run_id, "audit_id": self.audit_id, "teacher_id": teacher_id, "student_spec": student_spec,
                  "adapter_dir": adapter_dir, "config_json": canonical_json(config), "status": "training",
                  "created_at": utc_now(), "finished_at": None},
                 pk="id",
@@ -219,8 +220,8 @@ class DerivedRows(Connection):
     def distill_log(self, run_id: str) -> list[dict]:
         return list(self.db["distill_log"].rows_where("run_id = ?", [run_id], order_by="step"))
 
-    def distill_runs(self, audit_id: str) -> list[dict]:
-        return list(self.db["distill_runs"].rows_where("audit_id = ?", [audit_id], order_by="created_at"))
+    def distill_runs(self) -> list[dict]:
+        return list(self.db["distill_runs"].rows_where("audit_id = ?", [self.audit_id], order_by="created_at"))
 
 
 def _with_probes(point: dict, size: str) -> dict:

@@ -31,12 +31,22 @@ from audit.store.rows import utc_now, with_reference
 class Store(DerivedRows):
     """An open audit database. Use ``Store.open(path)`` (or ``Store.open_readonly(path)``)."""
 
+    _audit_id: str | None = None  # ``audit_id``, once read or created
+
     # ---- audits --------------------------------------------------------------
 
     def audit(self) -> dict | None:
         """The audit this database holds, or None if collection never started."""
         rows = list(self.db["audits"].rows_where(order_by="created_at", limit=1))
         return rows[0] if rows else None
+
+    @property
+    def audit_id(self) -> str:
+        """The id of the one audit this database holds, read once; every method of the store reads and writes
+        that audit's rows, so no caller passes it. A ``StoreError`` before collection created it."""
+        if self._audit_id is None:
+            self._audit_id = self.require_audit()["id"]
+        return self._audit_id
 
     def require_audit(self) -> dict:
         audit = self.audit()
@@ -56,7 +66,8 @@ class Store(DerivedRows):
                         f"{self.path}: holds an audit with {key} {old[key]!r}, not {config[key]!r}; "
                         "use a new --db for a different audit"
                     )
-            return existing["id"]
+            self._audit_id = existing["id"]
+            return self._audit_id
         audit_id = uuid.uuid4().hex[:16]
         with self._write():
             self.db["audits"].insert(
@@ -73,22 +84,23 @@ class Store(DerivedRows):
                     "seed": seed,
                 }
             )
+        self._audit_id = audit_id
         return audit_id
 
-    def update_audit(self, audit_id: str, **fields: Any) -> None:
+    def update_audit(self, **fields: Any) -> None:
         if "config" in fields:
             fields["config_json"] = canonical_json(fields.pop("config"))
         with self._write():
-            self.db["audits"].update(audit_id, fields)
+            self.db["audits"].update(self.audit_id, fields)
 
     # ---- models --------------------------------------------------------------
 
-    def add_model(self, audit_id: str, *, name: str, role: str, spec: str, description: dict) -> str:
+    def add_model(self, *, name: str, role: str, spec: str, description: dict) -> str:
         """Record a model by its name in this audit (teacher, suspect, control:NAME, judge, ...)."""
-        model_id = f"{audit_id}:{name}"
+        model_id = f"{self.audit_id}:{name}"
         row = {
             "id": model_id,
-            "audit_id": audit_id,
+            "audit_id": self.audit_id,
             "name": name,
             "role": role,
             "spec": spec,
@@ -107,20 +119,20 @@ class Store(DerivedRows):
             self.db["models"].upsert(row, pk="id")
         return model_id
 
-    def models(self, audit_id: str, role: str | None = None) -> list[dict]:
-        return self._audit_rows("models", audit_id, "rowid", role=role)
+    def models(self, role: str | None = None) -> list[dict]:
+        return self._audit_rows("models", "rowid", role=role)
 
-    def _audit_rows(self, table: str, audit_id: str, order_by: str, **equal: str | None) -> list[dict]:
+    def _audit_rows(self, table: str, order_by: str, **equal: str | None) -> list[dict]:
         """The audit's rows of ``table`` whose named columns equal the given values (a None value: any)."""
-        where, args = ["audit_id = ?"], [audit_id]
+        where, args = ["audit_id = ?"], [self.audit_id]
         for column, value in equal.items():
             if value:
                 where.append(f"[{column}] = ?")
                 args.append(value)
         return list(self.db[table].rows_where(" and ".join(where), args, order_by=order_by))
 
-    def model(self, audit_id: str, name: str) -> dict | None:
-        return next(iter(self.db["models"].rows_where("id = ?", [f"{audit_id}:{name}"])), None)
+    def model(self, name: str) -> dict | None:
+        return next(iter(self.db["models"].rows_where("id = ?", [f"{self.audit_id}:{name}"])), None)
 
     # ---- suites and probes ---------------------------------------------------
 
@@ -161,7 +173,7 @@ class Store(DerivedRows):
         """Every suite recorded in this database, by name."""
         return list(self.db["suites"].rows_where(order_by="name"))
 
-    def select_probes(self, audit_id: str, probe_ids: list[str], purpose: str = "eval", first_rank: int = 0) -> None:
+    def select_probes(self, probe_ids: list[str], purpose: str = "eval", first_rank: int = 0) -> None:
         """Record which probes this audit asks, for what (``eval`` or ``train``; ``sequential-order``: a
         sequential audit's pre-registered order of every probe it may ask), ranked from ``first_rank``.
 
@@ -173,7 +185,7 @@ class Store(DerivedRows):
         clash = other and self.db.execute(
             "select probe_id from selections where audit_id = ? and purpose = ? and probe_id in "
             "(select value from json_each(?)) limit 1",
-            [audit_id, other, json.dumps(probe_ids)],
+            [self.audit_id, other, json.dumps(probe_ids)],
         ).fetchone()
         if clash:
             raise StoreError(
@@ -183,19 +195,19 @@ class Store(DerivedRows):
         with self._write():
             self.db["selections"].insert_all(
                 (
-                    {"audit_id": audit_id, "probe_id": pid, "purpose": purpose, "rank": i}
+                    {"audit_id": self.audit_id, "probe_id": pid, "purpose": purpose, "rank": i}
                     for i, pid in enumerate(probe_ids, start=first_rank)
                 ),
                 pk=("audit_id", "probe_id", "purpose"),
                 ignore=True,
             )
 
-    def selected_probes(self, audit_id: str, purpose: str = "eval") -> list[dict]:
+    def selected_probes(self, purpose: str = "eval") -> list[dict]:
         """The probes selected for ``purpose``, in selection order, with parsed references."""
         rows = self.db.query(
             "select p.*, s.rank from selections s join probes p on p.id = s.probe_id "
             "where s.audit_id = ? and s.purpose = ? order by s.rank",
-            [audit_id, purpose],
+            [self.audit_id, purpose],
         )
         return [with_reference(row) for row in rows]
 
@@ -205,20 +217,19 @@ class Store(DerivedRows):
 
     # ---- queries and responses -----------------------------------------------
 
-    @staticmethod
-    def query_id(audit_id: str, model_id: str, probe_id: str, sample: int, purpose: str = "eval") -> str:
-        return natural_key(audit_id, model_id, probe_id, sample, purpose)
+    def query_id(self, model_id: str, probe_id: str, sample: int, purpose: str = "eval") -> str:
+        return natural_key(self.audit_id, model_id, probe_id, sample, purpose)
 
-    def completed_queries(self, audit_id: str, model_id: str, purpose: str = "eval") -> set[tuple[str, int]]:
+    def completed_queries(self, model_id: str, purpose: str = "eval") -> set[tuple[str, int]]:
         """(probe_id, sample) pairs already answered: collection skips them on resume."""
         rows = self.db.execute(
             "select probe_id, sample from queries where audit_id = ? and model_id = ? and purpose = ? "
             "and status = 'ok'",
-            [audit_id, model_id, purpose],
+            [self.audit_id, model_id, purpose],
         ).fetchall()
         return {(r[0], r[1]) for r in rows}
 
-    def record_responses(self, audit_id: str, model_id: str, responses: list[dict], purpose: str = "eval") -> None:
+    def record_responses(self, model_id: str, responses: list[dict], purpose: str = "eval") -> None:
         """Record a batch of answered or failed queries in one transaction.
 
         Each response is a dict with ``probe_id``, ``sample``, ``params`` and
@@ -229,13 +240,13 @@ class Store(DerivedRows):
         """
         with self._write():
             for a in responses:
-                qid = self.query_id(audit_id, model_id, a["probe_id"], a["sample"], purpose)
+                qid = self.query_id(model_id, a["probe_id"], a["sample"], purpose)
                 prior = self.db.execute("select attempts from queries where id = ?", [qid]).fetchone()
                 failed = a.get("error") is not None
                 self.db["queries"].upsert(
                     {
                         "id": qid,
-                        "audit_id": audit_id,
+                        "audit_id": self.audit_id,
                         "model_id": model_id,
                         "probe_id": a["probe_id"],
                         "sample": a["sample"],
@@ -257,7 +268,7 @@ class Store(DerivedRows):
                 self.db["responses"].upsert(
                     {
                         "query_id": qid,
-                        "audit_id": audit_id,
+                        "audit_id": self.audit_id,
                         "model_id": model_id,
                         "probe_id": a["probe_id"],
                         "sample": a["sample"],
@@ -276,7 +287,7 @@ class Store(DerivedRows):
                     pk="query_id",
                 )
 
-    def responses(self, audit_id: str, model_id: str | None = None, purpose: str = "eval") -> list[dict]:
+    def responses(self, model_id: str | None = None, purpose: str = "eval") -> list[dict]:
         """Answered queries joined with their probe: what the adversaries read.
 
         Each row has ``query_id``, ``model_id``, ``model_name``, ``probe_id``,
@@ -291,7 +302,7 @@ class Store(DerivedRows):
             "join probes p on p.id = r.probe_id join models m on m.id = r.model_id "
             "where r.audit_id = ? and q.purpose = ?"
         )
-        args: list[Any] = [audit_id, purpose]
+        args: list[Any] = [self.audit_id, purpose]
         if model_id:
             sql += " and r.model_id = ?"
             args.append(model_id)
@@ -303,85 +314,84 @@ class Store(DerivedRows):
             out.append(row)
         return out
 
-    def top_distributions(self, audit_id: str, model_id: str, purpose: str = "eval") -> dict[str, bytes]:
+    def top_distributions(self, model_id: str, purpose: str = "eval") -> dict[str, bytes]:
         """query id -> the packed top-k distributions (``audit.topk.TopK.unpack``) of each response that has them."""
         if not self._holds_top_logprobs():
             return {}
         rows = self.db.execute(
             "select r.query_id, r.top_logprobs from responses r join queries q on q.id = r.query_id "
             "where r.audit_id = ? and r.model_id = ? and q.purpose = ? and r.top_logprobs is not null",
-            [audit_id, model_id, purpose]).fetchall()
+            [self.audit_id, model_id, purpose]).fetchall()
         return {qid: blob for qid, blob in rows}
 
     def _holds_top_logprobs(self) -> bool:
         """Whether the schema has the top-k column: a database read as it is (``open_readonly``) may predate it."""
         return "top_logprobs" in self.db["responses"].columns_dict
 
-    def reported_cost(self, audit_id: str) -> tuple[float, int]:
+    def reported_cost(self) -> tuple[float, int]:
         """(sum, responses) of the prices endpoints reported in their replies (``usage.cost``), for --max-cost."""
         row = self.db.execute(
             "select total(json_extract(raw_json, '$.usage.cost')), count(json_extract(raw_json, '$.usage.cost')) "
-            "from responses where audit_id = ? and json_valid(raw_json)", [audit_id]).fetchone()
+            "from responses where audit_id = ? and json_valid(raw_json)", [self.audit_id]).fetchone()
         return float(row[0]), int(row[1])
 
-    def query_errors(self, audit_id: str) -> list[dict]:
-        return list(self.db["queries"].rows_where("audit_id = ? and status = 'error'", [audit_id]))
+    def query_errors(self) -> list[dict]:
+        return list(self.db["queries"].rows_where("audit_id = ? and status = 'error'", [self.audit_id]))
 
-    def last_response_at(self, audit_id: str) -> str | None:
+    def last_response_at(self) -> str | None:
         """When the last evaluation response was recorded: results older than this are stale."""
         row = self.db.execute("select max(finished_at) from queries where audit_id = ? and purpose = 'eval' "
-                              "and status = 'ok'", [audit_id]).fetchone()
+                              "and status = 'ok'", [self.audit_id]).fetchone()
         return row[0] if row else None
 
     # ---- judgements ----------------------------------------------------------
 
-    @staticmethod
-    def judgement_id(audit_id: str, judge_id: str, comparison: str, probe_id: str, sample: int, order: str) -> str:
-        return natural_key(audit_id, judge_id, comparison, probe_id, sample, order)
+    def judgement_id(self, judge_id: str, comparison: str, probe_id: str, sample: int, order: str) -> str:
+        return natural_key(self.audit_id, judge_id, comparison, probe_id, sample, order)
 
-    def judged_keys(self, audit_id: str, judge_id: str, comparison: str) -> set[tuple[str, int, str]]:
+    def judged_keys(self, judge_id: str, comparison: str) -> set[tuple[str, int, str]]:
         rows = self.db.execute(
             "select probe_id, sample, \"order\" from judgements where audit_id = ? and judge_id = ? and comparison = ?",
-            [audit_id, judge_id, comparison],
+            [self.audit_id, judge_id, comparison],
         ).fetchall()
         return {(r[0], r[1], r[2]) for r in rows}
 
-    def record_judgements(self, audit_id: str, judgements: list[dict]) -> None:
-        """Record judge verdicts; each dict has the judgements columns except id, audit_id and content_hash."""
+    def record_judgements(self, judgements: list[dict]) -> None:
+        """Record judge verdicts; each dict has the judgements columns except id, self.audit_id and content_hash."""
         with self._write():
             for j in judgements:
-                jid = self.judgement_id(audit_id, j["judge_id"], j["comparison"], j["probe_id"], j["sample"], j["order"])
-                row = {"id": jid, "audit_id": audit_id, **j}
+                jid = self.judgement_id(j["judge_id"], j["comparison"], j["probe_id"], j["sample"], j["order"])
+                row = {"id": jid, "audit_id": self.audit_id, **j}
                 row["content_hash"] = content_hash(judgement_record(row))
                 self.db["judgements"].upsert(row, pk="id")
 
-    def judgements(self, audit_id: str, comparison: str | None = None) -> list[dict]:
-        return self._audit_rows("judgements", audit_id, 'probe_id, sample, "order"', comparison=comparison)
+    def judgements(self, comparison: str | None = None) -> list[dict]:
+        return self._audit_rows("judgements", 'probe_id, sample, "order"', comparison=comparison)
 
     # ---- integrity -------------------------------------------------------------
 
-    def transcript_hashes(self, audit_id: str) -> list[str]:
+    def transcript_hashes(self) -> list[str]:
         """Content hashes of every response and judgement, in a fixed order: the Merkle leaves."""
         rows = self.db.execute(
             "select content_hash from (select query_id as k, content_hash from responses where audit_id = ? "
             "union all select id as k, content_hash from judgements where audit_id = ?) order by k",
-            [audit_id, audit_id],
+            [self.audit_id, self.audit_id],
         ).fetchall()
         return [r[0] for r in rows]
 
-    def transcripts_root(self, audit_id: str) -> tuple[int, str]:
+    def transcripts_root(self) -> tuple[int, str]:
         """(how many transcripts, their Merkle root): what a report states and a signature covers."""
-        leaves = self.transcript_hashes(audit_id)
+        leaves = self.transcript_hashes()
         return len(leaves), merkle_root(leaves)
 
-    def verify_transcripts(self, audit_id: str) -> list[str]:
+    def verify_transcripts(self) -> list[str]:
         """Query ids whose stored response no longer matches its content hash."""
         bad = []
         cur = self.db.execute(
             f"select r.query_id, r.model_id, r.probe_id, r.sample, q.purpose, q.params_json, r.text, "
             f"{'r.top_logprobs' if self._holds_top_logprobs() else 'null'}, "
             "r.content_hash from responses r join queries q on q.id = r.query_id where r.audit_id = ?",
-            [audit_id],
+            [self.audit_id],
         )
         for qid, mid, pid, sample, purpose, params, text, top, stored in cur.fetchall():
             expected = content_hash(transcript_record(mid, pid, sample, purpose, json.loads(params or "{}"), text, top))
