@@ -83,12 +83,11 @@ def analyze_store(store: Store, *, teacher_spec: str | None = None, judge_spec: 
     from audit.progress import progress
 
     started = time.perf_counter()
-    audit_id = store.require_audit()["id"]
-    comparisons, by_model = load_comparisons(store, audit_id)
-    coverage = probe_coverage(store, audit_id, by_model)
+    comparisons, by_model = load_comparisons(store)
+    coverage = probe_coverage(store, by_model)
     # A wrong --judge fails now, not after minutes of embeddings and teacher scores; loading it checks it no more.
     checked = {judge_spec: check_spec(judge_spec)} if use_judge and judge_spec and judge_model is None else {}
-    ctx = Context(store, audit_id, confidence, seed, by_model,
+    ctx = Context(store, confidence, seed, by_model,
                   {m["name"]: m for m in store.models()},
                   {c["name"]: c for c in store.model_costs()},
                   named=frozenset(s for s in (teacher_spec, judge_spec, *named_specs) if s), checked=checked)
@@ -99,7 +98,7 @@ def analyze_store(store: Store, *, teacher_spec: str | None = None, judge_spec: 
     stages = _StageClock()
     with progress(quiet) as bar:
         with stages("embeddings and style features"):
-            attach_features(ctx.store, ctx.audit_id, comparisons, embedder, bar)
+            attach_features(ctx.store, comparisons, embedder, bar)
         with stages("discriminators"):
             outcomes = discriminators(comparisons)
         with stages("teacher-likelihood"):
@@ -121,7 +120,7 @@ def analyze_store(store: Store, *, teacher_spec: str | None = None, judge_spec: 
             rows += provenance_rows(ctx, comparisons, outcomes)
         if plan is not None:
             with stages("confidence sequences"):
-                evaluation = sequential.evaluate(store, audit_id, plan, embedder=embedder,
+                evaluation = sequential.evaluate(store, plan, embedder=embedder,
                                                  scorer=cached_scorer(ctx, teacher_model), bar=bar)
                 rows += sequential_rows(ctx, comparisons, evaluation)
         for row in rows:  # every claim carries the probe set it rests on, so the report and signature state it

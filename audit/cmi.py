@@ -56,7 +56,7 @@ class Recorded:
     top: TopK
 
 
-def recorded_distributions(store: Store, audit_id: str, model_id: str, purpose: str = "eval") -> list[Recorded]:
+def recorded_distributions(store: Store, model_id: str, purpose: str = "eval") -> list[Recorded]:
     """Every response of one model that has recorded top-k distributions, in the store's order."""
     blobs = store.top_distributions(model_id, purpose)
     return [Recorded(row["probe_id"], row["query_id"], TopK.unpack(blobs[row["query_id"]]))

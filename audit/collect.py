@@ -194,7 +194,7 @@ def run_collect(options: CollectOptions) -> str:
         store.close()
         started_over = f"started over: the earlier audit is kept as {set_aside(options.db_path)}"
         store = Store.open(options.db_path)
-    audit_id = store.ensure_audit(
+    store.ensure_audit(
         options.recorded(), suite_name=suites[0].name, suite_version=suites[0].version,
         suite_hash=suites[0].hash, seed=options.seed, private_seed_hash=seed_hash,
     )
@@ -210,7 +210,7 @@ def run_collect(options: CollectOptions) -> str:
                                concurrency=options.concurrency, deadline=deadline)
             model_id = store.add_model(name=name, role=role, spec=spec,
                                        description=model.describe().as_dict())
-            tally = collect_role(store, audit_id, model_id, name, model, probes, options.gen_params(),
+            tally = collect_role(store, model_id, name, model, probes, options.gen_params(),
                                  samples=options.samples, deadline=deadline, bar=bar)
             tallies.append(tally)
             del model
@@ -266,7 +266,7 @@ def _shown(value) -> str:
     return value if isinstance(value, str) and value.isprintable() else repr(value)
 
 
-def collect_role(store: Store, audit_id: str, model_id: str, name: str, model: Model, probes: list[Probe],
+def collect_role(store: Store, model_id: str, name: str, model: Model, probes: list[Probe],
                  params: GenParams, *, samples: int = 1, purpose: str = "eval", deadline: float | None = None,
                  bar=None, on_batch: Callable[[int], None] | None = None) -> RoleTally:
     """Ask one model every (probe, sample) it has not answered yet, committing batch by batch.

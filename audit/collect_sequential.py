@@ -50,10 +50,10 @@ def run_sequential(options: CollectOptions) -> str:
     plan = sequential.preregister([p.id for p in pool], seed=options.seed, round_size=options.round_size,
                                   rule=options.stop_rule, threshold=options.epsilon_threshold,
                                   adversaries=_family(models["teacher"]), confidence=options.confidence)
-    audit_id = _start(store, audit, options, suites, plan)
+    _start(store, audit, options, suites, plan)
     ids = {name: store.add_model(name=name, role=role, spec=spec,
                                  description=models[name].describe().as_dict()) for name, role, spec in named}
-    scorer = _scorer(store, audit_id, models["teacher"], plan)
+    scorer = _scorer(store, models["teacher"], plan)
     embedder = embeddings.Embedder()
     by_id = {p.id: p for p in pool}
     rounds = plan.rounds(options.queries)
@@ -63,11 +63,11 @@ def run_sequential(options: CollectOptions) -> str:
         task = bar.add_task("rounds            ", total=len(rounds), status="") if bar is not None else None
         for index, round_ids in enumerate(rounds):
             store.select_probes(round_ids, purpose="eval", first_rank=index * plan.round_size)
-            if not _ask_round(store, audit_id, ids, models, [by_id[p] for p in round_ids], options, deadline,
+            if not _ask_round(store, ids, models, [by_id[p] for p in round_ids], options, deadline,
                               tallies, bar):
                 why = "deadline"
                 break
-            evaluation = sequential.evaluate(store, audit_id, plan, embedder=embedder,
+            evaluation = sequential.evaluate(store, plan, embedder=embedder,
                                              scorer=scorer, bar=bar)
             if task is not None:
                 bar.update(task, advance=1, status=evaluation.last.outcome if evaluation.last else "")
@@ -75,7 +75,7 @@ def run_sequential(options: CollectOptions) -> str:
             if stop is not None:
                 why = "rule"
                 break
-            if _over_cost(store, audit_id, options):
+            if _over_cost(store, options):
                 why = "cost"
                 break
     if scorer is not None:
@@ -116,7 +116,7 @@ def _family(teacher) -> tuple[str, ...]:
     return sequential.ADVERSARIES
 
 
-def _start(store: Store, audit: dict | None, options: CollectOptions, suites: list, plan) -> str:
+def _start(store: Store, audit: dict | None, options: CollectOptions, suites: list, plan) -> None:
     """The audit row with the plan recorded before the first query; a resume must find the same plan."""
     if audit is not None:
         recorded = json.loads(audit["config_json"] or "{}").get("sequential_plan")
@@ -125,9 +125,9 @@ def _start(store: Store, audit: dict | None, options: CollectOptions, suites: li
             raise AuditError(f"{options.db_path}: its pre-registered plan has another {differs} "
                              f"({recorded.get(differs)!r}, now {plan.recorded()[differs]!r}): resume with the same "
                              "settings, or --new-run")
-    audit_id = store.ensure_audit(options.recorded(), suite_name=suites[0].name, suite_version=suites[0].version,
-                                  suite_hash=suites[0].hash, seed=options.seed,
-                                  private_seed_hash=suites[-1].private_seed_hash if len(suites) > 1 else None)
+    store.ensure_audit(options.recorded(), suite_name=suites[0].name, suite_version=suites[0].version,
+                       suite_hash=suites[0].hash, seed=options.seed,
+                       private_seed_hash=suites[-1].private_seed_hash if len(suites) > 1 else None)
     config = {**options.recorded(), "sequential_plan": plan.recorded()}
     if audit is not None:
         config = {**json.loads(audit["config_json"] or "{}"), **config}
@@ -135,22 +135,21 @@ def _start(store: Store, audit: dict | None, options: CollectOptions, suites: li
     for suite in suites:
         store.add_suite(suite)
     store.select_probes(list(plan.order), purpose=sequential.ORDER)
-    return audit_id
 
 
-def _scorer(store: Store, audit_id: str, teacher, plan):
+def _scorer(store: Store, teacher, plan):
     if "teacher-likelihood" not in plan.adversaries:
         return None
     from audit.adversaries.likelihood import TeacherScorer
 
     row = store.model("teacher")
-    return TeacherScorer(store, audit_id, teacher, row["fingerprint"] or "unknown", row["param_count"])
+    return TeacherScorer(store, teacher, row["fingerprint"] or "unknown", row["param_count"])
 
 
-def _ask_round(store, audit_id, ids, models, probes, options, deadline, tallies, bar) -> bool:
+def _ask_round(store, ids, models, probes, options, deadline, tallies, bar) -> bool:
     """Every model answers the round's probes; False if the deadline stopped it (resume asks the rest)."""
     for name, model in models.items():
-        tally = collect_role(store, audit_id, ids[name], name, model, probes, options.gen_params(),
+        tally = collect_role(store, ids[name], name, model, probes, options.gen_params(),
                              samples=options.samples, deadline=deadline)
         total = tallies[name]
         total.answered += tally.answered
@@ -164,7 +163,7 @@ def _ask_round(store, audit_id, ids, models, probes, options, deadline, tallies,
     return True
 
 
-def _over_cost(store: Store, audit_id: str, options: CollectOptions) -> bool:
+def _over_cost(store: Store, options: CollectOptions) -> bool:
     """Whether the prices the endpoints reported reach --max-cost; an endpoint that reports none cannot be capped."""
     if options.max_cost is None:
         return False

@@ -311,10 +311,6 @@ def _distil(options: LeakageOptions, student: Student) -> bool:
     return True
 
 
-def _audit_id(store: Store) -> str:
-    return store.require_audit()["id"]
-
-
 def _record_training(store: Store, student: Student, marker: dict, process_wall_s: float | None) -> None:
     """The student's training, as the compute t of its curve point: steps' wall time and tokens from its marker,
     and this process's whole time for it (loading and saving included) when it was trained now."""
@@ -380,9 +376,8 @@ def _record_cmi(options: LeakageOptions, fitted: dict) -> str:
     from audit.cmi import leakage, recorded_distributions
 
     with Store.open(options.db_path) as store:
-        audit_id = _audit_id(store)
         teacher_id = store.model("teacher")["id"]
-        responses = recorded_distributions(store, audit_id, teacher_id, "eval")
+        responses = recorded_distributions(store, teacher_id, "eval")
         used = {r.query_id for r in responses}
         teacher_rows = [r for r in store.responses(teacher_id, "eval") if r["query_id"] in used]
         teacher_t = {key: float(sum(r[key] or 0 for r in teacher_rows)) for key in ("tokens_in", "tokens_out")}
@@ -414,12 +409,11 @@ def _record_fidelity(options: LeakageOptions, students: list[Student]) -> str:
 
     models = {SUSPECT: options.student, **{s.name: s.spec(options.student) for s in students}}
     with Store.open(options.db_path) as store:
-        audit_id = _audit_id(store)
         done = {r.comparison for r in store.results(adversary=TEACHER_FORCED, metric=KL_TO_TEACHER)}
         if all(comparison_name(name) in done for name in models):
             return "fidelity: current (skipped)"
         teacher_id = store.model(TEACHER)["id"]
-        recorded = recorded_distributions(store, audit_id, teacher_id, EVAL)
+        recorded = recorded_distributions(store, teacher_id, EVAL)
         by_query = {r["query_id"]: r for r in store.responses(teacher_id, EVAL)}
     teacher_rows = [by_query[r.query_id] for r in recorded]
     read = {}

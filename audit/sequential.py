@@ -351,7 +351,7 @@ class Evaluation:
         return rows
 
 
-def evaluate(store, audit_id: str, plan: Plan, *, embedder=None, scorer=None, bar=None) -> Evaluation:
+def evaluate(store, plan: Plan, *, embedder=None, scorer=None, bar=None) -> Evaluation:
     """Recompute every stream from the database (caches make this cheap) and track it round by round, at the
     plan's level.
 
@@ -362,12 +362,12 @@ def evaluate(store, audit_id: str, plan: Plan, *, embedder=None, scorer=None, ba
     from audit.adversaries.comparison import load_comparisons
     from audit.adversaries.embeddings import Embedder, attach_features
 
-    comparisons, _ = load_comparisons(store, audit_id)
+    comparisons, _ = load_comparisons(store)
     outside = sorted(set(comparisons[0].probe_ids.tolist()) - set(plan.order))
     if outside:
         raise AuditError(f"{store.path}: probe {outside[0]} was answered but is not in the pre-registered order "
                          f"(hash {plan.order_hash[:12]}): the audit's probes changed since it was planned")
-    attach_features(store, audit_id, comparisons, embedder or Embedder(), bar)
+    attach_features(store, comparisons, embedder or Embedder(), bar)
     streams = discriminator_streams(comparisons, plan)
     if "teacher-likelihood" in plan.adversaries:
         streams += likelihood_streams(comparisons, teacher_logliks(scorer, comparisons, bar), plan)

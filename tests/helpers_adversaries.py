@@ -65,7 +65,7 @@ def prose_style(probe: Probe, sample: int = 0) -> str:
 
 
 def build_audit(path: Path, probes: list[Probe], sources: dict[str, Callable[[Probe, int], str | None]], *,
-                samples: int = 1) -> tuple[Store, str]:
+                samples: int = 1) -> Store:
     """An audit database whose models (``teacher``, ``suspect``, ``control:NAME``) answered with ``sources``.
 
     A source that returns None for a probe failed it: the query is recorded as an error, as collect does.
@@ -74,8 +74,8 @@ def build_audit(path: Path, probes: list[Probe], sources: dict[str, Callable[[Pr
     digest = hashlib.sha256(json.dumps([p.id for p in probes]).encode()).hexdigest()
     suite = Suite("synthetic", "1", digest, probes, "test")
     store.add_suite(suite)
-    audit_id = store.ensure_audit({"teacher": "fake:teacher", "suspect": "fake:suspect"}, suite_name="synthetic",
-                                  suite_version="1", suite_hash=digest, seed=0)
+    store.ensure_audit({"teacher": "fake:teacher", "suspect": "fake:suspect"}, suite_name="synthetic",
+                       suite_version="1", suite_hash=digest, seed=0)
     store.select_probes([p.id for p in probes])
     families = {"teacher": "llama", "suspect": "llama"}
     for name, source in sources.items():
@@ -95,7 +95,7 @@ def build_audit(path: Path, probes: list[Probe], sources: dict[str, Callable[[Pr
                                 "tokens_in": 20, "tokens_out": len(text.split()), "finish_reason": "stop",
                                 "latency_s": 0.01, "device_s": 0.0})
         store.record_responses(model_id, answers)
-    return store, audit_id
+    return store
 
 
 class HashingEmbedder:

@@ -152,13 +152,13 @@ def build_report_db(path: str | Path, *, n_probes: int = 48, categories: list[st
         store.record_responses(model_ids[name], answers)
     common = probes[max(failing.values(), default=0):]
     if judge:
-        _judgements(store, audit_id, common, model_ids, hostile, distinguishable, rng)
+        _judgements(store, common, model_ids, hostile, distinguishable, rng)
     if results:
-        coverage = probe_coverage(store, audit_id, load_comparisons(store, audit_id)[1])
-        _results(store, audit_id, len(common), len(probes), categories, controls, judge, private, distinguishable,
+        coverage = probe_coverage(store, load_comparisons(store)[1])
+        _results(store, len(common), len(probes), categories, controls, judge, private, distinguishable,
                  rng, coverage)
     if budget:
-        _budget(store, audit_id, len(probes), distinguishable, rng)
+        _budget(store, len(probes), distinguishable, rng)
     if judge:
         store.record_cost(subject="judge", stage="judge", queries=4 * len(probes),
                           tokens_in=900 * len(probes), tokens_out=4 * len(probes), wall_s=2.1 * len(probes))
@@ -169,7 +169,7 @@ def build_report_db(path: str | Path, *, n_probes: int = 48, categories: list[st
     return audit_id
 
 
-def _judgements(store: Store, audit_id: str, probes: list[Probe], model_ids: dict, hostile: bool,
+def _judgements(store: Store, probes: list[Probe], model_ids: dict, hostile: bool,
                 distinguishable: bool, rng: random.Random) -> None:
     rows = []
     for i, p in enumerate(probes):
@@ -192,7 +192,7 @@ def _judgements(store: Store, audit_id: str, probes: list[Probe], model_ids: dic
     store.record_judgements(rows)
 
 
-def _results(store: Store, audit_id: str, n: int, q: int, categories: list[str], controls: tuple[str, ...],
+def _results(store: Store, n: int, q: int, categories: list[str], controls: tuple[str, ...],
              judge: bool, private: bool, distinguishable: bool, rng: random.Random, coverage: dict) -> None:
     adversaries = [a for a in ADVERSARIES if judge or not a.startswith("judge")]
     base = 0.45 if distinguishable else 0.02
@@ -241,11 +241,11 @@ def _results(store: Store, audit_id: str, n: int, q: int, categories: list[str],
                                   ci_method="paired bootstrap", q=q, t={"wall_s": 4.0}, details={"resamples": 2000}))
     for row in rows:  # as the analysis does: every claim carries the probe set it rests on
         row.details = {**row.details, "coverage": coverage}
-    _as_analysed(store, audit_id, rows)
+    _as_analysed(store, rows)
     store.record_results(rows)
 
 
-def _as_analysed(store: Store, audit_id: str, rows: list[ResultRow]) -> None:
+def _as_analysed(store: Store, rows: list[ResultRow]) -> None:
     """What the analysis adds to its rows: the judge's verdict summary on its teacher-vs-suspect rows, and each
     category row's evidence rank within its adversary and comparison."""
     pairs: dict[tuple[str, int], dict[str, dict]] = {}
@@ -263,7 +263,7 @@ def _as_analysed(store: Store, audit_id: str, rows: list[ResultRow]) -> None:
             row.details["evidence_rank"] = rank
 
 
-def _budget(store: Store, audit_id: str, n: int, distinguishable: bool, rng: random.Random) -> None:
+def _budget(store: Store, n: int, distinguishable: bool, rng: random.Random) -> None:
     points = []
     target = 0.45 if distinguishable else 0.02
     steps = [k for k in (10, 25, 50, 100, 250, 500, 1000, 2500) if k < n] + [n]

@@ -55,7 +55,6 @@ def _legacy(row: ResultRow) -> dict:
 
 def pinned_table(db: Path, decimals: int = DECIMALS) -> dict:
     with Store.open_readonly(db) as store:
-        audit_id = store.require_audit()["id"]
         results = [_legacy(row) for row in store.results()]
         return {"results": _rows(results, RESULT_KEYS, decimals),
                 "sequence_points": _rows(store.sequence_points(), SEQUENCE_KEYS, decimals),

@@ -30,7 +30,7 @@ def analyze(store, **kw):
     return analyze_store(store, quiet=True, budget_repeats=2, **kw)
 
 
-def overall(store, audit_id, comparison):
+def overall(store, comparison):
     return {"headline" if r.headline else r.adversary: r
             for r in store.results(comparison=comparison, category="all", split="all")}
 
@@ -39,16 +39,16 @@ def overall(store, audit_id, comparison):
 def identity(tmp_path_factory):
     """The teacher against itself (greedy decoding: identical texts), and a prose control."""
     probes = make_probes(80, private=True)
-    store, audit_id = build_audit(tmp_path_factory.mktemp("identity") / "a.db", probes,
-                                  {"teacher": teacher_style, "suspect": teacher_style, "control:prose": prose_style})
+    store = build_audit(tmp_path_factory.mktemp("identity") / "a.db", probes,
+                        {"teacher": teacher_style, "suspect": teacher_style, "control:prose": prose_style})
     judge = ObedientJudge()
     summary = analyze(store, judge_model=judge)
-    return store, audit_id, summary, judge
+    return store, summary, judge
 
 
 def test_identity_every_adversary_interval_contains_zero(identity):
-    store, audit_id, _, _ = identity
-    rows = overall(store, audit_id, "teacher-vs-suspect")
+    store, _, _ = identity
+    rows = overall(store, "teacher-vs-suspect")
     assert ADVANTAGE_ADVERSARIES | {"headline", "similarity", "mmd"} <= set(rows)
     for name in ADVANTAGE_ADVERSARIES | {"headline"}:
         row = rows[name]
@@ -61,8 +61,8 @@ def test_identity_every_adversary_interval_contains_zero(identity):
 
 
 def test_clearly_different_sources_are_told_apart(identity):
-    store, audit_id, summary, _ = identity
-    rows = overall(store, audit_id, "teacher-vs-control:prose")
+    store, summary, _ = identity
+    rows = overall(store, "teacher-vs-control:prose")
     for name in ADVANTAGE_ADVERSARIES | {"headline"}:
         assert rows[name].ci_low > 0.5, (name, rows[name])
     assert rows["mmd"].p_value < 0.01
@@ -73,7 +73,7 @@ def test_clearly_different_sources_are_told_apart(identity):
 
 
 def test_provenance_gap_is_positive_when_the_suspect_imitates(identity):
-    store, audit_id, _, _ = identity
+    store, _, _ = identity
     gaps = {r.adversary: r for r in store.results(comparison="provenance", control="prose")}
     assert gaps["discriminator-paired"].metric == "advantage-gap"
     assert gaps["discriminator-paired"].ci_method == "permutation-bonferroni"
@@ -89,7 +89,7 @@ def test_every_row_p_value_agrees_with_its_interval(identity):
     (Bonferroni), category rows (plain, and the Holm p-value against its Holm interval), split gaps."""
     from audit.stats import excludes
 
-    store, audit_id, _, _ = identity
+    store, _, _ = identity
     checked = 0
     for r in store.results():
         alpha = 1 - r.confidence
@@ -111,7 +111,7 @@ def test_every_row_p_value_agrees_with_its_interval(identity):
 
 
 def test_categories_splits_and_budget(identity):
-    store, audit_id, _, _ = identity
+    store, _, _ = identity
     cats = [r for r in store.results(comparison="teacher-vs-control:prose", adversary="discriminator-paired",
                                      split="all") if r.category != "all"]
     assert len(cats) == 4 and all(r.p_holm is not None and r.p_bh is not None for r in cats)
@@ -119,7 +119,7 @@ def test_categories_splits_and_budget(identity):
     assert sorted(r.details["evidence_rank"] for r in cats) == [1, 2, 3, 4]
     splits = {r.split for r in store.results(adversary="discriminator-single", category="all")}
     assert splits == {"all", "public", "private"}
-    main = overall(store, audit_id, "teacher-vs-control:prose")["discriminator-single"]
+    main = overall(store, "teacher-vs-control:prose")["discriminator-single"]
     assert "public_minus_private" in main.details["split_gap"]
     points = store.budget_points()
     assert {p["strategy"] for p in points} == {"stratified", "guided"}
@@ -127,7 +127,7 @@ def test_categories_splits_and_budget(identity):
 
 
 def test_judge_records_both_orders_and_rerun_is_idempotent(identity):
-    store, audit_id, _, first_judge = identity
+    store, _, first_judge = identity
     judgements = store.judgements("teacher-vs-control:prose")
     assert len(judgements) == 2 * 80 and {j["order"] for j in judgements} == {"teacher-first", "teacher-second"}
     assert {j["method"] for j in judgements} == {"score"} and len(first_judge.prompts) == 4 * 80
@@ -151,7 +151,7 @@ def _comparable(rows):
 
 def test_analyze_clears_stale_results(tmp_path):
     probes = make_probes(40)
-    store, audit_id = build_audit(tmp_path / "a.db", probes, {"teacher": teacher_style, "suspect": prose_style})
+    store = build_audit(tmp_path / "a.db", probes, {"teacher": teacher_style, "suspect": prose_style})
     store.record_results([ResultRow("stale", "teacher-vs-suspect", n=1, estimate=0.0)])
     summary = analyze(store, use_judge=False)
     assert not store.results(adversary="stale")
@@ -167,11 +167,11 @@ def test_teacher_likelihood_skipped_when_the_teacher_cannot_score(tmp_path):
             raise ScoringUnsupported("no logprobs over HTTP")
 
     probes = make_probes(30)
-    store, audit_id = build_audit(tmp_path / "a.db", probes, {"teacher": teacher_style, "suspect": prose_style})
+    store = build_audit(tmp_path / "a.db", probes, {"teacher": teacher_style, "suspect": prose_style})
     summary = analyze(store, use_judge=False, teacher_model=HttpTeacher(set()))
     assert "teacher-likelihood: skipped" in summary
     assert not store.results(adversary="teacher-likelihood")
-    head = overall(store, audit_id, "teacher-vs-suspect")["headline"]
+    head = overall(store, "teacher-vs-suspect")["headline"]
     assert set(head.details["not_run"]) == {"teacher-likelihood", "judge"}  # the headline's scope says so
     assert "cannot score text" in head.details["not_run"]["teacher-likelihood"]
 
@@ -182,9 +182,9 @@ def test_several_samples_per_probe_are_permuted_by_probe(tmp_path):
             else prose_style(probe, sample)
 
     probes = make_probes(40)
-    store, audit_id = build_audit(tmp_path / "a.db", probes, {"teacher": teacher_style, "suspect": noisy}, samples=2)
+    store = build_audit(tmp_path / "a.db", probes, {"teacher": teacher_style, "suspect": noisy}, samples=2)
     analyze(store, use_judge=False)
-    rows = overall(store, audit_id, "teacher-vs-suspect")
+    rows = overall(store, "teacher-vs-suspect")
     assert rows["discriminator-paired"].ci_method == "permutation"
     assert rows["discriminator-paired"].n == 80  # the pairs tested ...
     assert rows["discriminator-paired"].details["probes"] == 40  # ... whose probes trade places as one
@@ -202,7 +202,7 @@ class NoEmbedder(HashingEmbedder):
 def test_a_wrong_judge_spec_fails_before_any_embedding(tmp_path):
     from audit.errors import SpecError
 
-    store, _ = build_audit(tmp_path / "a.db", make_probes(20), {"teacher": teacher_style, "suspect": prose_style})
+    store = build_audit(tmp_path / "a.db", make_probes(20), {"teacher": teacher_style, "suspect": prose_style})
     with pytest.raises(SpecError, match="not a directory"):
         analyze_store(store, quiet=True, judge_spec=f"hf:{tmp_path}/nowhere", embedder=NoEmbedder())
 
@@ -210,7 +210,7 @@ def test_a_wrong_judge_spec_fails_before_any_embedding(tmp_path):
 def test_no_suspect_responses_is_a_user_error(tmp_path):
     from audit.errors import AuditError
 
-    store, _ = build_audit(tmp_path / "a.db", make_probes(5), {"teacher": teacher_style})
+    store = build_audit(tmp_path / "a.db", make_probes(5), {"teacher": teacher_style})
     with pytest.raises(AuditError, match="no suspect responses"):
         analyze(store)
 
@@ -235,17 +235,17 @@ def refusals(tmp_path_factory):
     def control(probe, sample):
         return None if probe.id in control_fails else prose_style(probe, sample)
 
-    store, audit_id = build_audit(tmp_path_factory.mktemp("refusals") / "a.db", probes,
-                                  {"teacher": teacher_style, "suspect": suspect, "control:prose": control})
+    store = build_audit(tmp_path_factory.mktemp("refusals") / "a.db", probes,
+                        {"teacher": teacher_style, "suspect": suspect, "control:prose": control})
     summary = analyze(store, judge_spec=ObedientJudge.spec)
-    return store, audit_id, summary, set(ids) - suspect_fails - control_fails - blank
+    return store, summary, set(ids) - suspect_fails - control_fails - blank
 
 
 def test_claims_use_only_probes_every_model_answered(refusals):
-    store, audit_id, _, common = refusals
+    store, _, common = refusals
     assert len(common) == 23
     for comparison in ("teacher-vs-suspect", "teacher-vs-control:prose"):
-        rows = overall(store, audit_id, comparison)
+        rows = overall(store, comparison)
         assert rows["discriminator-paired"].n == 23, comparison  # paired: one unit per probe
         assert rows["headline"].q == 40  # q is what was spent: failed queries included
         categories = [r for r in store.results(comparison=comparison, adversary="discriminator-paired",
@@ -257,7 +257,7 @@ def test_claims_use_only_probes_every_model_answered(refusals):
 
 
 def test_every_claim_records_its_probe_coverage_per_model(refusals):
-    store, audit_id, summary, _ = refusals
+    store, summary, _ = refusals
     coverages = [r.details["coverage"] for r in store.results()]
     assert coverages and all(c == coverages[0] for c in coverages)
     assert coverages[0]["probes_selected"] == 40 and coverages[0]["probes_common"] == 23
@@ -272,8 +272,8 @@ def test_every_claim_records_its_probe_coverage_per_model(refusals):
 def test_no_probe_answered_by_every_model_is_a_user_error(tmp_path):
     from audit.errors import AuditError
 
-    store, _ = build_audit(tmp_path / "a.db", make_probes(10),
-                           {"teacher": teacher_style, "suspect": prose_style, "control:mute": lambda p, s: None})
+    store = build_audit(tmp_path / "a.db", make_probes(10),
+                        {"teacher": teacher_style, "suspect": prose_style, "control:mute": lambda p, s: None})
     with pytest.raises(AuditError, match=r"no probe was answered by every model \(control:mute answered none\)"):
         analyze(store)
 
@@ -307,11 +307,11 @@ def recording_endpoint():
 
 def hostile_database(path, url):
     """An audit whose teacher and control specs, as a crafted database would, send a secret variable to ``url``."""
-    store, audit_id = build_audit(path, make_probes(20), {"teacher": teacher_style, "suspect": prose_style,
-                                                          "control:prose": prose_style})
+    store = build_audit(path, make_probes(20), {"teacher": teacher_style, "suspect": prose_style,
+                                                "control:prose": prose_style})
     for name in ("teacher", "control:prose"):
         spec = f"openai:{url}#{name}?key_env=AWS_SECRET_ACCESS_KEY"
-        store.db["models"].update(f"{audit_id}:{name}", {"spec": spec, "fingerprint": f"{url}#{name}"})
+        store.db["models"].update(f"{store.audit_id}:{name}", {"spec": spec, "fingerprint": f"{url}#{name}"})
     store.close()
     return path
 
@@ -364,7 +364,7 @@ def test_a_judge_endpoint_is_checked_and_built_once(tmp_path, recording_endpoint
 def test_analyze_refuses_a_teacher_other_than_the_one_that_answered(tmp_path, tiny_llama_dir):
     from audit.errors import AuditError
 
-    store, _ = build_audit(tmp_path / "a.db", make_probes(20), {"teacher": teacher_style, "suspect": prose_style})
+    store = build_audit(tmp_path / "a.db", make_probes(20), {"teacher": teacher_style, "suspect": prose_style})
     with pytest.raises(AuditError, match="is not the teacher that answered .* must score under the model that answered"):
         analyze_store(store, quiet=True, teacher_spec=f"hf:{tiny_llama_dir}", embedder=NoEmbedder())
 
@@ -373,20 +373,20 @@ def test_a_named_teacher_is_recognised_by_its_weights_not_its_spec_text(tmp_path
     from audit.models import load_model
 
     spec = f"hf:{tiny_llama_dir}"
-    store, audit_id = build_audit(tmp_path / "a.db", make_probes(20), {"teacher": teacher_style,
+    store = build_audit(tmp_path / "a.db", make_probes(20), {"teacher": teacher_style,
                                                                         "suspect": prose_style})
     weights = load_model(spec, device="cpu").describe().fingerprint
-    store.db["models"].update(f"{audit_id}:teacher", {"spec": "hf:./moved-since", "fingerprint": weights})
+    store.db["models"].update(f"{store.audit_id}:teacher", {"spec": "hf:./moved-since", "fingerprint": weights})
     analyze(store, use_judge=False, teacher_spec=spec, teacher_model=None)
-    assert overall(store, audit_id, "teacher-vs-suspect")["teacher-likelihood"].n == 2 * 20  # both sides scored
+    assert overall(store, "teacher-vs-suspect")["teacher-likelihood"].n == 2 * 20  # both sides scored
 
 
 def test_analysis_loads_no_model_the_user_did_not_name(tmp_path):
     from audit.analyze import Context
     from audit.errors import AuditError
 
-    store, audit_id = build_audit(tmp_path / "a.db", make_probes(4), {"teacher": teacher_style})
-    ctx = Context(store, audit_id, 0.95, 0, {}, {}, {}, named=frozenset({"hf:/mine"}))
+    store = build_audit(tmp_path / "a.db", make_probes(4), {"teacher": teacher_style})
+    ctx = Context(store, 0.95, 0, {}, {}, {}, named=frozenset({"hf:/mine"}))
     with pytest.raises(AuditError, match="never run"):
         ctx.load("openai:http://127.0.0.1:9/v1#m?key_env=AWS_SECRET_ACCESS_KEY")
 
@@ -403,10 +403,10 @@ class FirstLeaningJudge(ObedientJudge):
 def test_a_position_biased_judge_keeps_its_knowledge_once_the_bias_is_cancelled(tmp_path):
     """Every pair flips, so the consistent-pairs judge has nothing; over both orders the knowledge shows."""
     probes = make_probes(40, private=True)
-    store, audit_id = build_audit(tmp_path / "a.db", probes, {
+    store = build_audit(tmp_path / "a.db", probes, {
         "teacher": teacher_style, "suspect": teacher_style, "control:prose": prose_style})
     analyze(store, judge_model=FirstLeaningJudge())
-    rows = overall(store, audit_id, "teacher-vs-control:prose")
+    rows = overall(store, "teacher-vs-control:prose")
     assert rows["judge"].n == 0 and rows["judge"].details["flip_rate"] == 1.0
     assert rows["judge-unfiltered"].estimate == 1.0 and rows["judge-unfiltered"].ci_low > 0.5
 

@@ -34,7 +34,6 @@ def analyzed(bundled_audit):
 def test_two_bundled_models_are_told_apart(analyzed):
     db, summary = analyzed
     with Store.open(db) as store:
-        audit_id = store.require_audit()["id"]
         rows = {"headline" if r.headline else r.adversary: r
                 for r in store.results(comparison="teacher-vs-suspect", category="all", split="all")}
     assert rows["discriminator-paired"].n == 200
@@ -48,7 +47,6 @@ def test_embeddings_are_cached_with_their_cost(analyzed):
 
     db, _ = analyzed
     with Store.open(db) as store:
-        audit_id = store.require_audit()["id"]
         texts = {r["text"] for r in store.responses()}
         cached = store.cached_embeddings(EMBEDDER_NAME, [sha256_text(t) for t in texts])
         cost = next(c for c in store.costs() if c["subject"] == "embedder")
@@ -66,7 +64,7 @@ def test_real_judge_reads_verdicts_from_logprobs(bundled_audit):
     from audit.models import load_model
 
     with Store.open(bundled_audit) as store:
-        comparisons, by_model = load_comparisons(store, store.require_audit()["id"])
+        comparisons, by_model = load_comparisons(store)
     comp = comparisons[0]
     references = judge.ReferencePool({r["probe_id"]: (r["category"], r["text"]) for r in by_model["teacher"]}, seed=0)
     prompts = [judge.pair_prompt(comp, i, order, references)[0] for i, order in judge.asking_order(comp)[:3]]

@@ -71,13 +71,13 @@ def test_recorded_distributions_are_read_from_a_store_with_their_probes(tmp_path
     from audit.probes.types import Probe, Suite
 
     store = Store.open(tmp_path / "a.db")
-    aid = store.ensure_audit({"teacher": "t"}, suite_name="t", suite_version="1", suite_hash="h", seed=0)
+    store.ensure_audit({"teacher": "t"}, suite_name="t", suite_version="1", suite_hash="h", seed=0)
     store.add_suite(Suite(name="t", version="1", hash="h", probes=[
         Probe(id=f"p{i}", category="c", subcategory="s", text=f"q{i}") for i in range(3)]))
     store.select_probes(["p0", "p1", "p2"])
     mid = store.add_model(name="teacher", role="teacher", spec="t", description={})
     blob = response("x", [[1, 2]], [[0.6, 0.3]]).top.pack()
     store.record_responses(mid, [{"probe_id": "p0", "sample": 0, "params": {}, "text": "1", "top_logprobs": blob},
-                                    {"probe_id": "p1", "sample": 0, "params": {}, "text": "no distributions"}])
-    [got] = recorded_distributions(store, aid, mid)
+                               {"probe_id": "p1", "sample": 0, "params": {}, "text": "no distributions"}])
+    [got] = recorded_distributions(store, mid)
     assert got.probe_id == "p0" and got.top.ids == [[1, 2]] and got.query_id == store.query_id(mid, "p0", 0)

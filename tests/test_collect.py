@@ -49,59 +49,59 @@ def probes(n, fail_at=()):
 def setup(tmp_path):
     store = Store.open(tmp_path / "audit.db")
     ps = probes(20, fail_at={3})
-    aid = store.ensure_audit({"teacher": "fake", "suspect": "fake"}, suite_name="t", suite_version="1",
-                             suite_hash="h", seed=0)
+    store.ensure_audit({"teacher": "fake", "suspect": "fake"}, suite_name="t", suite_version="1",
+                       suite_hash="h", seed=0)
     store.add_suite(Suite(name="t", version="1", hash="h", probes=ps))
     store.select_probes([p.id for p in ps])
     mid = store.add_model(name="teacher", role="teacher", spec="fake", description={})
-    return store, aid, mid, ps
+    return store, mid, ps
 
 
 def test_every_probe_and_sample_is_recorded_once(setup):
-    store, aid, mid, ps = setup
+    store, mid, ps = setup
     model = FakeModel(fail_on=None)
-    tally = collect_role(store, aid, mid, "teacher", model, ps, GenParams(batch_size=4), samples=2)
+    tally = collect_role(store, mid, "teacher", model, ps, GenParams(batch_size=4), samples=2)
     assert (tally.answered, tally.errors, tally.pending) == (40, 0, 0)
     assert store.db["responses"].count == 40
-    again = collect_role(store, aid, mid, "teacher", model, ps, GenParams(batch_size=4), samples=2)
+    again = collect_role(store, mid, "teacher", model, ps, GenParams(batch_size=4), samples=2)
     assert (again.asked, again.already) == (0, 40)
     assert store.db["queries"].count == 40
 
 
 def test_batches_are_sorted_by_length_and_batch_size_one_is_one_prompt(setup):
-    store, aid, mid, ps = setup
+    store, mid, ps = setup
     model = FakeModel(fail_on=None)
-    collect_role(store, aid, mid, "teacher", model, ps, GenParams(batch_size=1))
+    collect_role(store, mid, "teacher", model, ps, GenParams(batch_size=1))
     assert all(len(b) == 1 for b in model.batches) and len(model.batches) == 20
     lengths = [len(b[0]) for b in model.batches]
     assert lengths == sorted(lengths)
 
 
 def test_a_failed_query_is_an_error_row_and_is_retried_on_resume(setup):
-    store, aid, mid, ps = setup
-    tally = collect_role(store, aid, mid, "teacher", FakeModel(), ps, GenParams(batch_size=8))
+    store, mid, ps = setup
+    tally = collect_role(store, mid, "teacher", FakeModel(), ps, GenParams(batch_size=8))
     assert (tally.answered, tally.errors) == (19, 1)
     assert store.query_errors()[0]["error"].startswith("HTTP 500")
-    retry = collect_role(store, aid, mid, "teacher", FakeModel(fail_on=None), ps, GenParams(batch_size=8))
+    retry = collect_role(store, mid, "teacher", FakeModel(fail_on=None), ps, GenParams(batch_size=8))
     assert (retry.asked, retry.answered) == (1, 1)
     assert store.query_errors() == []
     assert store.db["responses"].count == 20
 
 
 def test_the_time_budget_stops_between_batches_and_keeps_the_work(setup):
-    store, aid, mid, ps = setup
-    tally = collect_role(store, aid, mid, "teacher", FakeModel(fail_on=None), ps, GenParams(batch_size=4),
+    store, mid, ps = setup
+    tally = collect_role(store, mid, "teacher", FakeModel(fail_on=None), ps, GenParams(batch_size=4),
                          deadline=0.0)
     assert tally.stopped and store.db["responses"].count == 0
     calls = []
-    collect_role(store, aid, mid, "teacher", FakeModel(fail_on=None), ps, GenParams(batch_size=4),
+    collect_role(store, mid, "teacher", FakeModel(fail_on=None), ps, GenParams(batch_size=4),
                  on_batch=calls.append)
     assert sum(calls) == 20
 
 
 def test_each_query_records_the_seed_of_its_audit_seed_model_probe_and_sample(setup):
-    store, aid, mid, ps = setup
-    collect_role(store, aid, mid, "teacher", FakeModel(fail_on=None), ps[:3], GenParams(seed=7, temperature=0.8),
+    store, mid, ps = setup
+    collect_role(store, mid, "teacher", FakeModel(fail_on=None), ps[:3], GenParams(seed=7, temperature=0.8),
                  samples=2)
     recorded = {(r["probe_id"], r["sample"]): json.loads(r["params_json"])["seed"] for r in store.db["queries"].rows}
     assert recorded == {(p.id, s): query_seed(7, "teacher", p.id, s) for p in ps[:3] for s in range(2)}
@@ -129,20 +129,20 @@ def llama(tiny_llama_dir):
 def test_teacher_and_suspect_of_one_spec_draw_their_own_samples(setup, llama):
     """Sampled at 0.8, the same model as teacher and as suspect agreed on 16 of 16 probes when every role drew
     from one stream of random numbers."""
-    store, aid, teacher_id, ps = setup
+    store, teacher_id, ps = setup
     suspect_id = store.add_model(name="suspect", role="suspect", spec="same", description={})
     params = GenParams(max_new_tokens=8, temperature=0.8, seed=3, batch_size=8)
     for name, model_id in (("teacher", teacher_id), ("suspect", suspect_id)):
-        collect_role(store, aid, model_id, name, llama, ps[:16], params)
+        collect_role(store, model_id, name, llama, ps[:16], params)
     teacher, suspect = ({r["probe_id"]: r["text"] for r in store.responses(m)} for m in (teacher_id, suspect_id))
     assert len(teacher) == len(suspect) == 16
     assert sum(teacher[probe] == suspect[probe] for probe in teacher) <= 1
 
 
 def test_a_recorded_sample_is_reproduced_alone_from_its_recorded_params(setup, llama):
-    store, aid, mid, ps = setup
-    collect_role(store, aid, mid, "teacher", llama, ps[:6], GenParams(max_new_tokens=8, temperature=1.0,
-                                                                       batch_size=4), samples=2)
+    store, mid, ps = setup
+    collect_role(store, mid, "teacher", llama, ps[:6], GenParams(max_new_tokens=8, temperature=1.0,
+                                                                  batch_size=4), samples=2)
     params = {q["id"]: GenParams(**json.loads(q["params_json"])) for q in store.db["queries"].rows}
     rows = store.responses(mid)
     assert len(rows) == 12 and len({r["text"] for r in rows}) > 6
@@ -182,10 +182,10 @@ def test_the_collection_environment_names_hardware_and_software():
 
 def collect_from(scripted, setup, replies, params=GenParams(), n=1):
     """Collect ``n`` probes from the loopback endpoint answering ``replies``: the responses recorded, by probe."""
-    store, aid, mid, ps = setup
+    store, mid, ps = setup
     url, script, _ = scripted
     script += replies
-    collect_role(store, aid, mid, "teacher", _model(url, concurrency=1), ps[:n], params)
+    collect_role(store, mid, "teacher", _model(url, concurrency=1), ps[:n], params)
     return {r["probe_id"]: r for r in store.db["responses"].rows}
 
 
@@ -202,7 +202,7 @@ def test_key_reflected_by_the_endpoint_is_never_stored(scripted, setup, with_key
 
 
 def test_lone_surrogate_answer_is_recorded_with_replacement(scripted, setup):
-    store, aid, _, _ = setup
+    store, _, _ = setup
     lone = b'{"choices": [{"message": {"content": "half \\ud800 a pair"}, "finish_reason": "stop"}]}'
     [row] = collect_from(scripted, setup, [(200, {}, lone)]).values()
     assert row["text"] == "half \ufffd a pair"
@@ -211,7 +211,7 @@ def test_lone_surrogate_answer_is_recorded_with_replacement(scripted, setup):
 
 
 def test_oversized_answer_is_cut_and_flagged(scripted, setup):
-    store, aid, mid, ps = setup
+    store, mid, ps = setup
     rows = collect_from(scripted, setup, [(200, {}, _ok_body("x" * 5_000_000)), (200, {}, _ok_body("short"))],
                         params=GenParams(max_new_tokens=16), n=2)
     cut, short = sorted(rows.values(), key=lambda r: len(r["text"]), reverse=True)
@@ -223,13 +223,13 @@ def test_oversized_answer_is_cut_and_flagged(scripted, setup):
 
 
 def test_every_backend_s_answers_are_bounded_where_they_are_recorded(setup):
-    store, aid, mid, ps = setup
+    store, mid, ps = setup
 
     class Verbose(FakeModel):
         def generate(self, prompts, params, seeds=None, samples=None):
             return [Generation(text="y" * 10_000, finish_reason="stop") for _ in prompts]
 
-    collect_role(store, aid, mid, "teacher", Verbose(), ps[:1], GenParams(max_new_tokens=100))
+    collect_role(store, mid, "teacher", Verbose(), ps[:1], GenParams(max_new_tokens=100))
     [row] = store.db["responses"].rows
     assert len(row["text"]) == 6400 and json.loads(row["raw_json"])[NOTES_KEY]["truncated_by_auditor"]["kept"] == 6400
 
@@ -249,10 +249,10 @@ def _top_body(text, alternatives):
 def test_top_logprobs_are_recorded_as_one_blob_and_fewer_than_asked_are_noted(scripted, setup, tmp_path):
     from audit.topk import TopK
 
-    store, aid, mid, ps = setup
+    store, mid, ps = setup
     url, script, _ = scripted
     script += [(200, {}, _top_body("A", 2))]
-    tally = collect_role(store, aid, mid, "teacher", _model(url), ps[:1], GenParams(max_new_tokens=1, top_logprobs=5))
+    tally = collect_role(store, mid, "teacher", _model(url), ps[:1], GenParams(max_new_tokens=1, top_logprobs=5))
     [blob] = store.top_distributions(mid).values()
     assert TopK.unpack(blob).tokens == [["t0", "t1"]] and store.verify_transcripts() == []
     assert ("gave at most 2 top log-probabilities per token, not the 5 asked (--top-logprobs)"
@@ -260,16 +260,16 @@ def test_top_logprobs_are_recorded_as_one_blob_and_fewer_than_asked_are_noted(sc
 
 
 def test_an_answer_without_the_top_logprobs_asked_is_a_failed_query(scripted, setup):
-    store, aid, mid, ps = setup
+    store, mid, ps = setup
     url, script, _ = scripted
     script += [(200, {}, _ok_body("no logprobs here"))]
-    tally = collect_role(store, aid, mid, "teacher", _model(url), ps[:1], GenParams(top_logprobs=3))
+    tally = collect_role(store, mid, "teacher", _model(url), ps[:1], GenParams(top_logprobs=3))
     assert tally.errors == 1 and "no top log-probabilities in the response" in store.query_errors()[0]["error"]
     assert store.db["responses"].count == 0
 
 
 def test_a_resume_of_a_collection_recorded_before_top_logprobs_existed_means_none(setup, tmp_path):
-    store, aid, _, ps = setup
+    store, _, ps = setup
     options = CollectOptions(db_path=tmp_path / "audit.db", teacher="fake", suspect="fake", suite="t")
     older = {k: v for k, v in options.recorded().items() if k != "top_logprobs"}
     store.update_audit(config=older)

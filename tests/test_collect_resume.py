@@ -194,7 +194,6 @@ def test_collect_with_top_logprobs_records_a_verified_blob_for_every_answer(tmp_
     result = CliRunner().invoke(cli, [*args, "--top-logprobs", "3"])
     assert result.exit_code == 0 and "collection complete" in result.output, result.output
     with Store.open(db) as store:
-        audit_id = store.audit()["id"]
         for model in store.models():
             blobs = store.top_distributions(model["id"])
             assert len(blobs) == 6 and all(len(row) == 3 for b in blobs.values() for row in TopK.unpack(b).ids)

@@ -27,7 +27,7 @@ def record_teacher(db_path, n=8, teacher="teacher-spec", cut=()):
     store = Store.open(db_path)
     probes = [Probe(id=f"train{i}", category="c", subcategory="s", text=f"Question {i}: what is the capital?")
               for i in range(n)]
-    audit_id = store.ensure_audit({"teacher": teacher}, suite_name="t", suite_version="1", suite_hash="h", seed=0)
+    store.ensure_audit({"teacher": teacher}, suite_name="t", suite_version="1", suite_hash="h", seed=0)
     store.add_suite(Suite(name="t", version="1", hash="h", probes=probes))
     store.select_probes([p.id for p in probes], purpose="train")
     model_id = store.add_model(name="teacher", role="teacher", spec=teacher, description={})
@@ -36,7 +36,7 @@ def record_teacher(db_path, n=8, teacher="teacher-spec", cut=()):
          "tokens_out": 9, "finish_reason": "length" if i in cut else "stop", "latency_s": 0.1}
         for i, p in enumerate(probes)], purpose="train")
     store.close()
-    return audit_id, [p.id for p in probes]
+    return [p.id for p in probes]
 
 
 def options(tmp_path, student_dir, **kw):
@@ -54,7 +54,7 @@ def adapter_weights(directory):
 
 
 def test_distill_writes_a_complete_adapter_and_logs_every_step(tmp_path, tiny_llama_dir):
-    audit_id, probe_ids = record_teacher(tmp_path / "train.db")
+    probe_ids = record_teacher(tmp_path / "train.db")
     summary = run_distill(options(tmp_path, tiny_llama_dir))
     out = tmp_path / "adapter"
     assert f"peft:hf:{tiny_llama_dir}+{out}" in summary
@@ -222,15 +222,15 @@ def test_the_teacher_answers_a_training_split_that_no_evaluation_may_use(tmp_pat
     suite = load_suite(str(suite_path))
     teacher = f"hf:{tiny_llama_dir}"
     with Store.open(tmp_path / "train.db") as store:
-        audit_id = store.ensure_audit({"teacher": teacher, "suite": str(suite_path)}, suite_name=suite.name,
-                                      suite_version=suite.version, suite_hash=suite.hash, seed=0)
+        store.ensure_audit({"teacher": teacher, "suite": str(suite_path)}, suite_name=suite.name,
+                           suite_version=suite.version, suite_hash=suite.hash, seed=0)
         store.add_suite(suite)
         evaluated = [p.id for p in suite.probes[:10]]
         store.select_probes(evaluated, purpose="eval")
     run_distill(options(tmp_path, tiny_llama_dir, teacher=teacher, train_queries=8, max_new_tokens=4, epochs=1))
     with Store.open(tmp_path / "train.db") as store:
         trained = [p["id"] for p in store.selected_probes("train")]
-        answered = store.responses(f"{audit_id}:teacher", purpose="train")
+        answered = store.responses(store.model("teacher")["id"], purpose="train")
         assert len(trained) == 8 and not set(trained) & set(evaluated)
         assert {r["probe_id"] for r in answered} == set(trained)
         with pytest.raises(StoreError, match="never evaluates on training probes"):

@@ -119,7 +119,7 @@ def test_a_learned_exposure_is_fitted_on_the_teacher_s_whole_record_and_recorded
 
 def record_with_distributions(db_path, tokenizer: str | None):
     """A teacher's training answers with top-k blobs, its description naming ``tokenizer``."""
-    audit_id, probe_ids = record_teacher(db_path, n=2)
+    probe_ids = record_teacher(db_path, n=2)
     with Store.open(db_path) as store:
         model = store.model("teacher")
         store.add_model(name="teacher", role="teacher", spec=model["spec"],
@@ -172,8 +172,7 @@ def test_the_cli_records_the_teacher_s_distributions_and_distils_on_an_exposure(
     assert result.exit_code == 0, result.output
     assert "sft+kd on exposure top-k:2+round:2, 4 examples" in result.output
     with Store.open(tmp_path / "train.db") as store:
-        audit_id = store.audit()["id"]
-        blobs = store.top_distributions(f"{audit_id}:teacher", purpose="train")
+        blobs = store.top_distributions(store.model("teacher")["id"], purpose="train")
         assert len(blobs) == 4 and all(len(row) == 3 for b in blobs.values() for row in TopK.unpack(b).ids)
 
 

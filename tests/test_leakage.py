@@ -71,7 +71,6 @@ def test_a_run_trains_a_student_per_policy_and_size_and_signs_a_report_verify_ac
 def test_each_point_is_the_audit_s_own_claim_with_its_n_and_the_students_are_controls(finished, tiny_llama_dir):
     folder, _ = finished
     with Store.open(folder / "leak.db", create=False) as store:
-        audit_id = store.audit()["id"]
         models = {m["name"]: m for m in store.models()}
         headlines = {r.comparison: r for r in store.results(headline=True)}
         cmi = {r.comparison: r for r in store.results(adversary="exposure", metric="cmi")}
@@ -107,7 +106,6 @@ def test_a_second_run_redoes_nothing_but_the_estimates_and_the_report(finished, 
 def test_every_model_is_read_on_the_teacher_s_responses_and_each_policy_against_its_reference(finished):
     folder, _ = finished
     with Store.open(folder / "leak.db", create=False) as store:
-        audit_id = store.audit()["id"]
         kl = {r.comparison: r for r in store.results(adversary="teacher-forced", metric="kl-to-teacher")}
         top1 = {r.comparison: r for r in store.results(adversary="teacher-forced",
                                                        metric="top1-agreement")}
@@ -135,9 +133,8 @@ def test_the_teacher_read_on_its_own_recorded_responses_is_at_kl_zero(finished, 
     from audit.fidelity import teacher_forced
 
     with Store.open(finished[0] / "leak.db", create=False) as store:
-        audit_id = store.audit()["id"]
         teacher_id = store.model("teacher")["id"]
-        recorded = recorded_distributions(store, audit_id, teacher_id, "eval")
+        recorded = recorded_distributions(store, teacher_id, "eval")
         by_query = {r["query_id"]: r for r in store.responses(teacher_id, "eval")}
     answers = [by_query[r.query_id] for r in recorded]
     itself = teacher_forced(f"hf:{sharp_teacher_dir}", answers, recorded, device="cpu")
@@ -343,7 +340,6 @@ def test_a_signed_database_with_a_malformed_leakage_record_fails_verify_in_one_l
     shutil.copytree(finished[0] / "out" / "report", report)
     database = report / "audit.db"
     with Store.open(database) as store:  # the signer's own crafted database: a plan without its students
-        audit_id = store.audit()["id"]
         plan = next(c for c in store.costs() if c["stage"] == "leakage")
         store.record_cost(subject="leakage", stage="leakage", details={"policies": plan["details"]["policies"]})
         store.db.execute("PRAGMA journal_mode=DELETE")

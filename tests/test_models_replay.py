@@ -19,7 +19,7 @@ def audit_db(tmp_path):
     probes = [Probe(id=f"p{i}", category="c", subcategory="s", text=f"probe {i}") for i in range(3)]
     with Store.open(path) as store:
         store.add_suite(Suite(name="t", version="1", hash="h" * 64, probes=probes))
-        audit_id = store.ensure_audit({"teacher": "x"}, suite_name="t", suite_version="1", suite_hash="h" * 64, seed=0)
+        store.ensure_audit({"teacher": "x"}, suite_name="t", suite_version="1", suite_hash="h" * 64, seed=0)
         store.select_probes([p.id for p in probes])
         model_id = store.add_model(name="teacher", role="teacher", spec="hf:/somewhere",
                                    description={"backend": "transformers", "fingerprint": "f" * 64, "param_count": 42})
@@ -123,10 +123,10 @@ def test_replay_gives_back_the_recorded_top_k_distributions(tmp_path):
     with Store.open(path) as store:
         store.add_suite(Suite(name="t", version="1", hash="h" * 64, probes=[Probe(id="p0", category="c",
                                                                                   subcategory="s", text="probe 0")]))
-        audit_id = store.ensure_audit({"teacher": "x"}, suite_name="t", suite_version="1", suite_hash="h" * 64, seed=0)
+        store.ensure_audit({"teacher": "x"}, suite_name="t", suite_version="1", suite_hash="h" * 64, seed=0)
         store.select_probes(["p0"])
         model_id = store.add_model(name="teacher", role="teacher", spec="hf:/x", description={})
         store.record_responses(model_id, [{"probe_id": "p0", "sample": 0, "params": {}, "text": " A",
-                                                   "top_logprobs": top.pack()}])
+                                         "top_logprobs": top.pack()}])
     [gen] = load_model(f"replay:{path}#teacher").generate(["probe 0"], GenParams())
     assert gen.top_k.ids == [[4, 5]] and gen.top_logprobs == [{" A": pytest.approx(-0.2), " B": pytest.approx(-1.8)}]

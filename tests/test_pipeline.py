@@ -141,7 +141,6 @@ def test_the_first_run_does_every_stage(finished):
     assert first["open"] == str(folder / "report" / "report.html")
     assert {"report.html", "manifest.json", "audit.db"} <= {p.name for p in (folder / "report").iterdir()}
     with Store.open(folder / "audit.db") as store:
-        audit_id = store.audit()["id"]
         rows = store.results(adversary="similarity", comparison="teacher-vs-suspect", category="all",
                              split="all")
     assert rows and rows[0].n == 12 and rows[0].ci_low <= rows[0].estimate <= rows[0].ci_high

@@ -118,7 +118,6 @@ def test_run_audits_endpoints_end_to_end_with_bounded_concurrency(tmp_path, serv
         assert 2 <= server.peak[model] <= 3
     assert server.requests["judge"] > 0
     with Store.open(tmp_path / "audit.db") as store:
-        audit_id = store.audit()["id"]
         adversaries = {r.adversary for r in store.results(comparison="teacher-vs-suspect")}
         similarity = {r.comparison: r.estimate for r in store.results(
             adversary="similarity", category="all", split="all")}
@@ -143,7 +142,6 @@ def test_a_suspect_endpoint_that_refuses_probes_cannot_choose_its_exam(tmp_path,
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     with Store.open(tmp_path / "audit.db") as store:
-        audit_id = store.audit()["id"]
         refused = len(store.query_errors())
         rows = store.results(category="all", split="all")
     assert 0 < refused < 24

@@ -222,8 +222,8 @@ def test_the_judge_reads_only_the_subsample_chosen_before_any_verdict(tmp_path):
     from helpers_adversaries import (HashingEmbedder, LengthTeacher, ObedientJudge, build_audit, make_probes,
                                      prose_style, teacher_style)
 
-    store, audit_id = build_audit(tmp_path / "a.db", make_probes(30),
-                                  {"teacher": teacher_style, "suspect": teacher_style, "control:prose": prose_style})
+    store = build_audit(tmp_path / "a.db", make_probes(30),
+                        {"teacher": teacher_style, "suspect": teacher_style, "control:prose": prose_style})
     judge = ObedientJudge()
     analyze_store(store, named_specs=tuple(m["spec"] for m in store.models()), embedder=HashingEmbedder(),
                   judge_model=judge, teacher_model=LengthTeacher({"sure"}), judge_probes=6, quiet=True,

@@ -64,12 +64,12 @@ def store(tmp_path):
 
 
 @pytest.fixture
-def audit_id(store):
-    aid = store.ensure_audit({"teacher": "t", "suspect": "s"}, suite_name="t", suite_version="1",
-                             suite_hash="h" * 64, seed=0)
+def audited(store):
+    """The store with its audit created and four evaluation probes selected: what its methods read and write."""
+    store.ensure_audit({"teacher": "t", "suspect": "s"}, suite_name="t", suite_version="1", suite_hash="h" * 64,
+                       seed=0)
     store.add_suite(make_suite())
     store.select_probes(["p0", "p1", "p2", "p3"])
-    return aid
 
 
 def answer(probe_id, text="hi", sample=0):
@@ -95,7 +95,7 @@ def test_reopening_applies_no_migration_twice(tmp_path):
     assert len(names) == len(set(names))
 
 
-def test_answers_are_idempotent_by_natural_key(store, audit_id):
+def test_answers_are_idempotent_by_natural_key(store, audited):
     mid = store.add_model(name="teacher", role="teacher", spec="t", description={"backend": "x"})
     store.record_responses(mid, [answer("p0"), answer("p1")])
     store.record_responses(mid, [answer("p0"), answer("p1")])
@@ -104,7 +104,7 @@ def test_answers_are_idempotent_by_natural_key(store, audit_id):
     assert store.completed_queries(mid) == {("p0", 0), ("p1", 0)}
 
 
-def test_a_failed_query_is_recorded_then_retried(store, audit_id):
+def test_a_failed_query_is_recorded_then_retried(store, audited):
     mid = store.add_model(name="teacher", role="teacher", spec="t", description={})
     store.record_responses(mid, [{"probe_id": "p0", "sample": 0, "error": "HTTP 500"}])
     assert store.completed_queries(mid) == set()
@@ -114,7 +114,7 @@ def test_a_failed_query_is_recorded_then_retried(store, audit_id):
     assert (row["status"], row["attempts"]) == ("ok", 2)
 
 
-def test_model_costs_are_derived_from_queries(store, audit_id):
+def test_model_costs_are_derived_from_queries(store, audited):
     mid = store.add_model(name="teacher", role="teacher", spec="t", description={"param_count": 10})
     store.record_responses(mid, [answer("p0"), answer("p1")])
     cost = store.model_costs()[0]
@@ -122,7 +122,7 @@ def test_model_costs_are_derived_from_queries(store, audit_id):
     assert cost["flops"] == 2 * 10 * 10
 
 
-def test_added_costs_sum_over_runs_and_their_flops_cover_every_token(store, audit_id):
+def test_added_costs_sum_over_runs_and_their_flops_cover_every_token(store, audited):
     """Cached work (embeddings, teacher scores) is paid once: each run adds what it computed to one row."""
     assert store.cost("embedder", "analyze-embed") is None
     for queries, tokens, wall in ((3, 30, 1.5), (2, 20, 0.5)):
@@ -136,7 +136,7 @@ def test_added_costs_sum_over_runs_and_their_flops_cover_every_token(store, audi
     assert store.cost("teacher", "analyze-likelihood")["flops"] is None
 
 
-def test_training_answers_are_not_counted_in_an_audit_s_q_and_t(store, audit_id):
+def test_training_answers_are_not_counted_in_an_audit_s_q_and_t(store, audited):
     mid = store.add_model(name="teacher", role="teacher", spec="t", description={})
     store.add_suite(make_suite(6))
     store.select_probes(["p5"], purpose="train")
@@ -146,15 +146,25 @@ def test_training_answers_are_not_counted_in_an_audit_s_q_and_t(store, audit_id)
     assert (cost["queries"], cost["answered"], cost["tokens_in"]) == (1, 1, 3)
 
 
-def test_training_probes_are_never_evaluation_probes(store, audit_id):
+def test_training_probes_are_never_evaluation_probes(store, audited):
     with pytest.raises(StoreError, match="never evaluates on training probes"):
         store.select_probes(["p0"], purpose="train")
 
 
-def test_a_different_teacher_needs_a_new_database(store, audit_id):
+def test_a_different_teacher_needs_a_new_database(store, audited):
     with pytest.raises(StoreError, match="use a new --db"):
         store.ensure_audit({"teacher": "other", "suspect": "s"}, suite_name="t", suite_version="1",
                            suite_hash="h", seed=0)
+
+
+def test_a_store_knows_its_one_audit_and_says_so_when_it_holds_none(tmp_path):
+    with Store.open(tmp_path / "audit.db") as store:
+        with pytest.raises(StoreError, match=r"holds no audit yet \(run `distill-audit collect` first\)"):
+            store.responses()
+        created = store.ensure_audit({"teacher": "t"}, suite_name="t", suite_version="1", suite_hash="h", seed=0)
+        assert store.audit_id == created == store.audit()["id"]
+    with Store.open(tmp_path / "audit.db") as store, Store.open_readonly(tmp_path / "audit.db") as copy:
+        assert store.audit_id == copy.audit_id == created
 
 
 def test_a_database_from_a_newer_schema_is_refused(tmp_path):
@@ -188,7 +198,7 @@ def test_a_read_only_database_gives_one_clear_error(tmp_path):
         s.ensure_audit({}, suite_name="t", suite_version="1", suite_hash="h", seed=0)
 
 
-def test_content_hash_catches_a_changed_transcript(store, audit_id):
+def test_content_hash_catches_a_changed_transcript(store, audited):
     mid = store.add_model(name="teacher", role="teacher", spec="t", description={})
     store.record_responses(mid, [answer("p0"), answer("p1")])
     assert store.verify_transcripts() == []
@@ -199,7 +209,7 @@ def test_content_hash_catches_a_changed_transcript(store, audit_id):
     assert root != merkle_root(["00" * 32])
 
 
-def test_a_top_k_blob_is_stored_per_response_and_covered_by_its_content_hash(store, audit_id):
+def test_a_top_k_blob_is_stored_per_response_and_covered_by_its_content_hash(store, audited):
     from audit.topk import TopK
 
     mid = store.add_model(name="teacher", role="teacher", spec="t", description={})
@@ -270,7 +280,7 @@ def sqlite_file_of_another_program(path):
 def test_a_damaged_page_is_one_line_naming_the_file_on_read(tmp_path):
     path = tmp_path / "audit.db"
     with Store.open(path) as s:
-        aid = s.ensure_audit({"teacher": "t"}, suite_name="t", suite_version="1", suite_hash="h", seed=0)
+        s.ensure_audit({"teacher": "t"}, suite_name="t", suite_version="1", suite_hash="h", seed=0)
         s.add_suite(make_suite(40))
         mid = s.add_model(name="teacher", role="teacher", spec="t", description={})
         s.record_responses(mid, [answer(f"p{i}", text="words " * 200) for i in range(40)])
@@ -323,7 +333,7 @@ def test_set_aside_keeps_every_earlier_audit_under_the_first_free_name(tmp_path)
 def test_a_database_read_as_it_is_from_before_top_logprobs_still_verifies(tmp_path):
     path = tmp_path / "old.db"
     with Store.open(path) as store:
-        aid = store.ensure_audit({"teacher": "t"}, suite_name="t", suite_version="1", suite_hash="h" * 64, seed=0)
+        store.ensure_audit({"teacher": "t"}, suite_name="t", suite_version="1", suite_hash="h" * 64, seed=0)
         store.add_suite(make_suite())
         mid = store.add_model(name="teacher", role="teacher", spec="t", description={})
         store.record_responses(mid, [answer("p0")])

@@ -42,7 +42,6 @@ def test_an_m005_database_migrates_and_states_the_same_claims(old_db):
 
 def test_the_migration_makes_the_headline_control_and_judge_mode_explicit(old_db):
     with Store.open(old_db) as store:
-        audit_id = store.require_audit()["id"]
         assert not store.results(adversary="headline")
         head = store.results(headline=True, comparison="teacher-vs-suspect", split="all")[0]
         assert head.adversary in {"discriminator-single", "discriminator-paired", "judge", "judge-unfiltered",

@@ -79,14 +79,14 @@ class Comparison:
         return dict(zip(self.probe_ids.tolist(), self.categories.tolist()))
 
 
-def audited_models(store: Store, audit_id: str) -> list[str]:
+def audited_models(store: Store) -> list[str]:
     """The teacher, the suspect, then the controls by name: the models whose responses every claim rests on."""
     names = {m["name"]: m["role"] for m in store.models() if m["role"] in AUDITED_ROLES}
     order = {"teacher": 0, "suspect": 1, "control": 2}
     return sorted(names, key=lambda n: (order[names[n]], n))
 
 
-def load_comparisons(store: Store, audit_id: str) -> tuple[list[Comparison], dict[str, list[dict]]]:
+def load_comparisons(store: Store) -> tuple[list[Comparison], dict[str, list[dict]]]:
     """Teacher vs suspect first, then teacher vs each control, all on the common set; plus every model's responses."""
     by_model: dict[str, list[dict]] = {}
     for row in store.responses():
@@ -95,7 +95,7 @@ def load_comparisons(store: Store, audit_id: str) -> tuple[list[Comparison], dic
         raise AuditError(f"{store.path}: no teacher responses recorded (run `distill-audit collect` first)")
     if not by_model.get("suspect"):
         raise AuditError(f"{store.path}: no suspect responses recorded (run `distill-audit collect` first)")
-    names = audited_models(store, audit_id)
+    names = audited_models(store)
     common = common_keys(by_model, names)
     if not common:
         silent = [n for n in names if not any(_spoke(r) for r in by_model.get(n, []))]
@@ -116,7 +116,7 @@ def _spoke(row: dict) -> bool:
     return bool((row["text"] or "").strip())
 
 
-def probe_coverage(store: Store, audit_id: str, by_model: dict[str, list[dict]]) -> dict:
+def probe_coverage(store: Store, by_model: dict[str, list[dict]]) -> dict:
     """Per audited model, what became of the selected evaluation probes; and how many every model answered.
 
     A probe counts as answered when at least one of its samples got some
@@ -125,7 +125,7 @@ def probe_coverage(store: Store, audit_id: str, by_model: dict[str, list[dict]])
     query was recorded (collection stopped before it); the four add up to
     the probes selected.
     """
-    names = audited_models(store, audit_id)
+    names = audited_models(store)
     name_of = {m["id"]: m["name"] for m in store.models()}
     failed: dict[str, set[str]] = {name: set() for name in names}
     for query in store.query_errors():

@@ -152,7 +152,7 @@ def _worker_threads(count: int, intra_op: int):
         torch.set_num_threads(threads)
 
 
-def embed_texts(store: Store, audit_id: str, texts: list[str], *, embedder: Embedder | None = None,
+def embed_texts(store: Store, texts: list[str], *, embedder: Embedder | None = None,
                 bar=None) -> np.ndarray:
     """Embeddings of ``texts`` (rows in input order), computing only those not yet cached.
 
@@ -178,11 +178,11 @@ def embed_texts(store: Store, audit_id: str, texts: list[str], *, embedder: Embe
                    "embedder          ")
     vectors = cache.values(dict(zip(hashes, texts)), bar)
     if spent["queries"]:
-        _add_embedder_cost(store, audit_id, embedder, **spent)
+        _add_embedder_cost(store, embedder, **spent)
     return np.asarray([vectors[h] for h in hashes], dtype=np.float32).reshape(len(texts), -1)
 
 
-def _add_embedder_cost(store: Store, audit_id: str, embedder: Embedder, *, queries: int, tokens: int,
+def _add_embedder_cost(store: Store, embedder: Embedder, *, queries: int, tokens: int,
                        wall_s: float) -> None:
     """Add this run's embedding to the embedder's cost row: cached texts were paid for by an earlier run."""
     if store.model("embedder") is None:
@@ -192,7 +192,7 @@ def _add_embedder_cost(store: Store, audit_id: str, embedder: Embedder, *, queri
                    flops_per_token=2.0 * embedder.param_count(), details={"embedder": embedder.name})
 
 
-def embedder_cost(store: Store, audit_id: str) -> dict:
+def embedder_cost(store: Store) -> dict:
     """The embedder's recorded compute, in the shape of an adversary's t."""
     row = store.cost("embedder", EMBED_STAGE)
     if row is None:
@@ -200,12 +200,12 @@ def embedder_cost(store: Store, audit_id: str) -> dict:
     return {"wall_s": row["wall_s"], "flops": row["flops"] or 0.0, "tokens_in": row["tokens_in"]}
 
 
-def attach_features(store: Store, audit_id: str, comparisons: list, embedder, bar=None) -> None:
+def attach_features(store: Store, comparisons: list, embedder, bar=None) -> None:
     """Embeddings (cached) and style features of every response, attached to each comparison."""
     from audit.adversaries.features import style_matrix
 
     texts = sorted({t for c in comparisons for t in c.teacher_texts + c.other_texts})
-    vectors = embed_texts(store, audit_id, texts, embedder=embedder, bar=bar)
+    vectors = embed_texts(store, texts, embedder=embedder, bar=bar)
     styles = style_matrix(texts)
     row_of = {t: i for i, t in enumerate(texts)}
     for c in comparisons:

@@ -206,7 +206,7 @@ def pair_prompt(comp: Comparison, i: int, order: str, references: ReferencePool)
     return build_prompt(comp.probe_texts[i], refs, texts[first], texts[second]), (qids[first], qids[second])
 
 
-def judge_comparison(store: Store, audit_id: str, judge_id: str, reader: VerdictReader, comp: Comparison,
+def judge_comparison(store: Store, judge_id: str, reader: VerdictReader, comp: Comparison,
                      teacher_by_probe: dict[str, tuple[str, str]], *, seed: int = 0, bar=None) -> None:
     """Ask the judge every (pair, order) of the comparison not judged yet, committing in small batches."""
     done = store.judged_keys(judge_id, comp.name)
@@ -239,7 +239,7 @@ def _row(row: dict, v: Verdict) -> dict:
             "tokens_out": v.tokens_out}
 
 
-def judge_outcomes(store: Store, audit_id: str, comp: Comparison,
+def judge_outcomes(store: Store, comp: Comparison,
                    only: set[str] | None = None) -> tuple[Outcome, Outcome]:
     """(``judge``: consistent pairs only, ``judge-unfiltered``: every pair, position bias cancelled) from the verdicts;
     ``only``: the probes of the judge's subsample (verdicts on others, from an earlier run, are left out)."""

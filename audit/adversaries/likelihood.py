@@ -39,9 +39,8 @@ from audit.store import Store, canonical_json, sha256_text
 class TeacherScorer:
     """Mean token log-probability of responses under the teacher, cached in the audit database."""
 
-    def __init__(self, store: Store, audit_id: str, model, fingerprint: str, param_count: int | None):
+    def __init__(self, store: Store, model, fingerprint: str, param_count: int | None):
         self.store = store
-        self.audit_id = audit_id
         self.model = model
         self.cache_name = f"teacher-loglik:{fingerprint}"
         self.param_count = param_count or 0

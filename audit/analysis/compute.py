@@ -53,5 +53,5 @@ def q_t(ctx: Context, comp: Comparison, probe_ids: set[str] | None, adversary_co
 def adversary_compute_of(ctx: Context, outcome_compute: dict, uses_embedder: bool) -> dict:
     compute = {k: v for k, v in outcome_compute.items() if isinstance(v, (int, float))}
     if uses_embedder:
-        compute.update({f"embedder_{k}": v for k, v in embedder_cost(ctx.store, ctx.audit_id).items()})
+        compute.update({f"embedder_{k}": v for k, v in embedder_cost(ctx.store).items()})
     return compute

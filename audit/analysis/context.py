@@ -23,7 +23,6 @@ class Context:
     """What every row builder needs: the store, the audit, and the compute already on record."""
 
     store: Store
-    audit_id: str
     confidence: float
     seed: int
     by_model: dict[str, list[dict]]

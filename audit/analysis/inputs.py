@@ -55,7 +55,7 @@ def add_likelihood(ctx: Context, comparisons: list[Comparison], outcomes: dict, 
         return
     teacher_row = ctx.model_rows["teacher"]
     try:
-        scorer = likelihood.TeacherScorer(ctx.store, ctx.audit_id, model, teacher_row["fingerprint"] or "unknown",
+        scorer = likelihood.TeacherScorer(ctx.store, model, teacher_row["fingerprint"] or "unknown",
                                           teacher_row["param_count"])
         loglik, spent = {}, {}
         for comp in comparisons:
@@ -106,9 +106,9 @@ def add_judge(ctx: Context, comparisons: list[Comparison], outcomes: dict, judge
     teacher_by_probe = {r["probe_id"]: (r["category"], r["text"] or "")
                         for r in ctx.by_model["teacher"] if r["sample"] == 0}
     for comp, full in zip(comparisons, whole):
-        judge.judge_comparison(ctx.store, ctx.audit_id, judge_id, reader, comp, teacher_by_probe,
+        judge.judge_comparison(ctx.store, judge_id, reader, comp, teacher_by_probe,
                                seed=ctx.seed, bar=bar)
-        filtered, unfiltered = judge.judge_outcomes(ctx.store, ctx.audit_id, full, only=set(comp.probe_ids.tolist()))
+        filtered, unfiltered = judge.judge_outcomes(ctx.store, full, only=set(comp.probe_ids.tolist()))
         for o in (filtered, unfiltered):
             o.details.update(judge_spec=spec, judge_choice=why)
             if len(comp) < len(full):
@@ -140,7 +140,7 @@ def cached_scorer(ctx: Context, teacher_model):
     """The teacher's scorer for the sequences: the named teacher scores what the cache lacks; without one, the
     scores cached during collection are read and a missing one is an error naming --teacher."""
     row = ctx.model_rows["teacher"]
-    return likelihood.TeacherScorer(ctx.store, ctx.audit_id, teacher_model, row["fingerprint"] or "unknown",
+    return likelihood.TeacherScorer(ctx.store, teacher_model, row["fingerprint"] or "unknown",
                                     row["param_count"])
 
 

@@ -24,7 +24,6 @@ class TrainingPlan:
     """What a run trains on, decided before any training: the teacher's responses, the (fitted) exposure and what
     it exposes of each response, and the config that identifies the run (its checkpoint and marker carry it)."""
 
-    audit_id: str
     rows: list[dict]
     policy: "Policy"
     targets: "dict[str, Exposed] | None"
@@ -33,8 +32,8 @@ class TrainingPlan:
 
 def training_plan(store: Store, options: DistillOptions) -> TrainingPlan:
     """The plan of the run ``options`` describe, asking the teacher first when --train-queries is given."""
-    audit_id, rows = teacher_training_responses(store, options)
-    policy, targets = exposed_targets(store, audit_id, rows, options)
+    rows = teacher_training_responses(store, options)
+    policy, targets = exposed_targets(store, rows, options)
     config = {**options.identity(), "exposure": policy.recorded(),
               "data_hash": content_hash(sorted(r["query_id"] for r in rows))}
-    return TrainingPlan(audit_id, rows, policy, targets, config)
+    return TrainingPlan(rows, policy, targets, config)

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from audit.exposure import Exposed, Policy
 
 
-def exposed_targets(store: Store, audit_id: str, rows: list[dict],
+def exposed_targets(store: Store, rows: list[dict],
                     options: DistillOptions) -> tuple["Policy", dict[str, "Exposed"] | None]:
     """The exposure policy and, for a KD objective, what it exposes of each training response (by query id).
 

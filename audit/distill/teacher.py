@@ -18,17 +18,15 @@ from audit.errors import AuditError
 from audit.store import Store
 
 
-def teacher_training_responses(store: Store, options: DistillOptions) -> tuple[str, list[dict]]:
+def teacher_training_responses(store: Store, options: DistillOptions) -> list[dict]:
     """The teacher's recorded responses to training probes, first asking for them when --train-queries is given."""
     audit = store.audit()
     wanted: set[str] | None = None
     if options.train_queries:
-        audit_id, probes = _ask_teacher_training_probes(store, audit, options)
+        probes = _ask_teacher_training_probes(store, audit, options)
         wanted = {p.id for p in probes}
     elif audit is None:
         raise AuditError(_no_responses_message(store.path))
-    else:
-        audit_id = audit["id"]
     teacher = store.model("teacher")
     if teacher is None:
         raise AuditError(_no_responses_message(store.path))
@@ -39,7 +37,7 @@ def teacher_training_responses(store: Store, options: DistillOptions) -> tuple[s
             if r["text"].strip() and (wanted is None or r["probe_id"] in wanted)]
     if not rows:
         raise AuditError(_no_responses_message(store.path))
-    return audit_id, rows
+    return rows
 
 
 def _no_responses_message(db_path: Path) -> str:
@@ -47,7 +45,7 @@ def _no_responses_message(db_path: Path) -> str:
             "to have the teacher answer N training probes first")
 
 
-def _ask_teacher_training_probes(store: Store, audit: dict | None, options: DistillOptions) -> tuple[str, list]:
+def _ask_teacher_training_probes(store: Store, audit: dict | None, options: DistillOptions) -> list:
     """Select a training split disjoint from the audit's evaluation probes and record the teacher's responses."""
     from audit.collect import collect_role
     from audit.models import load_model
@@ -58,18 +56,15 @@ def _ask_teacher_training_probes(store: Store, audit: dict | None, options: Dist
     if audit is None:
         config = {"teacher": options.teacher, "suite": options.suite, "private_seed_env": options.private_seed_env,
                   "seed": options.seed}
-        audit_id = store.ensure_audit(config, suite_name=suite.name, suite_version=suite.version,
-                                      suite_hash=suite.hash, seed=options.seed,
-                                      private_seed_hash=suite.private_seed_hash)
-    else:
-        audit_id = audit["id"]
+        store.ensure_audit(config, suite_name=suite.name, suite_version=suite.version, suite_hash=suite.hash,
+                           seed=options.seed, private_seed_hash=suite.private_seed_hash)
     store.add_suite(suite)
-    probes = _training_split(store, audit_id, suite, options.train_queries, options.seed)
+    probes = _training_split(store, suite, options.train_queries, options.seed)
     known = store.model("teacher")
     if known is not None and known["spec"] == options.teacher:
         done = store.completed_queries(known["id"], purpose="train")
         if all((p.id, 0) in done for p in probes):
-            return audit_id, probes  # a rerun: the teacher already answered every training probe
+            return probes  # a rerun: the teacher already answered every training probe
     teacher = load_model(options.teacher, device=options.device, dtype=options.dtype,
                          concurrency=options.concurrency)
     teacher_id = store.add_model(name="teacher", role="teacher", spec=options.teacher,
@@ -77,12 +72,12 @@ def _ask_teacher_training_probes(store: Store, audit: dict | None, options: Dist
     params = GenParams(max_new_tokens=options.max_new_tokens, seed=options.seed, batch_size=options.batch_size,
                        top_logprobs=options.top_logprobs or 0)
     with progress(options.quiet) as bar:
-        tally = collect_role(store, audit_id, teacher_id, "teacher", teacher, probes, params, purpose="train",
+        tally = collect_role(store, teacher_id, "teacher", teacher, probes, params, purpose="train",
                              bar=bar)
     if tally.errors:
         raise AuditError(f"{options.teacher}: {tally.errors} of {len(probes)} training queries failed "
                          f"(first: {tally.error_samples[0]}); run the same command again to retry them")
-    return audit_id, probes
+    return probes
 
 
 def _training_suite(audit: dict | None, options: DistillOptions):
@@ -99,7 +94,7 @@ def _training_suite(audit: dict | None, options: DistillOptions):
     return load_suite(json.loads(audit["config_json"]).get("suite", options.suite) if audit else options.suite)
 
 
-def _training_split(store: Store, audit_id: str, suite, wanted: int, seed: int) -> list:
+def _training_split(store: Store, suite, wanted: int, seed: int) -> list:
     """The first ``wanted`` training probes, topping up an earlier selection from probes nobody evaluates."""
     from audit.probes import sample_probes
 

@@ -72,10 +72,9 @@ def publish(db_path: str | os.PathLike, out_dir: str | os.PathLike, *, sign_key:
     check_out_dir(db_path, out_dir)
     tool_sha256 = signing.tool_digest()
     with Store.open(db_path, create=False) as store, _replacing(out_dir) as staging:
-        audit_id = store.require_audit()["id"]
         rendered = render_into(store, staging, keyid, tool_sha256)
         for name, kind in rendered:
-            _record(store, audit_id, staging, name, kind)
+            _record(store, staging, name, kind)
         store.backup(staging / signing.DATABASE)
         with Store.open_readonly(staging / signing.DATABASE) as copy:
             predicate = predicate_of(copy, tool_sha256=tool_sha256)
@@ -87,7 +86,7 @@ def publish(db_path: str | os.PathLike, out_dir: str | os.PathLike, *, sign_key:
             signing.write_signed(staging, payload, private_key)
             final.append((signing.ENVELOPE, "signature"))
         for name, kind in final:
-            _record(store, audit_id, staging, name, kind)
+            _record(store, staging, name, kind)
     return names, predicate, keyid
 
 
@@ -224,7 +223,7 @@ def _write_rendered(ctx: render.ReportContext, out_dir: Path, pdf: bool) -> list
     return written
 
 
-def _record(store: Store, audit_id: str, out_dir: Path, name: str, kind: str) -> None:
+def _record(store: Store, out_dir: Path, name: str, kind: str) -> None:
     path = out_dir / name
     store.record_artifact(name, kind, signing.file_sha256(path), path.stat().st_size)
 

@@ -101,7 +101,6 @@ def _compact(claim: V.Claim | None) -> dict | None:
 
 def gather(store: Store, *, keyid: str | None, tool_digest: str) -> LeakageContext:
     audit = store.require_audit()
-    audit_id = audit["id"]
     costs = store.costs()
     plan = next((c["details"] for c in costs if c["stage"] == "leakage"), None)
     if plan is None:

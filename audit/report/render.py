@@ -88,7 +88,6 @@ class ReportContext:
 def gather(store: Store, *, keyid: str | None, tool_digest: str) -> ReportContext:
     """Read everything the report shows from the audit database."""
     audit = store.require_audit()
-    audit_id = audit["id"]
     config = json.loads(audit.get("config_json") or "{}")
     threshold = config.get("epsilon_threshold")
     found = V.findings(store.results(), threshold=threshold)

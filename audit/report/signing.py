@@ -161,12 +161,11 @@ def tool_digest() -> str:
 def evaluation_predicate(store: Store, *, tool_sha256: str) -> dict[str, Any]:
     """The claims of the audit held in ``store``, in the shape of an evaluation-result attestation."""
     audit = store.require_audit()
-    audit_id = audit["id"]
     count, root = store.transcripts_root()
     return {
         "evaluation": "(epsilon, q, t, A)-behavioral indistinguishability of a suspect model from a claimed teacher",
         "tool": {"name": "distill-audit", "version": __version__, "digest": {"sha256": tool_sha256}},
-        "audit": {"id": audit_id, "created_at": audit["created_at"], "collected_with": audit["tool_version"]},
+        "audit": {"id": audit["id"], "created_at": audit["created_at"], "collected_with": audit["tool_version"]},
         "suite": {"name": audit["suite_name"], "version": audit["suite_version"],
                   "digest": {"sha256": audit["suite_hash"]}, "private_seed_sha256": audit["private_seed_hash"]},
         "models": [{"name": m["name"], "role": m["role"], "spec": m["spec"], "fingerprint": m["fingerprint"]}
