@@ -196,7 +196,7 @@ def verify(report_dir: Path, public_key: Path | None, key_id: str | None) -> Non
 @click.option("--overwrite", is_flag=True, help="Replace an existing adapter folder.")
 @settings.click_options("distill", ["concurrency", "device", "dtype", "quiet"])
 def distill(target_modules: str, **options) -> None:
-    """Train a LoRA student on the teacher's responses to a training split (the audit's positive control)."""
+    """Train a LoRA student on the teacher's responses to training probes (the audit's positive control)."""
     import shlex
 
     from audit.distill import DistillOptions, run_distill

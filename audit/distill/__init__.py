@@ -25,7 +25,7 @@ needs the student to share the teacher's tokenizer (compared by vocabulary
 fingerprint), and refuses otherwise.
 
 The stages, one module each, in the order a run meets them: ``options``
-(what is asked), ``teacher`` (its responses to the training split),
+(what is asked), ``teacher`` (its responses to the training probes),
 ``targets`` (what a KD objective trains toward), ``plan`` (both, and the
 run's identity), ``examples`` (token ids and batches), ``loss`` (the
 objectives), ``train`` (the loop) and ``adapter`` (the folder: refuse to

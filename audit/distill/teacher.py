@@ -1,6 +1,6 @@
-"""The teacher's responses to a training split of probes: what every objective trains the student on.
+"""The teacher's responses to training probes (purpose train): what every objective trains the student on.
 
-The training split is chosen disjoint from the audit's evaluation probes
+The training probes are chosen disjoint from the audit's evaluation probes
 (or from a private, secret-seeded suite no public audit can evaluate on), and
 the teacher's responses are recorded in the audit database with
 ``purpose="train"``; a rerun finds them there and asks the teacher nothing.
@@ -46,7 +46,7 @@ def _no_responses_message(db_path: Path) -> str:
 
 
 def _ask_teacher_training_probes(store: Store, audit: dict | None, options: DistillOptions) -> list:
-    """Select a training split disjoint from the audit's evaluation probes and record the teacher's responses."""
+    """Select training probes disjoint from the audit's evaluation probes and record the teacher's responses."""
     from audit.collect import collect_role
     from audit.models import load_model
     from audit.models.base import GenParams
@@ -59,7 +59,7 @@ def _ask_teacher_training_probes(store: Store, audit: dict | None, options: Dist
         store.ensure_audit(config, suite_name=suite.name, suite_version=suite.version, suite_hash=suite.hash,
                            seed=options.seed, private_seed_hash=suite.private_seed_hash)
     store.add_suite(suite)
-    probes = _training_split(store, suite, options.train_queries, options.seed)
+    probes = _training_probes(store, suite, options.train_queries, options.seed)
     known = store.model("teacher")
     if known is not None and known["spec"] == options.teacher:
         done = store.completed_queries(known["id"], purpose="train")
@@ -94,7 +94,7 @@ def _training_suite(audit: dict | None, options: DistillOptions):
     return load_suite(json.loads(audit["config_json"]).get("suite", options.suite) if audit else options.suite)
 
 
-def _training_split(store: Store, suite, wanted: int, seed: int) -> list:
+def _training_probes(store: Store, suite, wanted: int, seed: int) -> list:
     """The first ``wanted`` training probes, topping up an earlier selection from probes nobody evaluates."""
     from audit.probes import sample_probes
 
