@@ -61,8 +61,8 @@ from pathlib import Path
 from audit.errors import AuditError
 from audit.store import Store
 from audit.results import ResultRow
-from audit.vocabulary import (CMI, EVAL, EXPOSURE, EXPOSURE_PREFIX, KL_TO_TEACHER, SUSPECT, TEACHER, TEACHER_FORCED,
-                              TOP1_AGREEMENT, comparison_name)
+from audit.vocabulary import (CMI, CONTROL, EVAL, EXPOSURE, EXPOSURE_PREFIX, KL_TO_TEACHER, REFERENCE_ACCURACY,
+                              REFERENCE_CHECK, SUSPECT, TEACHER, TEACHER_FORCED, TOP1_AGREEMENT, comparison_name)
 
 OBJECTIVE = "kd"
 REPORT_DIR = "report"
@@ -382,7 +382,7 @@ def _record_cmi(options: LeakageOptions, fitted: dict) -> str:
         teacher_rows = [r for r in store.responses(teacher_id, "eval") if r["query_id"] in used]
         teacher_t = {key: float(sum(r[key] or 0 for r in teacher_rows)) for key in ("tokens_in", "tokens_out")}
         teacher_t["wall_s"] = float(sum(r["latency_s"] or 0.0 for r in teacher_rows))
-        rows, shown = [], []
+        rows, shown, keeps_top1 = [], [], {}
         for name, policy in fitted.items():
             started = time.perf_counter()
             result = leakage(responses, policy, confidence=options.confidence, seed=options.seed)
@@ -394,8 +394,39 @@ def _record_cmi(options: LeakageOptions, fitted: dict) -> str:
                 rows.append(ResultRow.of(estimate, adversary=EXPOSURE, comparison=EXPOSURE_PREFIX + name,
                                          metric=metric, q=len(responses), t=t, details=details))
             shown.append(f"{name} {result.cmi.estimate:.3f}")
+            keeps_top1[name] = result.agreement.estimate == 1.0
         store.record_results(rows)
-    return f"CMI estimates (nats per token, {len(used)} teacher responses): {'; '.join(shown)}"
+        checked = _record_utility(store, options, keeps_top1)
+    return f"CMI estimates (nats per token, {len(used)} teacher responses): {'; '.join(shown)}; {checked}"
+
+
+def _record_utility(store: Store, options: LeakageOptions, keeps_top1: dict[str, bool]) -> str:
+    """Every audited model's checkable-reference accuracy on the evaluation probes, as result rows; the teacher's
+    also stands for each policy that keeps every top-1 token of its responses (greedy decoding of what that
+    policy exposes gives the very same text). A policy that changes a top-1 token gets no accuracy row: the
+    text a user would receive is not the recorded one, and it is not regenerated."""
+    from audit.utility import check_responses
+
+    references = {p["id"]: p["reference"] for p in store.selected_probes(EVAL)}
+    rows, shown = [], []
+    for model in store.models():
+        if model["role"] not in (TEACHER, SUSPECT, CONTROL):
+            continue
+        responses = store.responses(model["id"], EVAL)
+        checked = check_responses(responses, references)
+        if not checked.by_probe:
+            continue
+        estimate = checked.accuracy(options.confidence, options.seed)
+        details = {"checkable_probes": len(checked.by_probe), "malformed_references": checked.malformed,
+                   "read": "each recorded response against its probe's machine-checkable reference"}
+        q = sum(len(v) for v in checked.by_probe.values())
+        comparisons = ([EXPOSURE_PREFIX + name for name, keeps in keeps_top1.items() if keeps]
+                       if model["name"] == TEACHER else [comparison_name(model["name"])])
+        rows += [ResultRow.of(estimate, adversary=REFERENCE_CHECK, comparison=comparison, metric=REFERENCE_ACCURACY,
+                              q=q, details=details) for comparison in comparisons]
+        shown.append(f"{model['name']} {estimate.estimate:.2f}")
+    store.record_results(rows)
+    return f"reference accuracy ({len([r for r in references.values() if r])} checkable probes): {'; '.join(shown)}"
 
 
 def _record_fidelity(options: LeakageOptions, students: list[Student]) -> str:

@@ -80,6 +80,7 @@ TEACHER_LIKELIHOOD = "teacher-likelihood"
 MMD = "mmd"
 EXPOSURE = "exposure"
 TEACHER_FORCED = "teacher-forced"
+REFERENCE_CHECK = "reference-check"
 HEADLINE = "headline"  # not an adversary: a results row's flag, and the v1 predicate's name for that row's A
 
 ADVERSARY_CLASSES = {
@@ -93,6 +94,8 @@ ADVERSARY_CLASSES = {
     EXPOSURE: "no adversary: a measure of what a teacher's exposure policy exposes (leakage)",
     TEACHER_FORCED: "no adversary: a model's next-token distributions read on the teacher's own held-out responses, "
                     "against the teacher's recorded ones (leakage)",
+    REFERENCE_CHECK: "no adversary: a model's responses read against their probes' machine-checkable references "
+                     "(utility, leakage)",
 }
 
 # The judge mode of a judge row, as data: which verdict pairs it counts.
@@ -111,6 +114,7 @@ CMI = "cmi"
 TOP1_AGREEMENT = "top1-agreement"
 KL_TO_TEACHER = "kl-to-teacher"
 KL_DIFFERENCE = "kl-difference"
+REFERENCE_ACCURACY = "reference-accuracy"
 
 METRIC_NAMES = {
     ADVANTAGE: "distinguishing advantage",
@@ -124,6 +128,7 @@ METRIC_NAMES = {
                     "teacher's responses)",
     KL_TO_TEACHER: "KL(teacher ‖ model) on the teacher's recorded top-k buckets and tail, nats per token, read on "
                    "the teacher's own held-out responses",
+    REFERENCE_ACCURACY: "the share of a model's responses that satisfy their probe's machine-checkable reference",
     KL_DIFFERENCE: "KL to the teacher of one student minus another's on the same tokens (negative: the first is "
                    "closer)",
 }
@@ -186,12 +191,13 @@ GLOSSARY = {
     "provenance": "the finding that compares Adv(teacher, suspect) with Adv(teacher, control)",
     "adversary": "a procedure that tries to tell two models apart (the A of a claim): similarity (the baseline), "
                  "discriminator-single, discriminator-paired, judge, judge-unfiltered, teacher-likelihood, mmd; "
-                 "exposure and teacher-forced mark a leakage run's measures, which are no adversary",
+                 "exposure, teacher-forced and reference-check mark a leakage run's measures, which are no "
+                 "adversary",
     "adversary class": "an adversary in words, as the report and the signed predicate name it (ADVERSARY_CLASSES)",
     "headline": "the claim of the strongest adversary on teacher-vs-suspect, its interval paid for the choice "
                 "(a results row's flag; its adversary is the one selected)",
     "metric": "what a results row's estimate measures: advantage, cosine, mmd, advantage-gap, preference, cmi, "
-              "top1-agreement, kl-to-teacher, kl-difference",
+              "top1-agreement, kl-to-teacher, kl-difference, reference-accuracy",
     "estimate": "a results row's point estimate of its metric",
     "advantage": "the distinguishing advantage ε = |P[A says teacher | teacher] − P[A says teacher | suspect]| "
                  "(a metric, never a column holding other metrics)",
@@ -232,7 +238,8 @@ GLOSSARY = {
     "adapter": "the LoRA weights a distillation trains on a student's base model",
     "distill": "LoRA distillation of a student on the teacher's transcripts",
     "policy": "a teacher's exposure policy: what of its distribution it reveals (text, top-k, noise)",
-    "utility": "what an exposure policy keeps of the teacher's use (top-1 agreement)",
+    "utility": "what an exposure policy keeps of the teacher's use (top-1 agreement, checkable-reference "
+               "accuracy), and what a student can do (its reference accuracy)",
     "signing": "the Ed25519 signature over the report's manifest (DSSE envelope)",
     "merkle root": "the hash over every transcript's content hash, in the signed statement",
     "backend": "the code that runs a model: transformers, OpenAI-compatible HTTP, or replay of an earlier audit",

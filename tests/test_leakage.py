@@ -24,7 +24,13 @@ POLICIES = ("text", "top-k:3", "top-k:3+purify:0.5")
 
 @pytest.fixture(scope="module")
 def suite_file(tmp_path_factory):
-    return write_suite(tmp_path_factory.mktemp("suite") / "suite.jsonl", per_category=8)
+    """The pipeline's suite, every other probe with a checkable reference (a tiny model rarely satisfies it)."""
+    path = write_suite(tmp_path_factory.mktemp("suite") / "suite.jsonl", per_category=8)
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    for i, row in enumerate(rows[::2]):
+        row["reference"] = {"type": "not_contains", "any": ["zebra"]} if i % 2 else {"type": "number", "value": 7}
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
 
 
 def arguments(folder, teacher, student, suite, *extra, policies=POLICIES, sizes="2,4"):
@@ -123,6 +129,18 @@ def test_every_model_is_read_on_the_teacher_s_responses_and_each_policy_against_
         assert row.details["reference"] == reference and row.n == 6
     html = (folder / "out" / "report" / "report.html").read_text()
     assert "read on the teacher&#39;s own responses" in html or "read on the teacher's own responses" in html
+
+
+def test_every_model_and_each_top1_keeping_policy_has_a_reference_accuracy(finished):
+    folder, _ = finished
+    with Store.open(folder / "leak.db", create=False) as store:
+        rows = {r.comparison: r for r in store.results(adversary="reference-check", metric="reference-accuracy")}
+        agreement = {r.comparison: r.estimate for r in store.results(adversary="exposure", metric="top1-agreement")}
+    names = [f"control:{slug(p)}-{n}" for n in (2, 4) for p in POLICIES]
+    assert {f"teacher-vs-{n}" for n in ["suspect", *names]} <= set(rows)
+    keeping = {c for c, value in agreement.items() if value == 1.0}
+    assert "exposure:text" in keeping and {c for c in rows if c.startswith("exposure:")} == keeping
+    assert all(0 <= r.estimate <= 1 and r.details["checkable_probes"] >= 1 for r in rows.values())
 
 
 def test_the_teacher_read_on_its_own_recorded_responses_is_at_kl_zero(finished, sharp_teacher_dir,  # noqa: F811
@@ -355,3 +373,17 @@ def test_a_signed_database_with_a_malformed_leakage_record_fails_verify_in_one_l
     result = CliRunner().invoke(cli, ["verify", str(report), "--public-key", str(finished[0] / "signer.pub")])
     assert result.exit_code == 1 and "its leakage record is malformed (KeyError)" in result.output
     assert result.output.count("\n") == 1
+
+
+def test_reference_accuracy_reads_each_response_and_skips_a_malformed_reference():
+    from audit.utility import check_responses
+
+    references = {"sum": {"type": "number", "value": 4}, "capital": {"type": "contains", "any": ["Paris"]},
+                  "broken": {"type": "number"}, "free": None}
+    responses = [{"probe_id": "sum", "text": "2 + 2 = 4"}, {"probe_id": "sum", "text": "It is 5."},
+                 {"probe_id": "capital", "text": "paris, of course"}, {"probe_id": "broken", "text": "4"},
+                 {"probe_id": "free", "text": "anything"}, {"probe_id": "capital", "text": None}]
+    checked = check_responses(responses, references)
+    assert checked.malformed == 1 and set(checked.by_probe) == {"sum", "capital"}
+    assert checked.by_probe["sum"].tolist() == [1.0, 0.0] and checked.by_probe["capital"].tolist() == [1.0, 0.0]
+    assert checked.accuracy(0.95, 0).estimate == 0.5  # pooled over the four responses read

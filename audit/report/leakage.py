@@ -31,7 +31,8 @@ from audit.report import HTML, LEAKAGE_FIGURE, plots, publish, render, signing
 from audit.store import Store
 from audit.exposure import reference_policy
 from audit.vocabulary import (ADVANTAGE, CMI, COSINE, EXPOSURE, EXPOSURE_PREFIX, HEADLINE, KL_DIFFERENCE, KL_TO_TEACHER,
-                              SIMILARITY, TEACHER_FORCED, TOP1_AGREEMENT, comparison_name, student_pair)
+                              REFERENCE_ACCURACY, REFERENCE_CHECK, SIMILARITY, TEACHER_FORCED, TOP1_AGREEMENT,
+                              comparison_name, student_pair)
 
 EVALUATION = ("leakage of distillation-relevant information under exposure policies: (epsilon, q, t, A) of "
               "students distilled under each policy and training size, and each policy's CMI estimate")
@@ -51,12 +52,14 @@ class Point:
     agreement: V.Claim | None = None  # top-1 agreement with the teacher there
     kl_difference: V.Claim | None = None  # this student's KL minus its reference policy's student's, paired
     reference: str | None = None  # the policy kl_difference is against
+    accuracy: V.Claim | None = None  # the model's checkable-reference accuracy (its own responses)
 
     def predicate(self) -> dict:
         return {"policy": self.policy, "train_size": self.size, "model": self.model,
                 "epsilon": _compact(self.epsilon), "similarity": _compact(self.similarity),
                 "kl_to_teacher": _compact(self.kl), "top1_agreement": _compact(self.agreement),
-                "kl_difference": _compact(self.kl_difference), "reference_policy": self.reference}
+                "kl_difference": _compact(self.kl_difference), "reference_policy": self.reference,
+                "reference_accuracy": _compact(self.accuracy)}
 
 
 @dataclass(frozen=True)
@@ -66,9 +69,11 @@ class Exposure:
     policy: str
     cmi: V.Claim | None
     utility: V.Claim | None
+    accuracy: V.Claim | None = None  # the teacher's reference accuracy, where the policy keeps every top-1 token
 
     def predicate(self) -> dict:
-        return {"policy": self.policy, "cmi": _compact(self.cmi), "top1_agreement": _compact(self.utility)}
+        return {"policy": self.policy, "cmi": _compact(self.cmi), "top1_agreement": _compact(self.utility),
+                "reference_accuracy": _compact(self.accuracy)}
 
 
 @dataclass
@@ -116,7 +121,8 @@ def gather(store: Store, *, keyid: str | None, tool_digest: str) -> LeakageConte
                  for s in plan["students"] if s["policy"] == policy]
               for policy in plan["policies"]}
     exposures = [Exposure(policy, claims.get((EXPOSURE, EXPOSURE_PREFIX + policy, CMI)),
-                          claims.get((EXPOSURE, EXPOSURE_PREFIX + policy, TOP1_AGREEMENT)))
+                          claims.get((EXPOSURE, EXPOSURE_PREFIX + policy, TOP1_AGREEMENT)),
+                          claims.get((REFERENCE_CHECK, EXPOSURE_PREFIX + policy, REFERENCE_ACCURACY)))
                  for policy in plan["policies"]]
     count, root = store.transcripts_root()
     return LeakageContext(audit=audit, plan=plan, curves=curves, exposures=exposures,
@@ -134,7 +140,8 @@ def _point(claims: dict, policy: str, size: int, model: str, training: dict | No
                  similarity=claims.get((SIMILARITY, comparison, COSINE)), training=training,
                  kl=claims.get((TEACHER_FORCED, comparison, KL_TO_TEACHER)),
                  agreement=claims.get((TEACHER_FORCED, comparison, TOP1_AGREEMENT)), kl_difference=difference,
-                 reference=reference[0] if reference else None)
+                 reference=reference[0] if reference else None,
+                 accuracy=claims.get((REFERENCE_CHECK, comparison, REFERENCE_ACCURACY)))
 
 
 def _reference(policy: str, size: int, policies: list[str], by_point: dict) -> tuple[str, str] | None:
@@ -217,8 +224,10 @@ def _fidelity_sentence(point: Point, other: Point | None) -> str:
 
 
 def _exposure_sentence(exposure: Exposure, other: Exposure | None) -> str:
+    accuracy = (f"checkable-reference accuracy {_value(exposure.accuracy)}" if exposure.accuracy else
+                "no reference accuracy (it changes some top-1 tokens, so a user would not receive the recorded text)")
     text = (f"The exposure {exposure.policy} carries a CMI estimate of {_value(exposure.cmi, 3)} nats per token "
-            f"with top-1 utility {_value(exposure.utility)}")
+            f"with top-1 utility {_value(exposure.utility)} and {accuracy}")
     if other is None:
         return text + "."
     lower = _order(exposure.cmi, other.cmi, lower="less distillation-relevant information",
