@@ -317,7 +317,8 @@ def _record_training(store: Store, student: Student, marker: dict, process_wall_
     store.record_cost(subject=student.name, stage="distill", tokens_in=marker["tokens"],
                       wall_s=marker["wall_s"], details={
                           "policy": student.policy, "train_size": student.size, "objective": OBJECTIVE,
-                          "examples": marker["examples"], "steps": marker["steps"], "epochs": marker["config"]["epochs"],
+                          "examples": marker["examples"], "steps": marker["steps"],
+                          "epochs": marker["config"]["epochs"],
                           "first_loss": marker["first_loss"], "final_loss": marker["final_loss"],
                           "exposure": marker["config"]["exposure"], "adapter": str(student.folder),
                           "run_id": marker["run_id"], "device": marker["device"],

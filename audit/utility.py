@@ -1,4 +1,4 @@
-"""Checkable-reference accuracy: the share of a model's responses that satisfy their probe's machine-checkable reference.
+"""Checkable-reference accuracy: the share of a model's responses that satisfy their probe's checkable reference.
 
 Many probes carry a reference a machine can check (a number, phrases that
 must or must not appear, a refusal expected or not, verifiable constraints;

@@ -295,7 +295,8 @@ def render_leakage_report(db_path: str | os.PathLike, out_dir: str | os.PathLike
 
     names, statement, keyid = publish(db_path, out_dir, sign_key=sign_key, render_into=rendered,
                                       predicate_of=predicate)
-    lines = [f"report: wrote {out_dir}: {', '.join(sorted(names))}, {signing.MANIFEST}", *statement["leakage"]["answer"]]
+    lines = [f"report: wrote {out_dir}: {', '.join(sorted(names))}, {signing.MANIFEST}",
+             *statement["leakage"]["answer"]]
     if keyid:
         lines.append(f"signed with key {keyid}: check with "
                      f"`distill-audit verify {shlex.quote(str(out_dir))} --key-id {keyid}`")
