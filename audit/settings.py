@@ -88,7 +88,9 @@ SETTINGS = (
     Setting("private_seed_env", "--private-seed-env",
             "Name of an environment variable holding a secret seed: adds a fresh private split of the same shape "
             "(only the seed's hash is recorded).", metavar="VAR", asked=True),
-    Setting("queries", "--queries", "Probes to ask, stratified by category (default: the whole suite).",
+    Setting("queries", "--queries",
+            "Probes to ask each model, stratified by category (default: the whole suite); each is asked --samples "
+            "times, so q = probes × samples queries.",
             type=COUNT, asked=True),
     Setting("samples", "--samples", "Responses per probe and model.", type=COUNT, default=1, asked=True),
     Setting("max_new_tokens", "--max-new-tokens", "Length limit of every response, in generated tokens.",
