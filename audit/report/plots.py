@@ -210,7 +210,8 @@ def leakage_figure(curves: dict[str, list[tuple[int, Claim | None, Claim | None,
                   "Left: distinguishing advantage ε of the strongest adversary (Bonferroni over adversaries) between "
                   "the teacher and each student; lower is closer to the teacher. Middle: mean cosine similarity of "
                   "their responses (baseline). Right: each model's KL divergence from the teacher's recorded "
-                  "distributions, read on the teacher's own held-out responses; lower is closer. One line per "
+                  "distributions, read on the teacher's own held-out responses; lower is closer (two students' "
+                  "paired difference, narrower than these bars, is in the fidelity table). One line per "
                   "exposure policy; bars are the recorded intervals, a cross a point without one (too few probes).")
 
 
