@@ -1,10 +1,10 @@
 """The analyze stage: from the recorded transcripts to (ε, q, t, A) claims with honest intervals.
 
 Reads the responses in the audit database, runs every adversary on teacher
-vs suspect and teacher vs each control, and writes the ``results`` and
-``budget_points`` tables (old rows cleared just before the new ones are
-written, so a rerun never mixes stale rows with new ones, and a run that
-fails midway leaves the previous results whole). It touches no model except
+vs suspect and teacher vs each control, and writes the ``results``,
+``budget_points`` and ``exhibits`` tables (old rows cleared just before the
+new ones are written, so a rerun never mixes stale rows with new ones, and a
+run that fails midway leaves the previous results whole). It touches no model except
 the embedder, the judge and the teacher (to score responses for the
 teacher-likelihood adversary), and those only from specs the user named: a
 spec stored in the database is shown, never run. Embeddings, judge verdicts
@@ -43,6 +43,7 @@ from audit.adversaries.embeddings import Embedder, attach_features
 # Context, NEVER_RUN and budget_ladder stay importable from here: the stage's public names before the split.
 from audit.analysis.budget_points import BUDGET_REPEATS, budget_ladder, budget_points
 from audit.analysis.context import NEVER_RUN, Context
+from audit.analysis.exhibits import record_exhibits
 from audit.analysis.inputs import (add_judge, add_likelihood, cached_scorer, discriminators, judged_comparisons,
                                    named_teacher)
 from audit.analysis.rows import advantage_rows, baseline_rows, headline_rows, provenance_rows
@@ -130,6 +131,7 @@ def analyze_store(store: Store, *, teacher_spec: str | None = None, judge_spec: 
         store.clear_results()  # only now: a run that fails midway leaves the previous results whole
         store.record_results(rows)
         store.record_budget_points(points)
+        record_exhibits(store)  # after the results: category exhibits follow their recorded evidence rank
         if plan is not None:
             store.record_sequence_points(evaluation.points())
     wall = time.perf_counter() - started

@@ -408,3 +408,19 @@ def by_evidence_rank(claims: list[Claim]) -> list[Claim]:
         return (recorded, c.category) if type(recorded) is int else (math.inf, c.category)
 
     return sorted(claims, key=rank)
+
+
+def category_evidence(found: Findings) -> tuple[str | None, list[Claim]]:
+    """The adversary the headline picked (else the strongest overall) and its per-category claims in evidence rank:
+    the order the report shows categories in and the analysis draws category exhibits from (one rule for both)."""
+    rows = [c for c in found.by_category if c.metric == "advantage" and c.split == "all"
+            and c.comparison == MAIN_COMPARISON]
+    names = {c.adversary for c in rows}
+    if not names:
+        return None, []
+    preferred = found.headline.selected_adversary if found.headline else None
+    if preferred not in names:
+        main = [c for c in found.adversaries if c.comparison == MAIN_COMPARISON and c.adversary in names]
+        preferred = max(main, key=lambda c: c.ci_low if c.ci_low is not None else -2).adversary if main \
+            else sorted(names)[0]
+    return preferred, by_evidence_rank([c for c in rows if c.adversary == preferred])

@@ -155,6 +155,12 @@ NONE = "none"  # no readable verdict: counted as a tie
 POSITIONS = (FIRST, SECOND, NONE)
 LETTERS = {"A": FIRST, "B": SECOND}  # how the prompt names the positions; only the prompt and its parser see them
 
+# ---- exhibits: why the analysis chose a probe for the report to show in full (the exhibits' kind) ----------------
+
+GIVEAWAY = "giveaway"  # the judge named the teacher's response in both orders
+FOOLED = "fooled"  # the judge took the suspect's response for the teacher's in both orders
+CATEGORY_EXHIBIT = "category"  # no judge verdicts: one probe from a category with the most evidence
+
 # ---- the glossary -------------------------------------------------------------------------------------------------
 
 GLOSSARY = {

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from audit.adversaries import judge
 from audit.adversaries.comparison import load_comparisons, probe_coverage
+from audit.analysis.exhibits import record_exhibits
 from audit.probes.types import Probe, Suite
 from audit.results import ResultRow
 from audit.stats import rank_by_evidence
@@ -159,6 +160,7 @@ def build_report_db(path: str | Path, *, n_probes: int = 48, categories: list[st
                  rng, coverage)
     if budget:
         _budget(store, len(probes), distinguishable, rng)
+    record_exhibits(store)  # as the analysis does, once its results are written
     if judge:
         store.record_cost(subject="judge", stage="judge", queries=4 * len(probes),
                           tokens_in=900 * len(probes), tokens_out=4 * len(probes), wall_s=2.1 * len(probes))

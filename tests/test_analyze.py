@@ -423,3 +423,38 @@ def test_pair_credit_cancels_position_bias_and_falls_back_to_verdicts():
     assert pair_credit(said(None, 1), said(None, 0)) == 0.5  # parsed text: an inconsistent pair is a tie
     assert pair_credit(said(None, 1), said(None, 1)) == 1.0
     assert pair_credit(said(None, None), said(None, 1)) == 0.75
+
+
+def test_the_analysis_records_the_exhibits_and_the_report_shows_exactly_those(tmp_path):
+    """The choice is made once, in analysis (judge giveaways by falling p(teacher), then fooled by rising p), and
+    recorded; the report shows those probes in that order with their transcripts and verdicts, and chooses none."""
+    from audit.analysis.exhibits import EXHIBITS_FOOLED, EXHIBITS_GIVEAWAY, JUDGE_NOTE
+    from audit.report import render
+
+    store = build_audit(tmp_path / "a.db", make_probes(24), {"teacher": teacher_style, "suspect": prose_style})
+    analyze(store)
+    recorded = store.exhibits()
+    kinds = [e["kind"] for e in recorded]
+    assert recorded and kinds == sorted(kinds, key=["giveaway", "fooled"].index)
+    assert kinds.count("giveaway") <= EXHIBITS_GIVEAWAY and kinds.count("fooled") <= EXHIBITS_FOOLED
+    giveaway = [e["p_teacher"] for e in recorded if e["kind"] == "giveaway"]
+    assert giveaway == sorted(giveaway, reverse=True) and {e["note"] for e in recorded} == {JUDGE_NOTE}
+    analyze(store)  # a rerun rewrites the same choice, never adds to it
+    assert store.exhibits() == recorded
+    ctx = render.gather(store, keyid=None, tool_digest="")
+    assert [(e.probe["id"], e.kind, e.p_teacher) for e in ctx.exhibits] == [
+        (e["probe_id"], e["kind"], e["p_teacher"]) for e in recorded]
+    assert ctx.exhibit_note == JUDGE_NOTE
+    assert all(len(e.verdicts) == 2 and set(e.responses) >= {"teacher", "suspect"} for e in ctx.exhibits)
+
+
+def test_without_a_judge_the_analysis_records_one_exhibit_per_category_in_the_report_s_order(tmp_path):
+    from audit.analysis.exhibits import CATEGORY_NOTE
+    from audit.report import render
+
+    store = build_audit(tmp_path / "a.db", make_probes(40), {"teacher": teacher_style, "suspect": prose_style})
+    analyze(store, use_judge=False)
+    ctx = render.gather(store, keyid=None, tool_digest="")
+    shown = [e.probe["category"] for e in ctx.exhibits]
+    assert shown and shown == [c.category for c in ctx.category_claims][:len(shown)]
+    assert {e.kind for e in ctx.exhibits} == {"category"} and ctx.exhibit_note == CATEGORY_NOTE

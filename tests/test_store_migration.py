@@ -127,3 +127,17 @@ def test_an_old_databases_budget_points_read_as_it_is_count_probes(old_db):
     finally:
         store.close()
     assert old_db.read_bytes() == before
+
+
+@pytest.mark.parametrize("read_only", [True, False])
+def test_a_database_analysed_before_exhibits_were_recorded_shows_none_and_says_why(old_db, read_only):
+    """The report never chooses exhibits itself: an analysis that recorded none (here one from before m009, read
+    as it is or migrated) shows none, and one note says to rerun the analysis."""
+    store = Store.open_readonly(old_db) if read_only else Store.open(old_db)
+    try:
+        assert store.judgements(MAIN) and store.exhibits() == []
+        ctx = render.gather(store, keyid=None, tool_digest="")
+    finally:
+        store.close()
+    assert ctx.exhibits == [] and ctx.exhibit_note == render.NO_EXHIBITS
+    assert "rerun `distill-audit analyze`" in ctx.exhibit_note

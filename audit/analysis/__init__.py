@@ -6,5 +6,5 @@ runs the adversaries (discriminators, teacher-likelihood, judge) into
 outcomes; ``compute`` books the queries q and compute t a row rests on;
 ``rows`` turns outcomes into result rows (per category, split, headline,
 provenance); ``sequential_rows`` turns the confidence sequences into claims;
-``budget_points`` draws the query-budget curves.
+``budget_points`` draws the query-budget curves; ``exhibits`` chooses the probes the report shows in full.
 """

@@ -25,14 +25,15 @@ from markupsafe import Markup
 
 from audit import __version__
 from audit import verdict as V
+from audit.analysis.exhibits import responses_by_probe, verdicts_by_probe
 from audit.report import plots
 from audit.report.text import visible
 from audit.store import Store
 from audit.vocabulary import MAIN_COMPARISON
 
 EXHIBIT_CHARS = 2500
-EXHIBITS_GIVEAWAY = 4
-EXHIBITS_FOOLED = 2
+NO_EXHIBITS = ("The analysis that wrote this database recorded no exhibits (it found none to choose, or it predates "
+               "recording them): rerun `distill-audit analyze` to choose them.")
 # Our own constant, marked safe so its quotes are not entity-encoded inside the meta attribute.
 CSP = Markup("default-src 'none'; script-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'; "
        "img-src data:; style-src 'unsafe-inline'")
@@ -97,8 +98,8 @@ def gather(store: Store, *, keyid: str | None, tool_digest: str) -> ReportContex
     judgements = store.judgements(MAIN_COMPARISON)
     budget_points = store.budget_points()
     sequence = _sequence(store, audit, config)
-    category_adversary, category_claims = _category_evidence(found)
-    exhibits, exhibit_note = _exhibits(responses, judgements, category_claims)
+    category_adversary, category_claims = V.category_evidence(found)
+    exhibits, exhibit_note = _exhibits(store.exhibits(), responses, judgements)
     count, root = store.transcripts_root()
     ctx = ReportContext(
         audit=audit,
@@ -167,21 +168,6 @@ def _sample_sizes(selected: list[dict], responses: list[dict], judgements: list[
             "responses": len(responses), "judgements": len(judgements)}
 
 
-def _category_evidence(found: V.Findings) -> tuple[str | None, list[V.Claim]]:
-    """The adversary the headline picked (else the strongest overall) and its per-category claims, ranked."""
-    rows = [c for c in found.by_category if c.metric == "advantage" and c.split == "all"
-            and c.comparison == MAIN_COMPARISON]
-    names = {c.adversary for c in rows}
-    if not names:
-        return None, []
-    preferred = found.headline.selected_adversary if found.headline else None
-    if preferred not in names:
-        main = [c for c in found.adversaries if c.comparison == MAIN_COMPARISON and c.adversary in names]
-        preferred = max(main, key=lambda c: c.ci_low if c.ci_low is not None else -2).adversary if main \
-            else sorted(names)[0]
-    return preferred, V.by_evidence_rank([c for c in rows if c.adversary == preferred])
-
-
 def _judge_summary(found: V.Findings) -> dict | None:
     """The judge's flip rate and first-position preference as the analysis recorded them on its teacher-vs-suspect
     row (``audit.adversaries.judge.verdict_summary``); None where the judge did not run."""
@@ -197,59 +183,16 @@ def _judge_summary(found: V.Findings) -> dict | None:
             "claims": claims}
 
 
-def _exhibits(responses: list[dict], judgements: list[dict],
-              category_claims: list[V.Claim]) -> tuple[list[Exhibit], str]:
-    """The most telling probes: where the judge surely named the teacher, and where it took the suspect for it."""
-    by_query = {r["query_id"]: r for r in responses}
-    by_probe: dict[str, dict[str, dict]] = {}
-    for r in responses:
-        by_probe.setdefault(r["probe_id"], {}).setdefault(r["model_name"], r)
-    if judgements:
-        scored = _judge_scores(judgements, by_query)
-        giveaway = sorted((s for s in scored if s[2] == "giveaway"), key=lambda s: -s[1])[:EXHIBITS_GIVEAWAY]
-        fooled = sorted((s for s in scored if s[2] == "fooled"), key=lambda s: s[1])[:EXHIBITS_FOOLED]
-        chosen = [Exhibit(_probe_of(by_probe[pid]), by_probe[pid], verdicts, p, kind)
-                  for pid, p, kind, verdicts in giveaway + fooled if pid in by_probe]
-        return chosen, ("Chosen by the judge's verdicts on both A/B orders: first the probes where it named the "
-                        "teacher's response most surely, then those where it most surely took the suspect's "
-                        "response for the teacher's.")
-    top = [c.category for c in category_claims[:EXHIBITS_GIVEAWAY]]
-    chosen = []
-    for category in top:
-        pid = next((pid for pid, rows in sorted(by_probe.items())
-                    if "teacher" in rows and "suspect" in rows and _probe_of(rows)["category"] == category), None)
-        if pid:
-            chosen.append(Exhibit(_probe_of(by_probe[pid]), by_probe[pid], [], None, "category"))
-    note = ("No judge verdicts are recorded, so exhibits are not ranked probe by probe: each is one probe from a "
-            "category where the adversaries had the most evidence." if chosen else
-            "No judge verdicts and no per-category results are recorded, so no exhibits are shown.")
-    return chosen, note
-
-
-def _judge_scores(judgements: list[dict], by_query: dict[str, dict]) -> list[tuple[str, float, str, list[dict]]]:
-    """Per probe: the mean probability the judge gave the teacher's response, and whether both orders agreed."""
-    per_probe: dict[str, list[dict]] = {}
-    for j in judgements:
-        first = by_query.get(j["first_query_id"])
-        second = by_query.get(j["second_query_id"])
-        if first is None or second is None:
-            continue
-        p_teacher = j["p_first"] if first["model_name"] == "teacher" else j["p_second"]
-        if p_teacher is None and j["correct"] is not None:  # a verdict parsed from text: certain either way
-            p_teacher = float(j["correct"])
-        named = {"first": first["model_name"], "second": second["model_name"]}.get(j["verdict"])
-        per_probe.setdefault(j["probe_id"], []).append({
-            **j, "shown_first": first["model_name"], "shown_second": second["model_name"], "named": named,
-            "p_teacher": p_teacher})
-    out = []
-    for pid, verdicts in per_probe.items():
-        ps = [v["p_teacher"] for v in verdicts if v["p_teacher"] is not None]
-        if not ps:
-            continue
-        outcomes = {v["correct"] for v in verdicts}
-        kind = "giveaway" if outcomes == {1} else "fooled" if outcomes == {0} else "mixed"
-        out.append((pid, sum(ps) / len(ps), kind, verdicts))
-    return out
+def _exhibits(recorded: list[dict], responses: list[dict], judgements: list[dict]) -> tuple[list[Exhibit], str]:
+    """The exhibits the analysis chose (``audit.analysis.exhibits``), with their transcripts and verdicts as
+    recorded; the report chooses none itself, so a database whose analysis recorded none shows none."""
+    if not recorded:
+        return [], NO_EXHIBITS
+    by_probe = responses_by_probe(responses)
+    verdicts = verdicts_by_probe(judgements, responses)
+    chosen = [Exhibit(_probe_of(by_probe[e["probe_id"]]), by_probe[e["probe_id"]], verdicts.get(e["probe_id"], []),
+                      e["p_teacher"], e["kind"]) for e in recorded if e["probe_id"] in by_probe]
+    return chosen, recorded[0]["note"] or ""
 
 
 def split_rows(found: V.Findings) -> list[dict[str, Any]]:

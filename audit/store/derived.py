@@ -31,6 +31,7 @@ class DerivedRows(Connection):
             self.db.execute("delete from results where audit_id = ?", [self.audit_id])
             self.db.execute("delete from budget_points where audit_id = ?", [self.audit_id])
             self.db.execute("delete from sequence_points where audit_id = ?", [self.audit_id])
+            self.db.execute("delete from exhibits where audit_id = ?", [self.audit_id])
 
     def results(self, **filters: Any) -> list[ResultRow]:
         """The audit's result rows whose fields equal ``filters``; a database from before m006 (read as it is,
@@ -84,6 +85,25 @@ class DerivedRows(Connection):
         rows = self.db["budget_points"].rows_where("audit_id = ?", [self.audit_id],
                                                    order_by=f"comparison, adversary, strategy, {size}")
         return [_with_probes(parse_json_cols(r, "details_json"), size) for r in rows]
+
+    # ---- exhibits -----------------------------------------------------------------
+
+    def record_exhibits(self, exhibits: list[dict]) -> None:
+        """Replace the audit's exhibits with ``exhibits`` (each: probe_id, kind, p_teacher, note), ranked in the
+        order given: the analysis chooses them in one pass, so a rerun rewrites them whole."""
+        with self._write():
+            self.db.execute("delete from exhibits where audit_id = ?", [self.audit_id])
+            self.db["exhibits"].insert_all(
+                ({"audit_id": self.audit_id, "rank": rank, "probe_id": e["probe_id"], "kind": e["kind"],
+                  "p_teacher": e["p_teacher"], "note": e["note"]} for rank, e in enumerate(exhibits, start=1)),
+                pk=("audit_id", "rank"))
+
+    def exhibits(self) -> list[dict]:
+        """The exhibits the analysis chose, in rank order; none in a database from before m009 (read as it is,
+        never migrated) or from an analysis that predates the choice."""
+        if not self.db["exhibits"].exists():
+            return []
+        return list(self.db["exhibits"].rows_where("audit_id = ?", [self.audit_id], order_by="rank"))
 
     # ---- costs ---------------------------------------------------------------
 

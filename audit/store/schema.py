@@ -319,8 +319,20 @@ def m008_budget_probes(db: sqlite_utils.Database) -> None:
     db["budget_points"].transform(rename={"q": "probes"})
 
 
+def m009_exhibits(db: sqlite_utils.Database) -> None:
+    """The exhibits the analysis chose, in the report's order: a probe, its kind (giveaway, fooled or category),
+    the mean probability the judge gave the teacher's response (none for a category exhibit) and the rule that
+    chose it. Derived from the responses and judgements like ``results``, and rewritten with them, so the report
+    reads the choice and makes none."""
+    db["exhibits"].create(
+        {"audit_id": str, "rank": int, "probe_id": str, "kind": str, "p_teacher": float, "note": str},
+        pk=("audit_id", "rank"),
+        foreign_keys=[("audit_id", "audits", "id"), ("probe_id", "probes", "id")],
+    )
+
+
 STEPS = [m001_initial, m002_full_text_search, m003_probe_pairs, m004_top_logprobs, m005_sequence_points,
-         m006_typed_results, m007_private_seed_hash, m008_budget_probes]
+         m006_typed_results, m007_private_seed_hash, m008_budget_probes, m009_exhibits]
 SCHEMA_MIGRATIONS = [step.__name__ for step in STEPS]
 
 
