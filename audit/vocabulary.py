@@ -218,7 +218,9 @@ GLOSSARY = {
     "sequence point": "a confidence sequence's state at one round of a sequential audit",
     "cost": "the compute one stage spent on one subject",
     "artifact": "a file the audit wrote (report, plot, adapter), with its sha256",
-    "embedding": "a cached vector of a text (and, under the teacher's scorer name, its log-likelihood)",
+    "embedding": "a sentence embedder's vector of a text, kept in the cache",
+    "cache": "what the analysis computes once per text and keeps in the audit database, keyed by the text's hash "
+             "and its source: an embedder's vectors, the teacher's log-likelihood of each response",
     "exposure": "what a teacher's exposure policy reveals (leakage runs): CMI and top-1 agreement",
     "claim": "a results row read for the report and the signed predicate: estimate, interval, n, q, t, A",
     "finding": "whether a claim's interval lies above, below or around zero",

@@ -48,7 +48,7 @@ def test_embeddings_are_cached_with_their_cost(analyzed):
     db, _ = analyzed
     with Store.open(db) as store:
         texts = {r["text"] for r in store.responses()}
-        cached = store.cached_embeddings(EMBEDDER_NAME, [sha256_text(t) for t in texts])
+        cached = store.cached(EMBEDDER_NAME, [sha256_text(t) for t in texts])
         cost = next(c for c in store.costs() if c["subject"] == "embedder")
         embedder = store.model("embedder")
     assert len(cached) == len(texts) and all(len(v) == 384 for v in cached.values())

@@ -42,7 +42,7 @@ EXPECTED_COLUMNS = {
               "tokens_out": int, "wall_s": float, "device_s": float, "flops": float, "details_json": str},
     "artifacts": {"id": str, "audit_id": str, "path": str, "kind": str, "sha256": str, "bytes": int,
                   "created_at": str},
-    "embeddings": {"text_hash": str, "embedder": str, "dim": int, "vector": bytes},
+    "cache": {"key": str, "source": str, "dim": int, "vector": bytes},
     "distill_runs": {"id": str, "audit_id": str, "teacher_id": str, "student_spec": str, "adapter_dir": str,
                      "config_json": str, "status": str, "created_at": str, "finished_at": str},
     "distill_log": {"run_id": str, "step": int, "epoch": float, "loss": float, "learning_rate": float,
@@ -251,9 +251,11 @@ def test_merkle_root_depends_on_every_leaf():
         assert merkle_root(changed) != root
 
 
-def test_embedding_cache_round_trips(store):
-    store.cache_embeddings("minilm", {"h1": [0.5, -1.0, 2.0]})
-    assert store.cached_embeddings("minilm", ["h1", "h2"]) == {"h1": [0.5, -1.0, 2.0]}
+def test_the_cache_round_trips_by_source(store):
+    store.cache("minilm", {"h1": [0.5, -1.0, 2.0]})
+    store.cache("teacher-loglik:abc", {"h1": [-3.5, 7.0]})
+    assert store.cached("minilm", ["h1", "h2"]) == {"h1": [0.5, -1.0, 2.0]}
+    assert store.cached("teacher-loglik:abc", ["h1"]) == {"h1": [-3.5, 7.0]}
 
 
 def damage_table(path, table: str) -> None:

@@ -129,6 +129,18 @@ def test_an_old_databases_budget_points_read_as_it_is_count_probes(old_db):
     assert old_db.read_bytes() == before
 
 
+def test_the_cache_keeps_every_embedding_and_log_likelihood_under_its_source(old_db):
+    import sqlite3
+
+    with sqlite3.connect(old_db) as db:
+        db.execute("insert into embeddings values ('h1', 'minilm', 2, ?)", [bytes(8)])
+        db.execute("insert into embeddings values ('h1', 'teacher-loglik:abc', 2, ?)", [bytes(8)])
+    with Store.open(old_db) as store:
+        assert "embeddings" not in store.db.table_names()
+        assert set(store.db["cache"].pks) == {"key", "source"}
+        assert store.cached("minilm", ["h1"]) == store.cached("teacher-loglik:abc", ["h1"]) == {"h1": [0.0, 0.0]}
+
+
 @pytest.mark.parametrize("read_only", [True, False])
 def test_a_database_analysed_before_exhibits_were_recorded_shows_none_and_says_why(old_db, read_only):
     """The report never chooses exhibits itself: an analysis that recorded none (here one from before m009, read

@@ -31,14 +31,14 @@ class Cached:
 
     def values(self, items: dict[str, Any], bar=None) -> dict[str, list[float]]:
         """Every key's values: cached ones read, missing ones computed batch by batch and cached."""
-        known = self.store.cached_embeddings(self.name, sorted(items))
+        known = self.store.cached(self.name, sorted(items))
         missing = [(key, payload) for key, payload in items.items() if key not in known]
         if not missing:
             return known
         task = bar.add_task(self.label, total=len(missing), status="") if bar is not None else None
         for batch in self.batches(missing):
             fresh = self.compute(batch)
-            self.store.cache_embeddings(self.name, fresh)
+            self.store.cache(self.name, fresh)
             known.update(fresh)
             if task is not None:
                 bar.update(task, advance=len(batch))

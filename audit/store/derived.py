@@ -176,29 +176,28 @@ class DerivedRows(Connection):
                              tokens_in=tokens_in, wall_s=wall_s + prior["wall_s"],
                              flops=None if flops_per_token is None else flops_per_token * tokens_in, details=details)
 
-    # ---- embeddings cache ----------------------------------------------------
+    # ---- the analysis' cache (embeddings, the teacher's log-likelihoods) ---------
 
-    def cached_embeddings(self, embedder: str, text_hashes: list[str]) -> dict[str, list[float]]:
+    def cached(self, source: str, keys: list[str]) -> dict[str, list[float]]:
+        """The values ``source`` made for ``keys`` (text hashes), where it made any, as float32 vectors."""
         out: dict[str, list[float]] = {}
-        for start in range(0, len(text_hashes), 500):
-            chunk = text_hashes[start:start + 500]
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
             rows = self.db.execute(
-                "select text_hash, dim, vector from embeddings where embedder = ? and text_hash in "
-                "(select value from json_each(?))",
-                [embedder, json.dumps(chunk)],
+                "select key, dim, vector from cache where source = ? and key in (select value from json_each(?))",
+                [source, json.dumps(chunk)],
             ).fetchall()
-            for h, dim, blob in rows:
-                out[h] = list(struct.unpack(f"<{dim}f", blob))
+            for key, dim, blob in rows:
+                out[key] = list(struct.unpack(f"<{dim}f", blob))
         return out
 
-    def cache_embeddings(self, embedder: str, vectors: dict[str, list[float]]) -> None:
+    def cache(self, source: str, values: dict[str, list[float]]) -> None:
+        """Keep the values ``source`` made, by key (an upsert: making a value again changes nothing)."""
         with self._write():
-            self.db["embeddings"].upsert_all(
-                (
-                    {"text_hash": h, "embedder": embedder, "dim": len(v), "vector": struct.pack(f"<{len(v)}f", *v)}
-                    for h, v in vectors.items()
-                ),
-                pk=("text_hash", "embedder"),
+            self.db["cache"].upsert_all(
+                ({"key": key, "source": source, "dim": len(v), "vector": struct.pack(f"<{len(v)}f", *v)}
+                 for key, v in values.items()),
+                pk=("key", "source"),
             )
 
     # ---- artifacts -------------------------------------------------------------

@@ -331,8 +331,16 @@ def m009_exhibits(db: sqlite_utils.Database) -> None:
     )
 
 
+def m010_cache(db: sqlite_utils.Database) -> None:
+    """The table that held embeddings also held the teacher's log-likelihood of each response: it is the
+    analysis' ``cache``, each value keyed by its text's hash (``key``) and by what made it (``source``: the
+    embedder's name, or ``teacher-loglik:FINGERPRINT``). Every value is kept."""
+    db.execute("alter table embeddings rename to cache")
+    db["cache"].transform(rename={"text_hash": "key", "embedder": "source"})
+
+
 STEPS = [m001_initial, m002_full_text_search, m003_probe_pairs, m004_top_logprobs, m005_sequence_points,
-         m006_typed_results, m007_private_seed_hash, m008_budget_probes, m009_exhibits]
+         m006_typed_results, m007_private_seed_hash, m008_budget_probes, m009_exhibits, m010_cache]
 SCHEMA_MIGRATIONS = [step.__name__ for step in STEPS]
 
 
