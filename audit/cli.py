@@ -156,9 +156,9 @@ def verify(report_dir: Path, public_key: Path | None, key_id: str | None) -> Non
               help="Database holding (or to record) the teacher's responses to training probes.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Adapter folder to write; an unfinished run there is resumed.")
-@click.option("--train-queries", type=click.IntRange(min=1), default=None,
+@click.option("--train-probes", "--train-queries", "train_queries", type=click.IntRange(min=1), default=None,
               help="First have the teacher answer this many training probes (never evaluation probes); "
-                   "without it, the training responses already in --db are used.")
+                   "without it, the training responses already in --db are used. --train-queries is its old name.")
 @click.option("--suite", default="bbi-probes-v1", show_default=True,
               help="Suite to draw training probes from (a database's own audit suite wins).")
 @click.option("--private-seed-env", default=None, metavar="VAR",
@@ -167,7 +167,7 @@ def verify(report_dir: Path, public_key: Path | None, key_id: str | None) -> Non
 @click.option("--max-new-tokens", type=click.IntRange(min=1), default=128, show_default=True,
               help="Length limit of the teacher's training responses.")
 @click.option("--top-logprobs", type=click.IntRange(min=1), default=None, metavar="K",
-              help="With --train-queries: also record the teacher's K most likely tokens at every response token "
+              help="With --train-probes: also record the teacher's K most likely tokens at every response token "
                    "(what --objective kd trains on).")
 @click.option("--objective", type=click.Choice(["sft", "kd", "sft+kd"]), default="sft", show_default=True,
               help="sft: cross-entropy on the teacher's text; kd: KL divergence from the teacher's recorded top-k "
@@ -221,8 +221,9 @@ def distill(target_modules: str, **options) -> None:
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the students (OUT/students/) and the signed report (OUT/report/).")
 @settings.click_options("leakage", ["sign_key"])
-@click.option("--eval-queries", type=click.IntRange(min=1), default=48, show_default=True,
-              help="Public evaluation probes every student and the teacher answer (no student trained on them).")
+@click.option("--eval-probes", "--eval-queries", "eval_queries", type=click.IntRange(min=1), default=48,
+              show_default=True, help="Public evaluation probes every student and the teacher answer (no student "
+                                      "trained on them). --eval-queries is its old name.")
 @click.option("--top-logprobs", type=click.IntRange(min=1), default=None, metavar="K",
               help="Tokens per position to record (default: the largest top-k:K of the policies, else 20).")
 @click.option("--epochs", type=click.IntRange(min=1), default=1, show_default=True,

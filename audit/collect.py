@@ -53,7 +53,7 @@ class CollectRules:
         if self.epsilon_threshold is not None and not 0.0 <= self.epsilon_threshold <= 1.0:
             raise AuditError(f"--epsilon-threshold {self.epsilon_threshold}: an advantage threshold lies in [0, 1]")
         if self.sequential and self.queries is not None and self.round_size > self.queries:
-            raise AuditError(f"--round-size {self.round_size} is above the budget --queries {self.queries}: "
+            raise AuditError(f"--round-size {self.round_size} is above the budget --probes {self.queries}: "
                              "a round must fit in the budget")
 
     def gen_params(self) -> GenParams:

@@ -5,7 +5,7 @@ its hash, the round size, the stopping rule and the adversaries of the
 family) before the first query; then each round asks every model the next
 ``round_size`` probes, and `audit.sequential.evaluate` recomputes the
 sequences from the database. Collection stops at the first round where the
-rule is settled, or at the budget (``--queries`` probes, ``--max-seconds``,
+rule is settled, or at the budget (``--probes``, ``--max-seconds``,
 ``--max-cost``). The stop is recorded in the audit's config. Every model,
 the embedder and the teacher's scorer stay loaded across rounds.
 
@@ -170,7 +170,7 @@ def _over_cost(store: Store, options: CollectOptions) -> bool:
     spent, priced = store.reported_cost()
     if priced == 0:
         raise AuditError("--max-cost: no endpoint of this audit reported a price (usage.cost) in its replies, so the "
-                         "cost cannot be capped; use --queries or --max-seconds instead (the responses so far are "
+                         "cost cannot be capped; use --probes or --max-seconds instead (the responses so far are "
                          "kept)")
     return spent >= options.max_cost
 

@@ -17,7 +17,7 @@ resumable, each skipped when its output is already there:
    plan) is kept, a half-trained one resumes from its checkpoint;
 4. one audit in the same database, collected like any other (resumable): the
    teacher, the undistilled base student as the suspect (every curve's point
-   at 0 examples) and every student as a control, on ``--eval-queries``
+   at 0 examples) and every student as a control, on ``--eval-probes``
    public probes; the store never lets a training probe be evaluated;
 5. the project's analysis, unchanged, with the teacher named (so the
    teacher-likelihood adversary runs) and without the judge (minutes per

@@ -141,7 +141,7 @@ def check_training_probes(collect_options) -> None:
     if clash:
         raise AuditError(f"{len(clash)} of the {len(probes)} evaluation probes (first {clash[0]}) are training "
                          f"probes of {trained[clash[0]]}; an audit never evaluates on them: choose another "
-                         "--suite, --seed or --queries")
+                         "--suite, --seed or --probes")
 
 
 # ---------------------------------------------------------------------------

@@ -40,10 +40,18 @@ class Setting:
     asked_before: Any = None  # with asked: the value an audit recorded before the setting existed was asked at
     recorded: bool = True  # a collect setting kept in the audit's recorded config
     variants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    old_names: tuple[str, ...] = ()  # flags and audit.toml keys it was called before, still accepted
 
     @property
     def config_key(self) -> str | None:
         return (self.toml or self.name) if self.in_config else None
+
+    @property
+    def config_keys(self) -> tuple[str, ...]:
+        """Its audit.toml key, then the keys it was called before."""
+        if not self.in_config:
+            return ()
+        return (self.config_key, *(name.removeprefix("--").replace("-", "_") for name in self.old_names))
 
     def option(self, command: str, **behaviour: Any) -> Callable:
         """The Click option of this setting in ``command``; ``behaviour`` adds callbacks, never text."""
@@ -52,7 +60,7 @@ class Setting:
         if self.default is not None and not self.is_flag:  # Click treats an explicit default=None as given
             keywords.update(default=self.default, show_default=True)
         keywords.update({"help": self.help, **self.variants.get(command, {}), **behaviour})
-        return click.option(self.flag, self.name, cls=SettingOption, setting=self, **keywords)
+        return click.option(self.flag, *self.old_names, self.name, cls=SettingOption, setting=self, **keywords)
 
 
 class SettingOption(click.Option):
@@ -88,10 +96,10 @@ SETTINGS = (
     Setting("private_seed_env", "--private-seed-env",
             "Name of an environment variable holding a secret seed: adds a fresh private split of the same shape "
             "(only the seed's hash is recorded).", metavar="VAR", asked=True),
-    Setting("queries", "--queries",
+    Setting("queries", "--probes",
             "Probes to ask each model, stratified by category (default: the whole suite); each is asked --samples "
-            "times, so q = probes × samples queries.",
-            type=COUNT, asked=True),
+            "times, so q = probes × samples queries. --queries is its old name.",
+            type=COUNT, asked=True, toml="probes", old_names=("--queries",)),
     Setting("samples", "--samples", "Responses per probe and model.", type=COUNT, default=1, asked=True),
     Setting("max_new_tokens", "--max-new-tokens", "Length limit of every response, in generated tokens.",
             type=COUNT, default=128, asked=True),
@@ -110,7 +118,7 @@ SETTINGS = (
             "`distill --objective kd` and leakage estimates).", type=COUNT, metavar="K", asked=True, asked_before=0),
     Setting("sequential", "--sequential",
             "Ask in a pre-registered random order, in rounds, and stop as soon as --stop-rule is settled; every "
-            "claim is then a confidence sequence, valid under that optional stopping. --queries is the most "
+            "claim is then a confidence sequence, valid under that optional stopping. --probes is the most "
             "probes it may ask.", is_flag=True, default=False, asked=True, asked_before=False),
     Setting("round_size", "--round-size", "With --sequential: probes per model per round (default 10).", type=int,
             metavar="N", asked=True),
@@ -158,7 +166,7 @@ def named(stage: str) -> tuple[str, ...]:
 
 
 # Made from the declarations, for the stages
-CONFIG_KEYS = {s.config_key: s.name for s in SETTINGS if s.config_key}  # audit.toml key -> parameter name
+CONFIG_KEYS = {key: s.name for s in SETTINGS for key in s.config_keys}  # audit.toml key (or an old one) -> name
 ASKED = tuple(s.name for s in SETTINGS if s.asked)
 ASKED_SINCE = {s.name: s.asked_before for s in SETTINGS if s.asked}
 RUN_KEYS = named("analyze") + named("report")  # what `run` hands the stages after collect

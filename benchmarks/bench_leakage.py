@@ -1,6 +1,6 @@
 """Run `distill-audit leakage` on the bundled same-tokenizer pair, time it, and print its curves.
 
-    .venv/bin/python benchmarks/bench_leakage.py [--sizes 100,400] [--eval-queries 48] [--max-new-tokens 64]
+    .venv/bin/python benchmarks/bench_leakage.py [--sizes 100,400] [--eval-probes 48] [--max-new-tokens 64]
                                                  [--epochs 1] [--keep DIR]
 
 Teacher: the demo's distilled adapter on gemma3-270m (``peft:gemma3-270m+examples/demo-adapter``); student
@@ -13,7 +13,7 @@ model's KL to the teacher and top-1 agreement read on the teacher's responses (a
 difference from its reference policy's student), each policy's CMI estimate and utility, and the report's
 plain-words answer.
 
-Start with a small setting (``--sizes 8,16 --eval-queries 4 --max-new-tokens 16``) to check the whole path, and
+Start with a small setting (``--sizes 8,16 --eval-probes 4 --max-new-tokens 16``) to check the whole path, and
 size the real one from its timings; the machine's two cores are shared with anything else running.
 """
 
@@ -37,7 +37,7 @@ def run(folder: Path, args) -> tuple[float, str]:
     """The real command in a fresh process: its wall seconds and its output."""
     command = [sys.executable, "-m", "audit", "leakage", "--teacher", TEACHER,
                "--student", STUDENT, *[flag for p in POLICIES for flag in ("--policy", p)],
-               "--train-sizes", args.sizes, "--eval-queries", str(args.eval_queries),
+               "--train-sizes", args.sizes, "--eval-probes", str(args.eval_probes),
                "--max-new-tokens", str(args.max_new_tokens), "--epochs", str(args.epochs),
                "--db", str(folder / "leak.db"), "--out", str(folder / "out"), "--quiet"]
     started = time.perf_counter()
@@ -87,7 +87,7 @@ def _seconds(value) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100,400", help="Training examples per student (default: 100,400).")
-    parser.add_argument("--eval-queries", type=int, default=48)
+    parser.add_argument("--eval-probes", type=int, default=48)
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--keep", type=Path, default=None, help="Work in this folder and keep it (a rerun resumes).")
@@ -96,7 +96,7 @@ def main() -> None:
         folder = args.keep or Path(scratch)
         folder.mkdir(parents=True, exist_ok=True)
         wall, output = run(folder, args)
-        print(f"leakage, sizes {args.sizes}, {args.eval_queries} evaluation probes, {args.max_new_tokens} new tokens, "
+        print(f"leakage, sizes {args.sizes}, {args.eval_probes} evaluation probes, {args.max_new_tokens} new tokens, "
               f"{args.epochs} epoch(s): whole command {wall:.1f} s (fresh process)")
         print(next(line for line in output.splitlines() if line.startswith("stage seconds")))
         print()

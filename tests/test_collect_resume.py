@@ -132,7 +132,8 @@ def started(tmp_path, tiny_llama_dir):
     ("--temperature", "0.7", "--temperature 0.0, not 0.7"),
     ("--samples", "2", "--samples 1, not 2"),
     ("--max-new-tokens", "32", "--max-new-tokens 24, not 32"),
-    ("--queries", "12", "--queries (not given), not 12"),
+    ("--probes", "12", "--probes (not given), not 12"),
+    ("--queries", "12", "--probes (not given), not 12"),  # its old name still works, and the error names the new one
     ("--top-logprobs", "5", "--top-logprobs 0, not 5"),
     ("--control", "gemma3-270m", None),
     ("--suite", "other.jsonl", None),
@@ -189,7 +190,7 @@ def test_collect_with_top_logprobs_records_a_verified_blob_for_every_answer(tmp_
 
     db, suite = tmp_path / "audit.db", tmp_path / "suite.jsonl"
     write_suite(suite)
-    args = with_option(collect_cmd(db, suite, tiny_llama_dir)[3:], "--queries", "6")
+    args = with_option(collect_cmd(db, suite, tiny_llama_dir)[3:], "--probes", "6")
     args = with_option(with_option(args, "--batch-size", "4"), "--max-new-tokens", "5")
     result = CliRunner().invoke(cli, [*args, "--top-logprobs", "3"])
     assert result.exit_code == 0 and "collection complete" in result.output, result.output

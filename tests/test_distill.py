@@ -143,7 +143,7 @@ def test_examples_mask_the_prompt_and_close_only_finished_answers(tmp_path, tiny
 
 def test_a_database_without_teacher_training_responses_is_refused_in_one_line(tmp_path, tiny_llama_dir):
     Store.open(tmp_path / "train.db").close()
-    with pytest.raises(AuditError, match="no teacher responses to training probes; pass --train-queries"):
+    with pytest.raises(AuditError, match="no teacher responses to training probes; pass --train-probes"):
         run_distill(options(tmp_path, tiny_llama_dir))
     assert not (tmp_path / "adapter").exists()
 

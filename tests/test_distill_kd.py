@@ -167,7 +167,7 @@ def test_the_cli_records_the_teacher_s_distributions_and_distils_on_an_exposure(
     result = CliRunner().invoke(cli, [
         "distill", "--teacher", f"hf:{sharp_teacher_dir}", "--student", f"hf:{tiny_llama_dir}",
         "--db", str(tmp_path / "train.db"), "--out", str(tmp_path / "adapter"), "--suite", str(suite_file),
-        "--train-queries", "4", "--max-new-tokens", "4", "--top-logprobs", "3", "--objective", "sft+kd",
+        "--train-probes", "4", "--max-new-tokens", "4", "--top-logprobs", "3", "--objective", "sft+kd",
         "--exposure", "top-k:2+round:2", "--epochs", "1", "--device", "cpu", "--quiet"])
     assert result.exit_code == 0, result.output
     assert "sft+kd on exposure top-k:2+round:2, 4 examples" in result.output

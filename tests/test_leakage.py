@@ -37,7 +37,7 @@ def arguments(folder, teacher, student, suite, *extra, policies=POLICIES, sizes=
     return ["leakage", "--teacher", f"hf:{teacher}", "--student", f"hf:{student}",
             *[flag for p in policies for flag in ("--policy", p)], "--train-sizes", sizes,
             "--db", str(folder / "leak.db"), "--out", str(folder / "out"), "--suite", str(suite),
-            "--eval-queries", "6", "--max-new-tokens", "5", "--top-logprobs", "3", "--device", "cpu", "--quiet",
+            "--eval-probes", "6", "--max-new-tokens", "5", "--top-logprobs", "3", "--device", "cpu", "--quiet",
             *extra]
 
 
@@ -268,7 +268,7 @@ def test_kd_across_tokenizers_is_refused_before_the_teacher_answers(tmp_path, sh
 
 
 def record_without_distributions(db_path, teacher, suite):
-    """A database whose teacher answered the training probes of `distill --train-queries 4` without top-k."""
+    """A database whose teacher answered the training probes of `distill --train-probes 4` without top-k."""
     with Store.open(db_path) as store:
         teacher_training_responses(store, DistillOptions(
             teacher=f"hf:{teacher}", student="unused", db_path=db_path, out_dir=db_path.parent, train_queries=4,

@@ -61,7 +61,7 @@ def stage_lines(summary: str) -> dict[str, str]:
 def test_a_config_file_uses_the_flags_names(tmp_path):
     path = tmp_path / "audit.toml"
     path.write_text('db = "a.db"\nout = "rep"\nteacher = "t"\nsuspect = "s"\ncontrols = ["c1", "c2"]\n'
-                    "queries = 10\nno_judge = true\n")
+                    "probes = 10\nno_judge = true\n")
     assert load_config(path) == {"db_path": "a.db", "out_dir": "rep", "teacher": "t", "suspect": "s",
                                  "controls": ["c1", "c2"], "queries": 10, "no_judge": True}
 
@@ -85,7 +85,7 @@ def test_flags_win_over_the_config_file(tmp_path, monkeypatch):
     config = tmp_path / "audit.toml"
     config.write_text(f'db = "{tmp_path / "a.db"}"\nout = "{tmp_path / "rep"}"\nteacher = "from-file"\n'
                       'suspect = "suspect-file"\ncontrols = ["c1"]\nqueries = 10\n')
-    result = CliRunner().invoke(cli, ["run", "--teacher", "from-flag", "--queries", "3", "--config", str(config)])
+    result = CliRunner().invoke(cli, ["run", "--teacher", "from-flag", "--probes", "3", "--config", str(config)])
     assert result.exit_code == 0, result.output
     options = seen["options"]
     assert (options.collect.teacher, options.collect.suspect, options.collect.controls) == (

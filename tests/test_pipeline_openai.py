@@ -109,7 +109,7 @@ def test_run_audits_endpoints_end_to_end_with_bounded_concurrency(tmp_path, serv
     args = ["run", "--db", str(tmp_path / "audit.db"), "--out", str(tmp_path / "report"),
             "--teacher", f"openai:{url}#teacher", "--suspect", f"openai:{url}#suspect",
             "--control", f"openai:{url}#control", "--judge", f"openai:{url}#judge", "--suite", str(suite),
-            "--queries", "24", "--concurrency", "3", "--batch-size", "12", "--quiet", "--no-pdf"]
+            "--probes", "24", "--concurrency", "3", "--batch-size", "12", "--quiet", "--no-pdf"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[-1] == f"open: {tmp_path / 'report' / 'report.html'}"
@@ -137,7 +137,7 @@ def test_a_suspect_endpoint_that_refuses_probes_cannot_choose_its_exam(tmp_path,
     args = ["run", "--db", str(tmp_path / "audit.db"), "--out", str(tmp_path / "report"),
             "--teacher", f"openai:{url}#teacher", "--suspect", f"openai:{url}#suspect",
             "--control", f"openai:{url}#control", "--judge", f"openai:{url}#judge",
-            "--suite", str(write_suite(tmp_path / "suite.jsonl", per_category=8)), "--queries", "24", "--quiet",
+            "--suite", str(write_suite(tmp_path / "suite.jsonl", per_category=8)), "--probes", "24", "--quiet",
             "--no-pdf"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
@@ -155,7 +155,7 @@ def test_a_suspect_endpoint_that_refuses_probes_cannot_choose_its_exam(tmp_path,
 def sequential_args(tmp_path, url: str, *extra: str) -> list[str]:
     return ["collect", "--db", str(tmp_path / "audit.db"), "--teacher", f"openai:{url}#teacher",
             "--suspect", f"openai:{url}#suspect", "--control", f"openai:{url}#control",
-            "--suite", str(write_suite(tmp_path / "suite.jsonl", per_category=8)), "--queries", "24",
+            "--suite", str(write_suite(tmp_path / "suite.jsonl", per_category=8)), "--probes", "24",
             "--sequential", "--round-size", "4", "--stop-rule", "distinguished", "--quiet", *extra]
 
 

@@ -185,7 +185,7 @@ def test_a_resume_with_another_round_size_is_refused(tmp_path, hashing, tiny_lla
 
 @pytest.mark.parametrize("flags, message", [
     (["--sequential", "--round-size", "0"], "a round asks at least one probe"),
-    (["--sequential", "--round-size", "20", "--queries", "10"], "above the budget"),
+    (["--sequential", "--round-size", "20", "--probes", "10"], "above the budget"),
     (["--sequential", "--epsilon-threshold", "1.5"], "lies in [0, 1]"),
     (["--round-size", "5"], "add --sequential"),
     (["--sequential", "--stop-rule", "certify"], "needs --epsilon-threshold"),

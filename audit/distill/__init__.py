@@ -56,7 +56,7 @@ def run_distill(options: DistillOptions) -> str:
     """Train the adapter (resuming a checkpoint if one matches) and return a short summary."""
     if options.top_logprobs and not options.train_queries:
         raise AuditError(f"--top-logprobs {options.top_logprobs}: the teacher's distributions are recorded as it "
-                         "answers --train-queries N; without it nothing is asked")
+                         "answers --train-probes N; without it nothing is asked")
     check_adapter_dir(options.out_dir, options.overwrite)
     with Store.open(options.db_path) as store:
         plan = training_plan(store, options)

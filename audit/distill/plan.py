@@ -31,7 +31,7 @@ class TrainingPlan:
 
 
 def training_plan(store: Store, options: DistillOptions) -> TrainingPlan:
-    """The plan of the run ``options`` describe, asking the teacher first when --train-queries is given."""
+    """The plan of the run ``options`` describe, asking the teacher first when --train-probes is given."""
     rows = teacher_training_responses(store, options)
     policy, targets = exposed_targets(store, rows, options)
     config = {**options.identity(), "exposure": policy.recorded(),

@@ -49,7 +49,7 @@ def exposed_targets(store: Store, rows: list[dict],
     if missing:
         raise AuditError(f"{store.path}: {missing} of {len(rows)} teacher training responses have no recorded top-k "
                          f"distributions, which --objective {options.objective} trains on; record them in a new --db "
-                         "with --train-queries N --top-logprobs K")
+                         "with --train-probes N --top-logprobs K")
     _check_same_tokenizer(teacher, options)
     tops = {qid: TopK.unpack(blob) for qid, blob in blobs.items()}
     if any(t.ids is None or t.chosen_ids is None for t in tops.values()):

@@ -19,7 +19,7 @@ from audit.store import Store
 
 
 def teacher_training_responses(store: Store, options: DistillOptions) -> list[dict]:
-    """The teacher's recorded responses to training probes, first asking for them when --train-queries is given."""
+    """The teacher's recorded responses to training probes, first asking for them when --train-probes is given."""
     audit = store.audit()
     wanted: set[str] | None = None
     if options.train_queries:
@@ -41,7 +41,7 @@ def teacher_training_responses(store: Store, options: DistillOptions) -> list[di
 
 
 def _no_responses_message(db_path: Path) -> str:
-    return (f"{db_path}: holds no teacher responses to training probes; pass --train-queries N "
+    return (f"{db_path}: holds no teacher responses to training probes; pass --train-probes N "
             "to have the teacher answer N training probes first")
 
 
