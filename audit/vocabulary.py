@@ -160,6 +160,7 @@ LETTERS = {"A": FIRST, "B": SECOND}  # how the prompt names the positions; only 
 GIVEAWAY = "giveaway"  # the judge named the teacher's response in both orders
 FOOLED = "fooled"  # the judge took the suspect's response for the teacher's in both orders
 CATEGORY_EXHIBIT = "category"  # no judge verdicts: one probe from a category with the most evidence
+EXHIBIT_KINDS = (GIVEAWAY, FOOLED, CATEGORY_EXHIBIT)
 
 # ---- the glossary -------------------------------------------------------------------------------------------------
 

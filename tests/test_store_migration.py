@@ -153,3 +153,16 @@ def test_a_database_analysed_before_exhibits_were_recorded_shows_none_and_says_w
         store.close()
     assert ctx.exhibits == [] and ctx.exhibit_note == render.NO_EXHIBITS
     assert "rerun `distill-audit analyze`" in ctx.exhibit_note
+
+
+@pytest.mark.parametrize("hostile", [{"kind": "<script>"}, {"p_teacher": "abc"}, {"p_teacher": 7.0}])
+def test_a_malformed_exhibits_row_is_one_line_not_a_traceback(old_db, hostile):
+    from audit.errors import StoreError
+
+    with Store.open(old_db) as store:
+        probe = store.judgements(MAIN)[0]["probe_id"]
+        store.db["exhibits"].insert({"audit_id": store.audit_id, "rank": 1, "probe_id": probe, "kind": "giveaway",
+                                     "p_teacher": 0.9, "note": "chosen", **hostile})
+    with Store.open_readonly(old_db) as store:
+        with pytest.raises(StoreError, match="a malformed exhibits row"):
+            render.gather(store, keyid=None, tool_digest="")

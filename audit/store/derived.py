@@ -9,7 +9,9 @@ from typing import Any
 
 from audit.store.connection import Connection, database_errors_named
 from audit.store.integrity import canonical_json, natural_key
+from audit.errors import StoreError
 from audit.results import ResultRow
+from audit.vocabulary import EXHIBIT_KINDS
 from audit.store.rows import parse_json_cols, result_columns, utc_now
 
 
@@ -103,7 +105,10 @@ class DerivedRows(Connection):
         never migrated) or from an analysis that predates the choice."""
         if not self.db["exhibits"].exists():
             return []
-        return list(self.db["exhibits"].rows_where("audit_id = ?", [self.audit_id], order_by="rank"))
+        rows = list(self.db["exhibits"].rows_where("audit_id = ?", [self.audit_id], order_by="rank"))
+        for row in rows:
+            _check_exhibit(self.path, row)
+        return rows
 
     # ---- costs ---------------------------------------------------------------
 
@@ -246,3 +251,15 @@ class DerivedRows(Connection):
 def _with_probes(point: dict, size: str) -> dict:
     """A budget point with its size under ``probes``, whichever column (``q`` before m008) held it."""
     return {("probes" if k == size else k): v for k, v in point.items()}
+
+
+def _check_exhibit(path, row: dict) -> None:
+    """An exhibits row read from a database is hostile: a kind the report does not know, a probability that is
+    not a number in [0, 1] or a note that is not text is one line, never a traceback in the renderer."""
+    p = row["p_teacher"]
+    sound = (row["kind"] in EXHIBIT_KINDS and isinstance(row["probe_id"], str)
+             and (p is None or (isinstance(p, (int, float)) and 0.0 <= p <= 1.0))
+             and (row["note"] is None or isinstance(row["note"], str)))
+    if not sound:
+        raise StoreError(f"{path}: a malformed exhibits row (rank {row['rank']!r}): kind, probe, p(teacher) or note "
+                         "is not what distill-audit writes")
