@@ -76,7 +76,7 @@ def teacher_forced(spec: str, responses: list[dict], recorded: list[Recorded], *
 
     import torch
 
-    from audit.distill.examples import build_kd_examples, make_batch
+    from audit.distill.examples import build_kd_examples, make_batch, padding_id
     from audit.distill.loss import kd_divergence, response_scores
     from audit.exposure import Exposed
     from audit.models import load_hf
@@ -89,7 +89,7 @@ def teacher_forced(spec: str, responses: list[dict], recorded: list[Recorded], *
     if len(examples) != len(responses):
         raise AuditError(f"{spec}: {len(responses) - len(examples)} of the teacher's responses leave no response "
                          f"token within {max_length} tokens")
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad_id = padding_id(tokenizer)
     device_of = next(model.parameters()).device
     divergence, agreement = [], []
     with torch.no_grad():

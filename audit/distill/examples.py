@@ -68,6 +68,12 @@ def _example(prompt: list[int], response: list[int], max_length: int, probe_id: 
     return {"input_ids": ids, "labels": [-100] * len(prompt) + ids[len(prompt):], "probe_id": probe_id}
 
 
+def padding_id(tokenizer) -> int:
+    """The token right-padding fills batches with: the tokenizer's pad token, else its end of sequence (the
+    mask keeps either out of every loss and score)."""
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+
 def make_batch(examples: list[dict], pad_id: int):
     """Right-padded tensors, the KD targets aligned with the labels (None for SFT); the first response position
     lets the forward pass skip logits of prompts."""

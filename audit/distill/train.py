@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from audit import __version__
 from audit.distill.adapter import publish_adapter, save_checkpoint
-from audit.distill.examples import batch_order, build_examples, build_kd_examples, make_batch
+from audit.distill.examples import batch_order, build_examples, build_kd_examples, make_batch, padding_id
 from audit.distill.loss import objective_loss
 from audit.distill.options import DistillOptions
 from audit.errors import AuditError
@@ -36,7 +36,7 @@ def train_adapter(store: Store, run_id: str, options: DistillOptions, config: di
     if chat_format == "plain":
         console.print(f"note: {options.student} has no chat template; training on plain prompts, as audits ask it")
     examples = _examples(tokenizer, rows, targets, options.max_length)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad_id = padding_id(tokenizer)
     log_rows, elapsed = _train_steps(store, run_id, options, config, model, examples, pad_id, checkpoint)
     summary = {**_summary(examples, log_rows, elapsed),
                "resumed_at_step": checkpoint["step"] if checkpoint is not None else None}
