@@ -9,9 +9,12 @@ rule is settled, or at the budget (``--probes``, ``--max-seconds``,
 ``--max-cost``). The stop is recorded in the audit's config. Every model,
 the embedder and the teacher's scorer stay loaded across rounds.
 
-A run killed anywhere resumes at the round it was in: earlier rounds are
-recomputed from the database, so the sequences are the same as if it had
-never stopped.
+A query that failed is asked again with the next round, and its answer joins
+the sequences at that round (recorded in ``sequential_rounds`` as each round
+is evaluated), never at its own round, which was already decided on. A run
+killed anywhere resumes at the first round not evaluated: earlier rounds are
+recomputed from the database and their recorded membership, so the sequences
+are the same as if it had never stopped.
 """
 
 from __future__ import annotations
@@ -58,17 +61,21 @@ def run_sequential(options: CollectOptions) -> str:
     by_id = {p.id: p for p in pool}
     rounds = plan.rounds(options.queries)
     tallies = {name: RoleTally(name=name) for name, _, _ in named}
-    stop, why = None, "budget"
+    first = max(store.sequential_rounds().values(), default=-1) + 1  # the rounds before it were evaluated
+    stop = sequential.evaluate(store, plan, embedder=embedder, scorer=scorer).stop if first else None
+    why = "rule" if stop is not None else "budget"
     with progress(options.quiet) as bar:
-        task = bar.add_task("rounds            ", total=len(rounds), status="") if bar is not None else None
-        for index, round_ids in enumerate(rounds):
-            store.select_probes(round_ids, purpose="eval", first_rank=index * plan.round_size)
-            if not _ask_round(store, ids, models, [by_id[p] for p in round_ids], options, deadline,
-                              tallies, bar):
+        task = bar.add_task("rounds            ", total=len(rounds), completed=min(first, len(rounds)),
+                            status="") if bar is not None else None
+        for index in range(first, len(rounds)) if stop is None else ():
+            store.select_probes(rounds[index], purpose="eval", first_rank=index * plan.round_size)
+            asked = {name: _unfinished(store, ids[name], rounds[:index], options.samples, by_id)
+                     + [by_id[p] for p in rounds[index]] for name in models}
+            if not _ask_round(store, ids, models, asked, options, deadline, tallies, bar):
                 why = "deadline"
                 break
-            evaluation = sequential.evaluate(store, plan, embedder=embedder,
-                                             scorer=scorer, bar=bar)
+            evaluation = sequential.evaluate(store, plan, current=index, embedder=embedder, scorer=scorer, bar=bar)
+            store.record_round(index, evaluation.schedule.joined(index))
             if task is not None:
                 bar.update(task, advance=1, status=evaluation.last.outcome if evaluation.last else "")
             stop = evaluation.stop
@@ -80,8 +87,9 @@ def run_sequential(options: CollectOptions) -> str:
                 break
     if scorer is not None:
         scorer.record_cost()
-    errors = sum(t.errors for t in tallies.values())
-    complete = why in ("rule", "budget", "cost") and errors == 0
+    asked_rounds = min(len(rounds), (stop.round + 1) if stop is not None else len(rounds))
+    unanswered = any(_unfinished(store, ids[name], rounds[:asked_rounds], options.samples, by_id) for name in models)
+    complete = why in ("rule", "budget", "cost") and not unanswered
     config = {**options.recorded(), "sequential_plan": plan.recorded(), **collection_environment()}
     if why != "deadline":
         config["sequential_stop"] = _stop_record(stop, why, options)
@@ -146,10 +154,17 @@ def _scorer(store: Store, teacher, plan):
     return TeacherScorer(store, teacher, row["fingerprint"] or "unknown", row["param_count"])
 
 
-def _ask_round(store, ids, models, probes, options, deadline, tallies, bar) -> bool:
-    """Every model answers the round's probes; False if the deadline stopped it (resume asks the rest)."""
+def _unfinished(store: Store, model_id: str, earlier: list[list[str]], samples: int, by_id: dict) -> list:
+    """The probes of the ``earlier`` rounds that the model has not answered yet (a failed query): asked again with
+    the next round, an answer then joins the sequences at that round, never at its own, already decided."""
+    done = store.completed_queries(model_id)
+    return [by_id[p] for round_ids in earlier for p in round_ids if any((p, s) not in done for s in range(samples))]
+
+
+def _ask_round(store, ids, models, asked: dict[str, list], options, deadline, tallies, bar) -> bool:
+    """Every model answers its ``asked`` probes; False if the deadline stopped it (resume asks the rest)."""
     for name, model in models.items():
-        tally = collect_role(store, ids[name], name, model, probes, options.gen_params(),
+        tally = collect_role(store, ids[name], name, model, asked[name], options.gen_params(),
                              samples=options.samples, deadline=deadline)
         total = tallies[name]
         total.answered += tally.answered

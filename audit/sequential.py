@@ -96,6 +96,26 @@ class Plan:
         order = self.order[:budget] if budget else self.order
         return [list(order[i:i + self.round_size]) for i in range(0, len(order), self.round_size)]
 
+    def schedule(self, units: list[tuple[str, int]], recorded: dict[tuple[str, int], int] | None = None,
+                 current: int = 0) -> "Schedule":
+        """Where the answered (probe, sample) ``units`` stand in the sequences.
+
+        A unit joins at the round ``recorded`` for it, else at the round of its
+        probe's place in the order or at ``current`` if that is later: an answer
+        that arrives late (a failed query retried) joins the round it arrived
+        in, never one that was already evaluated and decided on. A probe joins
+        with its first unit; a sample of it that arrives in a later round is
+        left out, since the value at the probe's place was already used.
+        """
+        recorded = recorded or {}
+        unit_round = {u: recorded.get(u, max(self.position[u[0]] // self.round_size, current)) for u in units}
+        probe_round: dict[str, int] = {}
+        for (pid, _), r in unit_round.items():
+            probe_round[pid] = min(r, probe_round.get(pid, r))
+        kept = frozenset(u for u, r in unit_round.items() if r == probe_round[u[0]])
+        ordered = sorted(probe_round, key=lambda pid: (probe_round[pid], self.position[pid]))
+        return Schedule(probe_round, {pid: i for i, pid in enumerate(ordered)}, kept)
+
     def recorded(self) -> dict:
         """What the audit's config records (the order itself is the seed's, so its hash suffices)."""
         return {"round_size": self.round_size, "rule": self.rule, "seed": self.seed, "threshold": self.threshold,
@@ -118,6 +138,24 @@ def preregister(probe_ids: list[str], *, seed: int, round_size: int, rule: str, 
     return Plan(tuple(order), round_size, rule, seed, threshold, tuple(adversaries), confidence)
 
 
+@dataclass(frozen=True)
+class Schedule:
+    """The answered probes as the sequences see them: each probe's round, its place in the stream (by round, then
+    by the plan's order), and the (probe, sample) units that count (`Plan.schedule`)."""
+
+    round: dict[str, int]
+    position: dict[str, int]
+    units: frozenset[tuple[str, int]]
+
+    def joined(self, round_index: int) -> list[tuple[str, int]]:
+        """The units that joined at ``round_index``, to be recorded once it is evaluated."""
+        return sorted(u for u in self.units if self.round[u[0]] == round_index)
+
+
+def units_of(comp: Comparison) -> list[tuple[str, int]]:
+    return list(zip(comp.probe_ids.tolist(), comp.samples.astype(int).tolist()))
+
+
 # ---- per-probe statistics, predictable --------------------------------------------------
 
 
@@ -132,26 +170,24 @@ class Stream:
     rounds: np.ndarray
 
 
-def _per_probe(comp: Comparison, unit_values: np.ndarray, valid: np.ndarray, plan: Plan, adversary: str,
+def _per_probe(comp: Comparison, unit_values: np.ndarray, valid: np.ndarray, schedule: Schedule, adversary: str,
                comparison: str | None = None) -> Stream:
-    """Unit values averaged per probe (samples of one probe are one observation), in plan order."""
+    """Unit values averaged per probe (samples of one probe are one observation), in stream order."""
     sums: dict[str, list[float]] = {}
     for pid, value, ok in zip(comp.probe_ids.tolist(), unit_values.tolist(), valid.tolist()):
         if ok:
             sums.setdefault(pid, []).append(value)
-    position = plan.position
-    ordered = sorted(sums, key=position.__getitem__)
+    ordered = sorted(sums, key=schedule.position.__getitem__)
     return Stream(comparison or comp.name, adversary, ordered,
                   np.array([np.mean(sums[p]) for p in ordered], dtype=float),
-                  np.array([position[p] // plan.round_size for p in ordered], dtype=int))
+                  np.array([schedule.round[p] for p in ordered], dtype=int))
 
 
-def unit_rounds(comp: Comparison, plan: Plan) -> np.ndarray:
-    position = plan.position
-    return np.array([position[p] // plan.round_size for p in comp.probe_ids.tolist()], dtype=int)
+def unit_rounds(comp: Comparison, schedule: Schedule) -> np.ndarray:
+    return np.array([schedule.round[p] for p in comp.probe_ids.tolist()], dtype=int)
 
 
-def discriminator_streams(comparisons: list[Comparison], plan: Plan) -> list[Stream]:
+def discriminator_streams(comparisons: list[Comparison], schedule: Schedule) -> list[Stream]:
     """The paired discriminator, refitted before every probe on all the probes before it in the order.
 
     Which of two responses to a new probe is the teacher's: the sign of
@@ -164,7 +200,7 @@ def discriminator_streams(comparisons: list[Comparison], plan: Plan) -> list[Str
     the first two probes of the order are spent on training alone. Each
     verdict uses only probes before its own, which is what betting needs.
     """
-    position = plan.position
+    position = schedule.position
     unit_position = np.array([position[p] for p in comparisons[0].probe_ids.tolist()], dtype=int)
     order = np.argsort(unit_position, kind="stable")
     where = unit_position[order]
@@ -194,11 +230,11 @@ def discriminator_streams(comparisons: list[Comparison], plan: Plan) -> list[Str
     main = comparisons[0]
     for comp in comparisons:
         gap = teacher - others[comp.name]
-        streams.append(_per_probe(comp, verdicts(gap, gap), valid, plan, "discriminator-paired"))
+        streams.append(_per_probe(comp, verdicts(gap, gap), valid, schedule, "discriminator-paired"))
         if comp.name != MAIN:  # which of the suspect's and the control's responses looks more like the teacher's
             suspect, control = others[main.name], others[comp.name]
             preference = verdicts(teacher - (suspect + control) / 2.0, suspect - control)
-            streams.append(_per_probe(comp, preference, valid, plan, "discriminator-paired", _provenance(comp)))
+            streams.append(_per_probe(comp, preference, valid, schedule, "discriminator-paired", _provenance(comp)))
     return streams
 
 
@@ -206,17 +242,19 @@ def _provenance(comp: Comparison) -> str:
     return "provenance:" + comp.other.removeprefix("control:")
 
 
-def likelihood_streams(comparisons: list[Comparison], loglik: dict[str, np.ndarray], plan: Plan) -> list[Stream]:
+def likelihood_streams(comparisons: list[Comparison], loglik: dict[str, np.ndarray],
+                       schedule: Schedule) -> list[Stream]:
     """+1 where the teacher finds its own response more likely than the other's, −1 where less, 0 on a tie; and,
     per control, +1 where it finds the suspect's more likely than the control's."""
     everywhere = np.ones(len(comparisons[0]), dtype=bool)
     streams = []
     for comp in comparisons:
         signs = np.sign(loglik["teacher"] - loglik[comp.other])
-        streams.append(_per_probe(comp, signs, everywhere, plan, "teacher-likelihood"))
+        streams.append(_per_probe(comp, signs, everywhere, schedule, "teacher-likelihood"))
         if comp.name != MAIN:
             preference = np.sign(loglik["suspect"] - loglik[comp.other])
-            streams.append(_per_probe(comp, preference, everywhere, plan, "teacher-likelihood", _provenance(comp)))
+            streams.append(_per_probe(comp, preference, everywhere, schedule, "teacher-likelihood",
+                                      _provenance(comp)))
     return streams
 
 
@@ -324,6 +362,7 @@ class Evaluation:
     """Every sequence of an audit, and the rule's state after each round, from the recorded responses."""
 
     plan: Plan
+    schedule: Schedule
     tracked: list[Tracked]
     decisions: list[Decision]  # one per round with responses, in order
     queries: dict[int, int]  # round -> queries per model asked up to its end
@@ -351,10 +390,14 @@ class Evaluation:
         return rows
 
 
-def evaluate(store, plan: Plan, *, embedder=None, scorer=None, bar=None) -> Evaluation:
+def evaluate(store, plan: Plan, *, current: int | None = None, embedder=None, scorer=None,
+             bar=None) -> Evaluation:
     """Recompute every stream from the database (caches make this cheap) and track it round by round, at the
     plan's level.
 
+    Each answered unit joins at the round recorded for it (`Plan.schedule`);
+    one not recorded yet joins at ``current``, the round being evaluated, or
+    when reading a finished collection, at the round after the last recorded.
     ``scorer`` (a `TeacherScorer`) scores responses under the teacher where the
     plan's family has the teacher-likelihood adversary; one without a model
     reads only its cache.
@@ -367,14 +410,20 @@ def evaluate(store, plan: Plan, *, embedder=None, scorer=None, bar=None) -> Eval
     if outside:
         raise AuditError(f"{store.path}: probe {outside[0]} was answered but is not in the pre-registered order "
                          f"(hash {plan.order_hash[:12]}): the audit's probes changed since it was planned")
+    recorded = store.sequential_rounds()
+    if current is None:
+        current = max(recorded.values(), default=-1) + 1
+    schedule = plan.schedule(units_of(comparisons[0]), recorded, current)
+    counted = np.array([u in schedule.units for u in units_of(comparisons[0])], dtype=bool)
+    comparisons = [c.subset(counted) for c in comparisons]
     attach_features(store, comparisons, embedder or Embedder(), bar)
-    streams = discriminator_streams(comparisons, plan)
+    streams = discriminator_streams(comparisons, schedule)
     if "teacher-likelihood" in plan.adversaries:
-        streams += likelihood_streams(comparisons, teacher_logliks(scorer, comparisons, bar), plan)
+        streams += likelihood_streams(comparisons, teacher_logliks(scorer, comparisons, bar), schedule)
     tracked = track(streams, plan.confidence)
-    rounds, per_round = np.unique(unit_rounds(comparisons[0], plan), return_counts=True)
+    rounds, per_round = np.unique(unit_rounds(comparisons[0], schedule), return_counts=True)
     queries = dict(zip(rounds.tolist(), np.cumsum(per_round).tolist()))  # answered units up to each round's end
-    return Evaluation(plan, tracked, [decide(tracked, plan, r) for r in rounds.tolist()], queries)
+    return Evaluation(plan, schedule, tracked, [decide(tracked, plan, r) for r in rounds.tolist()], queries)
 
 
 def teacher_logliks(scorer, comparisons: list[Comparison], bar=None) -> dict[str, np.ndarray]:

@@ -87,15 +87,16 @@ def build_database(path: Path, n_probes: int) -> int:
     probes = sample_probes(suite, n_probes, seed=0)
     store = Store.open(path)
     store.add_suite(suite)
-    audit_id = store.ensure_audit({"teacher": "synthetic:teacher", "suspect": "synthetic:suspect"},
-                                  suite_name=suite.name, suite_version=suite.version, suite_hash=suite.hash, seed=0)
-    store.select_probes(audit_id, [p.id for p in probes])
+    store.ensure_audit({"teacher": "synthetic:teacher", "suspect": "synthetic:suspect"},
+                       suite_name=suite.name, suite_version=suite.version, suite_hash=suite.hash, seed=0)
+    store.select_probes([p.id for p in probes])
     responses = synthetic_responses(probes, corpus_sentences())
     for name, texts in responses.items():
-        model_id = store.add_model(audit_id, name=name, role=name.split(":")[0], spec=f"synthetic:{name}",
-                                   description={"backend": "synthetic", "fingerprint": hashlib.sha256(name.encode()).hexdigest(),
+        model_id = store.add_model(name=name, role=name.split(":")[0], spec=f"synthetic:{name}",
+                                   description={"backend": "synthetic",
+                                                "fingerprint": hashlib.sha256(name.encode()).hexdigest(),
                                                 "param_count": 135_000_000})
-        store.record_responses(audit_id, model_id, [
+        store.record_responses(model_id, [
             {"probe_id": p.id, "sample": 0, "params": {"temperature": 0.0}, "text": t, "tokens_in": 40,
              "tokens_out": int(1.3 * len(t.split())), "finish_reason": "stop", "latency_s": 0.5, "device_s": 0.0}
             for p, t in zip(probes, texts)])

@@ -50,10 +50,10 @@ def evidence_table(db_path: Path) -> str:
     from audit.vocabulary import PROVENANCE, provenance_key
 
     with Store.open(db_path, create=False) as store:
-        audit_id = store.require_audit()["id"]
+        store.require_audit()
         cell = {}
         for split, suffix in (("all", ""), ("sequential", " (sequence)")):  # a sequential demo's claims too
-            for r in store.results(audit_id, category="all", split=split):
+            for r in store.results(category="all", split=split):
                 comparison = provenance_key(r.control) if r.comparison == PROVENANCE else r.comparison
                 cell[(("headline" if r.headline else r.adversary) + suffix, comparison)] = r
     comparisons = sorted({c for _, c in cell if c != "teacher-vs-teacher"},

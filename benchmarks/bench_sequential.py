@@ -46,16 +46,15 @@ def load(db: Path, teacher_spec: str | None):
     """Comparisons with features attached and every response's teacher log-likelihood; what the database's caches
     lack is computed and cached (a recording of the benchmark's own, so it is opened for writing)."""
     store = Store.open(db, create=False)
-    audit = store.require_audit()
-    comparisons, _ = load_comparisons(store, audit["id"])
-    attach_features(store, audit["id"], comparisons, Embedder())
-    teacher = store.model(audit["id"], "teacher")
+    comparisons, _ = load_comparisons(store)
+    attach_features(store, comparisons, Embedder())
+    teacher = store.model("teacher")
     model = None
     if teacher_spec:
         from audit.models import load_model
 
         model = load_model(teacher_spec)
-    scorer = likelihood.TeacherScorer(store, audit["id"], model, teacher["fingerprint"] or "unknown", None)
+    scorer = likelihood.TeacherScorer(store, model, teacher["fingerprint"] or "unknown", None)
     return comparisons, sequential.teacher_logliks(scorer, comparisons)
 
 
@@ -67,9 +66,10 @@ def sequential_run(comparisons, loglik, seed: int, rule: str, round_size: int, b
     asked = set(plan.order[:budget])
     part = [c.subset(c.mask_of(asked)) for c in comparisons]
     logs = {k: v[comparisons[0].mask_of(asked)] for k, v in loglik.items()}
-    streams = sequential.discriminator_streams(part, plan) + sequential.likelihood_streams(part, logs, plan)
+    schedule = plan.schedule(sequential.units_of(part[0]))
+    streams = sequential.discriminator_streams(part, schedule) + sequential.likelihood_streams(part, logs, schedule)
     tracked = sequential.track(streams, 0.95)
-    rounds = sorted(set(sequential.unit_rounds(part[0], plan).tolist()))
+    rounds = sorted(set(sequential.unit_rounds(part[0], schedule).tolist()))
     return [(min((r + 1) * round_size, budget), sequential.decide(tracked, plan, r)) for r in rounds]
 
 
@@ -148,7 +148,7 @@ def ceiling_figures(comparisons, loglik, orders: int) -> None:
     ids = sorted(set(comparisons[0].probe_ids.tolist()))
     control = comparisons[1]
     plan = sequential.preregister(ids, seed=0, round_size=1, rule="provenance", threshold=None, adversaries=())
-    preference = sequential.likelihood_streams(comparisons, loglik, plan)[-1]
+    preference = sequential.likelihood_streams(comparisons, loglik, plan.schedule(sequential.units_of(comparisons[0])))[-1]
     sign = dict(zip(preference.probe_ids, preference.values))
     assert preference.comparison == "provenance:" + control.other.removeprefix("control:")
     print(f"ceiling: exact sign test of the teacher-likelihood preference fixed at k probes, {orders} orders "

@@ -14,6 +14,7 @@ from audit.adversaries import embeddings
 from audit.cli import cli
 from audit.confseq import _log_capital, confidence_sequence
 from audit.errors import AuditError
+from audit.models.base import Generation
 from audit.pipeline import run_pipeline
 from audit.stats import excludes
 from audit.store import Store
@@ -175,6 +176,43 @@ def test_an_audit_killed_between_rounds_resumes_with_the_same_sequences(tmp_path
     assert points_of(broken / "audit.db")[0] == points_of(whole / "audit.db")[0]
 
 
+def test_a_failed_query_answered_later_joins_the_round_it_arrived_in(tmp_path, hashing, monkeypatch, tiny_llama_dir,
+                                                                    tiny_gemma3_dir, tiny_lora_dir, long_suite):
+    real_role = collect_sequential.collect_role
+    failed = {}
+
+    def first_suspect_query_fails(store, model_id, name, model, probes, *args, **kwargs):
+        if name != "suspect" or failed:
+            return real_role(store, model_id, name, model, probes, *args, **kwargs)
+        real_generate = model.generate
+
+        def generate(prompts, params, seeds=None, samples=None):
+            out = real_generate(prompts, params, seeds=seeds, samples=samples)
+            failed["text"] = prompts[0]
+            return [Generation(error="HTTP 500 after 5 attempts", finish_reason="error"), *out[1:]]
+
+        model.generate = generate
+        try:
+            return real_role(store, model_id, name, model, probes, *args, **kwargs)
+        finally:
+            del model.generate
+
+    monkeypatch.setattr(collect_sequential, "collect_role", first_suspect_query_fails)
+    run_pipeline(sequential_options(tmp_path, tiny_llama_dir, tiny_gemma3_dir, tiny_lora_dir, long_suite,
+                                    stop_rule="certify", epsilon_threshold=0.0))
+    with Store.open(tmp_path / "audit.db", create=False) as store:
+        rounds = store.sequential_rounds()
+        late = next(p["id"] for p in store.selected_probes("eval") if p["text"] == failed["text"])
+        plan = sequential.recorded_plan(store, store.require_audit())
+        assert plan.order.index(late) < plan.round_size  # asked in round 0 ...
+        assert rounds[(late, 0)] == 1  # ... it joined at round 1, where its retried answer arrived
+        assert store.require_audit()["status"] == "collected"
+    points, _, _ = points_of(tmp_path / "audit.db")
+    likelihood = {p["round"]: p["n"] for p in points
+                  if p["adversary"] == "teacher-likelihood" and p["comparison"] == "teacher-vs-suspect"}
+    assert likelihood == {0: 3, 1: 8, 2: 12, 3: 16}  # round 0 was decided on three probes, and still is
+
+
 def test_a_resume_with_another_round_size_is_refused(tmp_path, hashing, tiny_llama_dir, tiny_gemma3_dir,
                                                      tiny_lora_dir, long_suite):
     run_pipeline(sequential_options(tmp_path, tiny_llama_dir, tiny_gemma3_dir, tiny_lora_dir, long_suite))
@@ -277,7 +315,8 @@ def settled_sides(shift_suspect: float, shift_control: float, audits: int, n: in
         comparisons, ids = synthetic(rng, n, shift_suspect, shift_control)
         plan = sequential.preregister(ids, seed=seed, round_size=5, rule="provenance", threshold=None,
                                       adversaries=("discriminator-paired",))
-        tracked = sequential.track(sequential.discriminator_streams(comparisons, plan), 0.95)
+        schedule = plan.schedule(sequential.units_of(comparisons[0]))
+        tracked = sequential.track(sequential.discriminator_streams(comparisons, schedule), 0.95)
         decisions = [sequential.decide(tracked, plan, r) for r in range(n // 5)]
         first = next((d for d in decisions if d.settled), decisions[-1])
         sides[first.findings["provenance:base"]] += 1
@@ -308,3 +347,15 @@ def test_a_received_database_with_a_malformed_plan_is_one_line(tmp_path, hashing
     result = CliRunner().invoke(cli, ["analyze", "--db", str(tmp_path / "audit.db"), "--quiet", "--no-judge"])
     assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
     assert "recorded sequential plan is unreadable" in result.output
+
+
+def test_a_received_database_with_a_malformed_round_is_one_line(tmp_path, hashing, tiny_llama_dir, tiny_gemma3_dir,
+                                                               tiny_lora_dir, long_suite):
+    run_pipeline(sequential_options(tmp_path, tiny_llama_dir, tiny_gemma3_dir, tiny_lora_dir, long_suite,
+                                    queries=8))
+    with Store.open(tmp_path / "audit.db", create=False) as store:
+        store.db.execute("update sequential_rounds set round = 'soon' where rowid = 1")
+        store.db.conn.commit()
+    result = CliRunner().invoke(cli, ["analyze", "--db", str(tmp_path / "audit.db"), "--quiet", "--no-judge"])
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1, result.output
+    assert "sequential_rounds gives probe" in result.output and "not a round number" in result.output

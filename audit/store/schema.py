@@ -339,8 +339,20 @@ def m010_cache(db: sqlite_utils.Database) -> None:
     db["cache"].transform(rename={"text_hash": "key", "embedder": "source"})
 
 
+def m011_sequential_rounds(db: sqlite_utils.Database) -> None:
+    """The round at which each (probe, sample) joined a sequential audit's sequences: the round it was asked in,
+    or a later one where a failed query was retried. Recorded when the round is evaluated, so a late answer joins
+    the round it arrived in and the sequences recomputed from the database are those the collection stopped on."""
+    db["sequential_rounds"].create(
+        {"audit_id": str, "probe_id": str, "sample": int, "round": int},
+        pk=("audit_id", "probe_id", "sample"),
+        foreign_keys=[("audit_id", "audits", "id"), ("probe_id", "probes", "id")],
+    )
+
+
 STEPS = [m001_initial, m002_full_text_search, m003_probe_pairs, m004_top_logprobs, m005_sequence_points,
-         m006_typed_results, m007_private_seed_hash, m008_budget_probes, m009_exhibits, m010_cache]
+         m006_typed_results, m007_private_seed_hash, m008_budget_probes, m009_exhibits, m010_cache,
+         m011_sequential_rounds]
 SCHEMA_MIGRATIONS = [step.__name__ for step in STEPS]
 
 

@@ -215,6 +215,30 @@ class Store(DerivedRows):
         row = next(iter(self.db["probes"].rows_where("id = ?", [probe_id])), None)
         return with_reference(row) if row else None
 
+    def record_round(self, round_index: int, units: list[tuple[str, int]]) -> None:
+        """Record that the (probe, sample) ``units`` joined a sequential audit's sequences at ``round_index``; a
+        unit keeps the first round recorded for it, so re-evaluating a round never moves what an earlier one
+        decided on."""
+        with self._write():
+            self.db["sequential_rounds"].insert_all(
+                ({"audit_id": self.audit_id, "probe_id": pid, "sample": sample, "round": round_index}
+                 for pid, sample in units),
+                pk=("audit_id", "probe_id", "sample"), ignore=True)
+
+    def sequential_rounds(self) -> dict[tuple[str, int], int]:
+        """(probe id, sample) -> the round it joined the sequences at; none in a database from before m011 (read
+        as it is, never migrated: its units join at the round of their probe's place in the order, as they were
+        then evaluated)."""
+        if not self.db["sequential_rounds"].exists():
+            return {}
+        rows = self.db.execute("select probe_id, sample, round from sequential_rounds where audit_id = ?",
+                               [self.audit_id]).fetchall()
+        bad = next((r for r in rows if type(r[1]) is not int or type(r[2]) is not int or r[2] < 0), None)
+        if bad:  # a received database is hostile: a round that is not a count would misorder the sequences
+            raise StoreError(f"{self.path}: sequential_rounds gives probe {str(bad[0])[:40]!r} sample {bad[1]!r} "
+                             f"the round {bad[2]!r}, not a round number")
+        return {(probe_id, sample): round_index for probe_id, sample, round_index in rows}
+
     # ---- queries and responses -----------------------------------------------
 
     def query_id(self, model_id: str, probe_id: str, sample: int, purpose: str = "eval") -> str:
