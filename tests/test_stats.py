@@ -20,7 +20,7 @@ from audit.results import ResultRow
 from audit.stats import (
     PERMUTATIONS, Estimate, accuracy_advantage, at_confidence, bonferroni, bootstrap_ci, clopper_pearson,
     correct_pvalues, estimate_gap, excludes, headline_bound, holm_interval, inverted_pvalue, mmd_permutation_test,
-    permutation_interval, rank_by_evidence, share_interval, sign_flip_null,
+    permutation_interval, pooled_mean_ci, rank_by_evidence, share_interval, sign_flip_null,
 )
 
 SIMS = 1000
@@ -171,6 +171,71 @@ def test_bootstrap_ragged_groups_callables_and_null():
     assert not math.isnan(bootstrap_ci(rng.beta(8, 2, 10)).ci_low)
     with pytest.raises(ValueError):
         bootstrap_ci(rect, statistic="median")
+
+
+def _skewed_probes(n: int, rng) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per-token divergences of n probes (5–48 tokens, exponential around a lognormal level: true pooled mean
+    e^0.18) and a second student's minus them (per-probe factor around 0.85: true pooled mean e^0.18·(0.85e^0.02−1)),
+    as in benchmarks/bench_fidelity_coverage.py."""
+    lengths, levels = rng.integers(5, 49, n), rng.lognormal(0.0, 0.6, n)
+    first = [rng.exponential(level, length) for level, length in zip(levels, lengths)]
+    factors = rng.lognormal(np.log(0.85), 0.2, n)
+    return first, [f * (factor - 1.0) for f, factor in zip(first, factors)]
+
+
+def test_pooled_mean_ci_is_exact_on_trivial_cases_and_refuses_few_probes():
+    ragged = [np.array([1.0, 2.0]), np.array([3.0]), np.array([0.0, 0.0, 6.0])] * 4
+    e = pooled_mean_ci(ragged)
+    assert e.estimate == pytest.approx(12.0 * 4 / (6 * 4)) and e.n == 12 and e.p_value is None
+    assert "bootstrap-t" in e.details["interval"] and e.details["scale"] == "identity"
+    constant = pooled_mean_ci([np.full(k, 0.7) for k in range(1, 13)], scale="log")
+    assert (constant.ci_low, constant.estimate, constant.ci_high) == pytest.approx((0.7, 0.7, 0.7))
+    zero = pooled_mean_ci([np.zeros(3)] * 12, scale="log")  # KL 0 (the teacher read on itself): no log
+    assert (zero.ci_low, zero.ci_high, zero.details["scale"]) == (0.0, 0.0, "identity")
+    one_per_probe = np.random.default_rng(3).normal(size=30)
+    assert pooled_mean_ci(one_per_probe).estimate == pytest.approx(one_per_probe.mean())
+    few = pooled_mean_ci([np.ones(4)] * 9)
+    assert math.isnan(few.ci_low) and math.isnan(few.ci_high) and "fewer than 10 probes" in few.details["no_interval"]
+    with pytest.raises(ValueError):
+        pooled_mean_ci(ragged, scale="sqrt")
+    with pytest.raises(ValueError):
+        pooled_mean_ci(ragged, scale="logit")  # a share's values lie in [0, 1]
+
+
+def test_pooled_mean_ci_keeps_shares_and_rounding_noise_in_their_domains():
+    """A share of 0.99 (one disagreement among 100 tokens on 10 probes): a narrow logit interval below 1, not
+    [0, 1] from the resamples that miss the one probe; a KL that is 0 up to rounding is not put on the log scale."""
+    share = [np.ones(10)] * 9 + [np.array([0.0] + [1.0] * 9)]
+    e = pooled_mean_ci(share, scale="logit")
+    assert 0.9 < e.ci_low < e.estimate == 0.99 < e.ci_high < 1.0 and e.details["scale"] == "logit"
+    noise = [np.random.default_rng(i).normal(1e-9, 1e-8, 20) for i in range(12)]
+    assert pooled_mean_ci(noise, scale="log").details["scale"] == "identity"
+
+
+def test_pooled_mean_ci_is_symmetric_on_its_scale_and_equivariant():
+    first, difference = _skewed_probes(30, np.random.default_rng(4))
+    d = pooled_mean_ci(difference, seed=2)
+    assert d.estimate - d.ci_low == pytest.approx(d.ci_high - d.estimate)
+    negated = pooled_mean_ci([-g for g in difference], seed=2)
+    assert (negated.ci_low, negated.ci_high) == pytest.approx((-d.ci_high, -d.ci_low))
+    kl = pooled_mean_ci(first, seed=2, scale="log")
+    assert kl.ci_low * kl.ci_high == pytest.approx(kl.estimate**2) and kl.details["scale"] == "log"
+    scaled = pooled_mean_ci([3.0 * g for g in first], seed=2, scale="log")
+    assert (scaled.ci_low, scaled.ci_high) == pytest.approx((3.0 * kl.ci_low, 3.0 * kl.ci_high))
+
+
+def test_pooled_mean_ci_covers_skewed_pooled_means_where_bca_does_not():
+    """300 simulated fidelity audits at 20 probes: the studentized interval covers both the KL (log scale) and the
+    paired difference; the expanded BCa interval it replaced misses the difference's bar (about 90% in the
+    benchmark)."""
+    rng = np.random.default_rng(21)
+    audits = [_skewed_probes(20, rng) for _ in range(300)]
+    kl, difference = math.exp(0.18), math.exp(0.18) * (0.85 * math.exp(0.02) - 1.0)
+    new_kl = [pooled_mean_ci(first, n_boot=1000, seed=i, scale="log") for i, (first, _) in enumerate(audits)]
+    new_difference = [pooled_mean_ci(diff, n_boot=1000, seed=i) for i, (_, diff) in enumerate(audits)]
+    old_difference = [bootstrap_ci(diff, n_boot=1000, seed=i) for i, (_, diff) in enumerate(audits)]
+    assert coverage(new_kl, kl) >= 0.93 and coverage(new_difference, difference) >= 0.93
+    assert coverage(old_difference, difference) < 0.93
 
 
 # ---- permutation intervals -------------------------------------------------------

@@ -15,7 +15,8 @@ module's docstring gives the details):
   **permutation interval**: the adversary retrained in worlds where the null
   hypothesis is made true (``permutation``).
 - Statistics over probes without a test (mean cosine) get a **bootstrap over
-  probes**, never over individual responses (``bootstrap``).
+  probes**, never over individual responses (``bootstrap``); a pooled mean over
+  tokens of skewed values (fidelity) gets a studentized one (``pooled_mean_ci``).
 - Two sets of embeddings are compared by a kernel two-sample test, MMD
   (``two_sample``).
 - Choosing the best of several adversaries is itself a multiple comparison;
@@ -31,7 +32,7 @@ widening) and would draw from the generator in another order, moving every
 pinned number of an audit for no gain in validity.
 """
 
-from audit.stats.bootstrap import MIN_BOOTSTRAP_PROBES, bootstrap_ci
+from audit.stats.bootstrap import MIN_BOOTSTRAP_PROBES, bootstrap_ci, pooled_mean_ci
 from audit.stats.estimate import Estimate, at_confidence, excludes
 from audit.stats.exact import accuracy_advantage, clopper_pearson
 from audit.stats.multiplicity import (bonferroni, correct_pvalues, estimate_gap, headline_bound, holm_interval,
@@ -44,5 +45,5 @@ __all__ = [
     "DIGITS", "MIN_BOOTSTRAP_PROBES", "PERMUTATIONS", "Estimate", "accuracy_advantage", "at_confidence",
     "bonferroni", "bootstrap_ci", "clopper_pearson", "correct_pvalues", "estimate_gap", "excludes",
     "headline_bound", "holm_interval", "inverted_pvalue", "mmd_permutation_test", "permutation_interval",
-    "rank_by_evidence", "share_interval", "sign_flip_null",
+    "pooled_mean_ci", "rank_by_evidence", "share_interval", "sign_flip_null",
 ]

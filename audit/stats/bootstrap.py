@@ -170,3 +170,96 @@ def bootstrap_ci(values_by_group, statistic="mean", confidence: float = 0.95, n_
     lo, hi = _bca_interval(estimate, reps, influence, confidence)
     details["boot_se"] = float(reps.std(ddof=1))
     return Estimate(estimate, lo, hi, n, confidence, "bootstrap", None, details)
+
+
+POOLED_MEAN_INTERVAL = ("symmetric studentized bootstrap (bootstrap-t) of the pooled mean, linearised ratio SE in "
+                        "every resample, at Hesterberg's expanded level (Hall 1988; Efron & Tibshirani 1993 §12.5; "
+                        "Hesterberg 2015)")
+
+
+def _on_scale(sums: np.ndarray, counts: np.ndarray, scale: str) -> tuple[np.ndarray, np.ndarray]:
+    """Pooled mean Σsums/Σcounts over the last axis and its linearised (delta-method) SE, on the interval's scale.
+
+    The ratio's influence values are sums − mean·counts (the SE of a ratio estimator with probes as clusters,
+    Cochran 1977). ``log``: log of a positive mean, SE/mean. ``logit``: the empirical logit of a share of 0/1
+    values, log((Σ1 + ½)/(Σ0 + ½)) (Haldane's ½ keeps a share of 0 or 1 finite), with SE·N·(1/(Σ1 + ½) +
+    1/(Σ0 + ½)) for N values.
+    """
+    total = counts.sum(axis=-1)
+    ratio = sums.sum(axis=-1) / total
+    residuals = sums - np.expand_dims(ratio, -1) * counts
+    se = np.sqrt(np.sum(residuals**2, axis=-1)) / total
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if scale == "log":
+            return np.log(ratio), se / ratio
+        if scale == "logit":
+            ones, zeros = ratio * total + 0.5, (1.0 - ratio) * total + 0.5
+            return np.log(ones / zeros), se * total * (1.0 / ones + 1.0 / zeros)
+    return ratio, se
+
+
+_BACK = {"identity": lambda theta: theta, "log": np.exp, "logit": lambda theta: 0.5 + 0.5 * np.tanh(theta / 2.0)}
+"""Each scale's way back to the mean: identity, exp, and the logistic function written so as not to overflow."""
+
+
+def _absolute_pivots(sums, counts, idx, theta: float, se: float, scale: str) -> np.ndarray:
+    """|θ* − θ| / se* for each resample, its SE computed inside it. A resample without spread (every drawn
+    probe at one mean, as when a share is 1 on all but one probe and that one is not drawn) has no SE of its
+    own: its distance is measured in the sample's ``se``."""
+    theta_star, se_star = _on_scale(sums[idx], counts[idx], scale)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pivots = np.abs(theta_star - theta) / np.where(se_star > 0, se_star, se)
+    return np.nan_to_num(pivots, nan=np.inf)
+
+
+def pooled_mean_ci(values_by_group, confidence: float = 0.95, n_boot: int = 2000, seed: int = 0, *,
+                   scale: str = "identity") -> Estimate:
+    """Interval for a pooled mean over probes (Σ values / their count, a ratio estimator with probes as clusters):
+    a symmetric bootstrap-t at the expanded level, on ``scale``: "log" for a positive mean (KL), "logit" for a
+    share of 0/1 values (agreement), "identity" for either sign (a paired difference).
+
+    Why not `bootstrap_ci`: simulated through the real fidelity code with skewed per-token divergences
+    (lognormal probe levels, 5–48 tokens per probe; ``benchmarks/bench_fidelity_coverage.py``), its expanded
+    BCa interval covered 91–93% (KL) and 89–91% (paired KL difference) at 10–48 probes for a stated 95%.
+    Tried on the same model before this one: an equal-tailed bootstrap-t (linearised SE in every resample,
+    log scale for KL) reached 92–94% for KL and 89–94% for the difference; a double-bootstrap calibrated
+    percentile interval 91–92% and 88–90% at 10–20 probes. Equal tails follow the resamples' skew, which a
+    sample without the rare heavy probe does not show. The symmetric pivot |θ* − θ|/se* has coverage error
+    O(n⁻²) rather than O(n⁻¹) (Hall 1988); alone it covered the difference (95–97%) but not KL (93–94%), whose
+    misses lie above the interval; at Hesterberg's expanded level (see `_expanded_alpha`, as `bootstrap_ci`)
+    it covers 95–99% of either at 10–48 probes, the price being width at 10 probes (median 1.5–1.85 times the
+    BCa's; 1.1 times at 48). A heavier tail (level σ 0.9) still takes it to 93.5–94.5% at 32–48 probes
+    (BCa: 88–91%). The log scale (θ = log mean) is the variance-stabilising scale of a positive right-skewed
+    mean; the logit that of a share: on the identity scale a share near 1 (mean 0.976, 10 probes) covered
+    88% (500 audits), the BCa 92% and the logit 98% (``--near-one``). The measured table: DESIGN notes,
+    "Fidelity intervals". Each resample costs a few sums, vectorised: 2,000 resamples of 50 probes take
+    milliseconds.
+
+    `values_by_group` as in `bootstrap_ci` (a 1-D array: one value per probe). Below `MIN_BOOTSTRAP_PROBES`
+    probes no interval is stated; without spread between probes the interval is the point. The log scale
+    needs every probe's mean > 0 (then every resample's is); otherwise (a divergence that is 0 up to
+    rounding on some probe) the identity scale is used, and ``details["scale"]`` says so.
+    """
+    if scale not in _BACK:
+        raise ValueError(f"scale must be one of {sorted(_BACK)}, not {scale!r}")
+    sums, counts, _ = _as_groups(values_by_group)
+    if scale == "logit" and not np.all((sums >= 0) & (sums <= counts)):
+        raise ValueError("a logit interval is for a share: every value must lie in [0, 1]")
+    n = len(sums)
+    estimate, se = (float(x) for x in _on_scale(sums, counts, "identity")) if n else (math.nan, math.nan)
+    details = {"interval": POOLED_MEAN_INTERVAL, "resampled": "probes", "n_boot": n_boot}
+    if n < MIN_BOOTSTRAP_PROBES:
+        details["no_interval"] = f"fewer than {MIN_BOOTSTRAP_PROBES} probes: a bootstrap interval would undercover"
+        return Estimate(estimate, math.nan, math.nan, n, confidence, "bootstrap", None, details)
+    scale = "identity" if scale == "log" and not np.all(sums > 0) else scale
+    details.update(scale=scale, se=se)
+    if se == 0:
+        return Estimate(estimate, estimate, estimate, n, confidence, "bootstrap", None, details)
+    theta, theta_se = _on_scale(sums, counts, scale)
+    rng = np.random.default_rng(seed)
+    pivots = np.concatenate([_absolute_pivots(sums, counts, idx, theta, theta_se, scale)
+                             for idx in _boot_indices(rng, n, n_boot)])
+    half_width = float(np.quantile(pivots, 1.0 - _expanded_alpha(1.0 - confidence, n))) * theta_se
+    with np.errstate(over="ignore"):  # a log-scale bound past e^709 is infinite, as its interval is
+        low, high = (float(_BACK[scale](theta + side * half_width)) for side in (-1.0, 1.0))
+    return Estimate(estimate, low, high, n, confidence, "bootstrap", None, details)
