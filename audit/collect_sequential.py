@@ -60,7 +60,7 @@ def run_sequential(options: CollectOptions) -> str:
     embedder = embeddings.Embedder()
     by_id = {p.id: p for p in pool}
     rounds = plan.rounds(options.queries)
-    tallies = {name: RoleTally(name=name) for name, _, _ in named}
+    tallies = {name: RoleTally(name=name, already=len(store.completed_queries(ids[name]))) for name, _, _ in named}
     first = max(store.sequential_rounds().values(), default=-1) + 1  # the rounds before it were evaluated
     stop = sequential.evaluate(store, plan, embedder=embedder, scorer=scorer).stop if first else None
     why = "rule" if stop is not None else "budget"
@@ -169,7 +169,6 @@ def _ask_round(store, ids, models, asked: dict[str, list], options, deadline, ta
         total = tallies[name]
         total.answered += tally.answered
         total.errors += tally.errors
-        total.already += tally.already
         total.seconds += tally.seconds
         total.error_samples += tally.error_samples[:3 - len(total.error_samples)]
         if tally.stopped:

@@ -174,6 +174,8 @@ def test_an_audit_killed_between_rounds_resumes_with_the_same_sequences(tmp_path
     monkeypatch.setattr(collect_sequential, "_ask_round", real_ask)
     run_pipeline(options)
     assert points_of(broken / "audit.db")[0] == points_of(whole / "audit.db")[0]
+    again = collect_sequential.run_sequential(options.collect)  # a settled audit asks nothing more
+    assert "teacher: 0 answered, 0 failed this run (16 already recorded)" in again, again
 
 
 def test_a_failed_query_answered_later_joins_the_round_it_arrived_in(tmp_path, hashing, monkeypatch, tiny_llama_dir,
