@@ -116,7 +116,7 @@ def bench_analysis(n_probes: int) -> Path:
     run_analysis(path, use_judge=False, quiet=True)
     warm = time.perf_counter() - t0
     with Store.open(path) as store:
-        costs = {c["subject"]: c for c in store.costs(store.require_audit()["id"])}
+        costs = {c["subject"]: c for c in store.costs()}
     print(summary)
     print(f"\nanalysis of {n:,} responses ({n_probes:,} probes x 3 models), no judge, on {os.cpu_count()} CPUs:")
     print(f"  cold (embeddings computed): {cold:6.1f} s wall, {cold_cpu:6.1f} s CPU "
@@ -132,7 +132,7 @@ def bench_embedder_workers(db_path: Path, n_texts: int = 3000) -> None:
     from audit.adversaries.embeddings import Embedder
 
     with Store.open(db_path) as store:
-        texts = [r["text"] for r in store.responses(store.require_audit()["id"])][:n_texts]
+        texts = [r["text"] for r in store.responses()][:n_texts]
     one, per_core = Embedder(workers=1), Embedder()
     per_core._model = one._load()
     one.encode(texts[:64])  # warm-up
@@ -153,7 +153,7 @@ def judge_prompts(db_path: Path, n_prompts: int) -> list[str]:
     from audit.adversaries.comparison import load_comparisons
 
     with Store.open(db_path) as store:
-        comparisons, by_model = load_comparisons(store, store.require_audit()["id"])
+        comparisons, by_model = load_comparisons(store)
     comp = comparisons[0]
     references = judge.ReferencePool({r["probe_id"]: (r["category"], r["text"]) for r in by_model["teacher"]}, seed=0)
     return [judge.pair_prompt(comp, i, order, references)[0] for i, order in judge.asking_order(comp)[:n_prompts]]
