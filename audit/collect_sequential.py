@@ -62,7 +62,8 @@ def run_sequential(options: CollectOptions) -> str:
     rounds = plan.rounds(options.queries)
     tallies = {name: RoleTally(name=name, already=len(store.completed_queries(ids[name]))) for name, _, _ in named}
     first = max(store.sequential_rounds().values(), default=-1) + 1  # the rounds before it were evaluated
-    stop = sequential.evaluate(store, plan, embedder=embedder, scorer=scorer).stop if first else None
+    evaluation = sequential.evaluate(store, plan, embedder=embedder, scorer=scorer) if first else None
+    stop = evaluation.stop if evaluation else None
     why = "rule" if stop is not None else "budget"
     with progress(options.quiet) as bar:
         task = bar.add_task("rounds            ", total=len(rounds), completed=min(first, len(rounds)),
@@ -74,7 +75,8 @@ def run_sequential(options: CollectOptions) -> str:
             if not _ask_round(store, ids, models, asked, options, deadline, tallies, bar):
                 why = "deadline"
                 break
-            evaluation = sequential.evaluate(store, plan, current=index, embedder=embedder, scorer=scorer, bar=bar)
+            evaluation = sequential.evaluate(store, plan, current=index, previous=evaluation, embedder=embedder,
+                                             scorer=scorer, bar=bar)
             store.record_round(index, evaluation.schedule.joined(index))
             if task is not None:
                 bar.update(task, advance=1, status=evaluation.last.outcome if evaluation.last else "")

@@ -48,6 +48,42 @@ GRID = 2001  # candidate means on the [0, 1] scale; endpoints are refined betwee
 
 
 @dataclass(frozen=True)
+class Capital:
+    """The state of the betting after some steps, for a set of candidate means: what a longer stream continues.
+
+    Running sums are continued with ``np.cumsum`` from their last value, which
+    adds in the same order as one pass over the whole stream, so a sequence
+    extended round by round is bit-for-bit the one computed at once.
+    """
+
+    steps: int
+    sum_y: float  # Σ y
+    sum_squares: float  # Σ (y − μ̂)², each step's deviation from its own running mean
+    mean: float  # the running mean μ̂ after the last step (the prior ½ before any)
+    variance: float  # the running variance σ̂² after the last step (the prior ¼ before any)
+    log_up: np.ndarray  # log Π(1 + λ⁺(y − m)) per candidate mean
+    log_down: np.ndarray  # log Π(1 − λ⁻(y − m)) per candidate mean
+
+    @classmethod
+    def start(cls, candidates: int) -> "Capital":
+        return cls(0, 0.0, 0.0, 0.5, 0.25, np.zeros(candidates), np.zeros(candidates))
+
+
+@dataclass(frozen=True)
+class _Carry:
+    """A sequence's state after its last step (`confidence_sequence` continues it when the stream grows)."""
+
+    values: np.ndarray  # the stream so far, as given
+    y: np.ndarray  # the same on the [0, 1] scale
+    grid: Capital
+    null: Capital
+    null_peak: float  # the largest log-capital of the null so far
+    inside: np.ndarray  # the running intersection after the last step, per grid point
+    shut: np.ndarray  # per grid point, the first step (from 1) whose set shut it out; 0 while inside
+    sum_x: float
+
+
+@dataclass(frozen=True)
 class Sequence:
     """A running-intersection CS over a stream, one entry per step (after that step's observation)."""
 
@@ -60,54 +96,117 @@ class Sequence:
     null: float
     final_low: float  # the last step's bounds, refined between grid points
     final_high: float
+    carry: _Carry | None = None
 
     def __len__(self) -> int:
         return len(self.estimate)
 
 
-def _log_capital(y: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """log Kₜ(m) of the hedged process max(½K⁺, ½K⁻), steps x candidate means, with aGRAPA bets.
+def _continued(total: float, steps: np.ndarray) -> np.ndarray:
+    """The running sums of ``steps`` after ``total`` (exactly those of one pass over the whole stream)."""
+    return np.cumsum(np.r_[total, steps])[1:]
+
+
+def _betting(y: np.ndarray, m: np.ndarray, capital: Capital) -> tuple[np.ndarray, Capital]:
+    """log Kₜ(m) of the hedged process max(½K⁺, ½K⁻) for each new step ``y`` and candidate mean ``m``, continuing
+    ``capital``, with aGRAPA bets; and the capital after the last step.
 
     λ = (μ̂ₜ₋₁ − m) / (σ̂²ₜ₋₁ + (μ̂ₜ₋₁ − m)²) from the past alone (WSR 2023, eq. 25; confseq's
     ``lambda_aKelly``), the positive process betting max(λ, 0) ∧ c/m, the negative one max(−λ, 0) ∧ c/(1 − m):
     each bets only on the side the data so far point to, which is what makes a test decide quickly.
     """
-    m = np.atleast_1d(m)[None, :]
-    t = np.arange(1, len(y) + 1)
-    mu = (0.5 + np.cumsum(y)) / (t + 1)
-    variance = (0.25 + np.cumsum((y - mu) ** 2)) / (t + 1)
-    mu_before, variance_before = np.r_[0.5, mu[:-1]][:, None], np.r_[0.25, variance[:-1]][:, None]
+    t = np.arange(capital.steps + 1, capital.steps + len(y) + 1)
+    sum_y = _continued(capital.sum_y, y)
+    mu = (0.5 + sum_y) / (t + 1)
+    sum_squares = _continued(capital.sum_squares, (y - mu) ** 2)
+    variance = (0.25 + sum_squares) / (t + 1)
+    mu_before = np.r_[capital.mean, mu[:-1]][:, None]
+    variance_before = np.r_[capital.variance, variance[:-1]][:, None]
+    m = m[None, :]
     lam = (mu_before - m) / (variance_before + (mu_before - m) ** 2)
     lam_up = np.minimum(np.maximum(lam, 0.0), C_TRUNCATION / np.maximum(m, 1e-12))
     lam_down = np.minimum(np.maximum(-lam, 0.0), C_TRUNCATION / np.maximum(1.0 - m, 1e-12))
-    up = np.cumsum(np.log1p(lam_up * (y[:, None] - m)), axis=0)
-    down = np.cumsum(np.log1p(-lam_down * (y[:, None] - m)), axis=0)
-    return np.maximum(up, down) + math.log(0.5)
+    up = np.cumsum(np.vstack([capital.log_up, np.log1p(lam_up * (y[:, None] - m))]), axis=0)[1:]
+    down = np.cumsum(np.vstack([capital.log_down, np.log1p(-lam_down * (y[:, None] - m))]), axis=0)[1:]
+    after = Capital(int(t[-1]), float(sum_y[-1]), float(sum_squares[-1]), float(mu[-1]), float(variance[-1]),
+                    up[-1], down[-1])
+    return np.maximum(up, down) + math.log(0.5), after
+
+
+def _log_capital(y: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """log Kₜ(m) over a whole stream, steps x candidate means (`_betting` from the start)."""
+    m = np.atleast_1d(np.asarray(m, dtype=float))
+    return _betting(np.asarray(y, dtype=float), m, Capital.start(len(m)))[0]
+
+
+def _grid_of(bounds: tuple[float, float], null: float) -> np.ndarray:
+    lo, hi = bounds
+    return np.unique(np.r_[np.linspace(0.0, 1.0, GRID), (null - lo) / (hi - lo)])
 
 
 def confidence_sequence(values, bounds: tuple[float, float] = (-1.0, 1.0), confidence: float = 0.95,
-                        null: float = 0.0) -> Sequence:
-    """The CS of the mean of ``values`` (each within ``bounds``), step by step, with the p-value of ``null``."""
+                        null: float = 0.0, previous: Sequence | None = None) -> Sequence:
+    """The CS of the mean of ``values`` (each within ``bounds``), step by step, with the p-value of ``null``.
+
+    ``previous``: the sequence of an earlier, shorter stream; where ``values``
+    continues it (the same bounds, level and null, and its values a prefix of
+    these), only the new steps are computed, and the result is identical to
+    computing the whole stream at once. A sequential audit's streams only grow
+    between rounds, so each round costs its own steps, not the whole audit's.
+    """
     lo, hi = bounds
     x = np.asarray(values, dtype=float)
     if len(x) and (x.min() < lo - 1e-9 or x.max() > hi + 1e-9):
         raise ValueError(f"a value lies outside the stated bounds {bounds}")
-    alpha = 1.0 - confidence
+    if not _continues(previous, x, bounds, confidence, null):
+        previous = _empty(bounds, confidence, null)
+    return _extend(previous, x[len(previous):])
+
+
+def _continues(previous: Sequence | None, x: np.ndarray, bounds, confidence: float, null: float) -> bool:
+    return (previous is not None and previous.carry is not None and previous.bounds == bounds
+            and previous.confidence == confidence and previous.null == null and len(previous) <= len(x)
+            and np.array_equal(previous.carry.values, x[:len(previous)]))
+
+
+def _empty(bounds: tuple[float, float], confidence: float, null: float) -> Sequence:
+    lo, hi = bounds
+    grid = _grid_of(bounds, null)
+    carry = _Carry(np.zeros(0), np.zeros(0), Capital.start(len(grid)), Capital.start(1), -math.inf,
+                   np.ones(len(grid), dtype=bool), np.zeros(len(grid), dtype=int), 0.0)
+    empty = np.zeros(0)
+    return Sequence(empty, empty, empty, empty, bounds, confidence, null, lo, hi, carry)
+
+
+def _extend(previous: Sequence, x: np.ndarray) -> Sequence:
+    """``previous`` continued by the new values ``x``."""
+    if len(x) == 0:
+        return previous
+    lo, hi = previous.bounds
+    carry = previous.carry
+    grid = _grid_of(previous.bounds, previous.null)
+    alpha = 1.0 - previous.confidence
     y = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
-    if len(y) == 0:
-        empty = np.zeros(0)
-        return Sequence(empty, empty, empty, empty, bounds, confidence, null, lo, hi)
-    grid = np.unique(np.r_[np.linspace(0.0, 1.0, GRID), (null - lo) / (hi - lo)])
-    inside = _log_capital(y, grid) < math.log(1.0 / alpha)
-    inside = np.logical_and.accumulate(inside, axis=0)  # running intersection
+    log_k, grid_capital = _betting(y, grid, carry.grid)
+    inside = np.logical_and.accumulate(np.vstack([carry.inside, log_k < math.log(1.0 / alpha)]), axis=0)[1:]
+    shut = carry.shut.copy()
+    newly = carry.inside & ~inside[-1]
+    shut[newly] = carry.grid.steps + np.argmax(~inside[:, newly], axis=0) + 1
+    null_log_k, null_capital = _betting(y, np.array([(previous.null - lo) / (hi - lo)]), carry.null)
+    peak = np.maximum.accumulate(np.r_[carry.null_peak, null_log_k[:, 0]])[1:]
     rescale = lambda v: lo + (hi - lo) * v  # noqa: E731
     low, high = _grid_bounds(inside, grid)
-    null_y = np.array([(null - lo) / (hi - lo)])
-    p = np.minimum(1.0, np.exp(-np.maximum.accumulate(_log_capital(y, null_y)[:, 0])))
-    final_low, final_high = _refined(y, alpha, grid, inside)
-    return Sequence(estimate=np.cumsum(x) / np.arange(1, len(x) + 1), low=rescale(low), high=rescale(high),
-                    p_value=p, bounds=bounds, confidence=confidence, null=null,
-                    final_low=rescale(final_low), final_high=rescale(final_high))
+    all_y = np.r_[carry.y, y]
+    final_low, final_high = _refined(all_y, alpha, grid, inside[-1], shut)
+    sum_x = _continued(carry.sum_x, x)
+    steps = np.arange(len(previous) + 1, len(previous) + len(x) + 1)
+    return Sequence(estimate=np.r_[previous.estimate, sum_x / steps], low=np.r_[previous.low, rescale(low)],
+                    high=np.r_[previous.high, rescale(high)],
+                    p_value=np.r_[previous.p_value, np.minimum(1.0, np.exp(-peak))], bounds=previous.bounds,
+                    confidence=previous.confidence, null=previous.null, final_low=rescale(final_low),
+                    final_high=rescale(final_high),
+                    carry=_Carry(np.r_[carry.values, x], all_y, grid_capital, null_capital, float(peak[-1]),
+                                 inside[-1], shut, float(sum_x[-1])))
 
 
 def _grid_bounds(inside: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -120,25 +219,25 @@ def _grid_bounds(inside: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.n
     return low, high
 
 
-def _refined(y: np.ndarray, alpha: float, grid: np.ndarray, inside: np.ndarray) -> tuple[float, float]:
-    """The last step's running-intersection bounds, refined by bisection between grid neighbours.
+def _refined(y: np.ndarray, alpha: float, grid: np.ndarray, last: np.ndarray,
+             shut: np.ndarray) -> tuple[float, float]:
+    """The last step's running-intersection bounds (``last``: which grid points are still inside), refined by
+    bisection between grid neighbours.
 
     Each step's own set is an interval (the hedged capital is quasi-convex in
     m, WSR 2023), so where the running intersection first shut out the grid
-    point next to its bound, that step's own bound lies between the two grid
-    points, and bisection finds it. Later steps may have shut out a little
-    more of that gap; taking the first step's bound is conservative (a wider
-    interval), never narrower than the CS.
+    point next to its bound (at step ``shut`` of that point), that step's own
+    bound lies between the two grid points, and bisection finds it. Later
+    steps may have shut out a little more of that gap; taking the first step's
+    bound is conservative (a wider interval), never narrower than the CS.
     """
-    last = inside[-1]
     if not last.any():
         return float("nan"), float("nan")
     first, final = int(last.argmax()), int(len(grid) - 1 - last[::-1].argmax())
     level = math.log(1.0 / alpha)
 
     def boundary(outside: int, inner: int) -> float:
-        step = int(np.argmax(~inside[:, outside])) + 1  # the first step whose set shut that grid point out
-        return _boundary(y[:step], grid[outside], grid[inner], level)
+        return _boundary(y[:shut[outside]], grid[outside], grid[inner], level)
 
     low = grid[first] if first == 0 else boundary(first - 1, first)
     high = grid[final] if final == len(grid) - 1 else boundary(final + 1, final)

@@ -290,15 +290,18 @@ class Decision:
     findings: dict = field(default_factory=dict)  # comparison -> "above" / "below" / "conflicting" / "not settled"
 
 
-def track(streams: list[Stream], confidence: float) -> list[Tracked]:
-    """Each stream's CS at 1 − α/m, m the adversaries in its comparison's family."""
+def track(streams: list[Stream], confidence: float, previous: list[Tracked] | None = None) -> list[Tracked]:
+    """Each stream's CS at 1 − α/m, m the adversaries in its comparison's family; a stream that continues one of
+    ``previous`` (the last round's) is extended, not recomputed, with the same result."""
     family: dict[str, int] = {}
     for s in streams:
         family[s.comparison] = family.get(s.comparison, 0) + 1
+    before = {(t.stream.comparison, t.stream.adversary): t.sequence for t in previous or []}
     tracked = []
     for s in streams:
         level = 1.0 - (1.0 - confidence) / family[s.comparison]
-        tracked.append(Tracked(s, confidence_sequence(s.values, BOUNDS, level), family[s.comparison]))
+        sequence = confidence_sequence(s.values, BOUNDS, level, previous=before.get((s.comparison, s.adversary)))
+        tracked.append(Tracked(s, sequence, family[s.comparison]))
     return tracked
 
 
@@ -390,8 +393,8 @@ class Evaluation:
         return rows
 
 
-def evaluate(store, plan: Plan, *, current: int | None = None, embedder=None, scorer=None,
-             bar=None) -> Evaluation:
+def evaluate(store, plan: Plan, *, current: int | None = None, previous: Evaluation | None = None, embedder=None,
+             scorer=None, bar=None) -> Evaluation:
     """Recompute every stream from the database (caches make this cheap) and track it round by round, at the
     plan's level.
 
@@ -400,7 +403,8 @@ def evaluate(store, plan: Plan, *, current: int | None = None, embedder=None, sc
     when reading a finished collection, at the round after the last recorded.
     ``scorer`` (a `TeacherScorer`) scores responses under the teacher where the
     plan's family has the teacher-likelihood adversary; one without a model
-    reads only its cache.
+    reads only its cache. ``previous``, the last round's evaluation, lets each
+    sequence be extended by the new round's probes instead of recomputed.
     """
     from audit.adversaries.comparison import load_comparisons
     from audit.adversaries.embeddings import Embedder, attach_features
@@ -420,7 +424,7 @@ def evaluate(store, plan: Plan, *, current: int | None = None, embedder=None, sc
     streams = discriminator_streams(comparisons, schedule)
     if "teacher-likelihood" in plan.adversaries:
         streams += likelihood_streams(comparisons, teacher_logliks(scorer, comparisons, bar), schedule)
-    tracked = track(streams, plan.confidence)
+    tracked = track(streams, plan.confidence, previous.tracked if previous else None)
     rounds, per_round = np.unique(unit_rounds(comparisons[0], schedule), return_counts=True)
     queries = dict(zip(rounds.tolist(), np.cumsum(per_round).tolist()))  # answered units up to each round's end
     return Evaluation(plan, schedule, tracked, [decide(tracked, plan, r) for r in rounds.tolist()], queries)

@@ -63,6 +63,29 @@ def test_the_final_interval_excludes_the_null_exactly_when_the_anytime_p_value_i
             assert seq.low[-1] <= seq.final_low <= seq.final_high <= seq.high[-1]
 
 
+@pytest.mark.parametrize("cuts", [(0, 1, 2), (5, 9), (17,), (30, 31, 47)])
+def test_a_sequence_extended_round_by_round_is_the_one_computed_at_once(cuts):
+    """A sequential audit extends each sequence by the new round's steps; every number must be bit-for-bit what
+    one pass over the whole stream gives, or a resumed audit (which recomputes) could decide differently."""
+    x = np.clip(np.random.default_rng(len(cuts)).normal(0.25, 0.7, 60), -1, 1)
+    whole = confidence_sequence(x, (-1.0, 1.0), 0.975, null=0.1)
+    extended = None
+    for k in (*cuts, len(x)):
+        extended = confidence_sequence(x[:k], (-1.0, 1.0), 0.975, null=0.1, previous=extended)
+    for field in ("estimate", "low", "high", "p_value"):
+        assert np.array_equal(getattr(whole, field), getattr(extended, field)), field
+    assert (whole.final_low, whole.final_high) == (extended.final_low, extended.final_high)
+
+
+def test_a_stream_that_does_not_continue_the_previous_one_is_computed_afresh():
+    x = np.array([1.0, 1.0, -1.0, 1.0, 0.0, 1.0])
+    earlier = confidence_sequence(np.array([1.0, -1.0, 1.0]), (-1.0, 1.0), 0.95)  # not a prefix of x
+    fresh = confidence_sequence(x, (-1.0, 1.0), 0.95)
+    assert np.array_equal(confidence_sequence(x, (-1.0, 1.0), 0.95, previous=earlier).p_value, fresh.p_value)
+    other_level = confidence_sequence(x[:3], (-1.0, 1.0), 0.9)
+    assert np.array_equal(confidence_sequence(x, (-1.0, 1.0), 0.95, previous=other_level).high, fresh.high)
+
+
 def test_a_value_outside_the_bounds_is_refused():
     with pytest.raises(ValueError):
         confidence_sequence([0.5, 1.5], (-1.0, 1.0))
