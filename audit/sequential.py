@@ -43,9 +43,12 @@ sequence (`audit.confseq`), valid at every round at once.
   is above it. Otherwise collection stops at the budget and the claims are
   stated as they stand, still valid.
 
-Everything here is a function of the database and the plan, so an audit
-killed between rounds and resumed computes exactly the sequences it would
-have without the interruption.
+Everything here is a function of the database (its responses and the round
+each answer joined at, `Plan.schedule`) and the plan, so an audit killed
+between rounds and resumed computes exactly the sequences it would have
+without the interruption, and the report recomputes those the collection
+stopped on; between rounds a sequence is extended, not recomputed, to the
+same numbers (`audit.confseq`).
 """
 
 from __future__ import annotations
