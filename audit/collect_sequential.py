@@ -3,15 +3,17 @@
 The order of the whole usable suite is fixed by the seed and recorded (with
 its hash, the round size, the stopping rule and the adversaries of the
 family) before the first query; then each round asks every model the next
-``round_size`` probes, and `audit.sequential.evaluate` recomputes the
-sequences from the database. Collection stops at the first round where the
+``round_size`` probes, and `audit.sequential.evaluate` rebuilds the
+streams from the database and extends each sequence by the round. Collection stops at the first round where the
 rule is settled, or at the budget (``--probes``, ``--max-seconds``,
 ``--max-cost``). The stop is recorded in the audit's config. Every model,
 the embedder and the teacher's scorer stay loaded across rounds.
 
 A query that failed is asked again with the next round, and its answer joins
 the sequences at that round (recorded in ``sequential_rounds`` as each round
-is evaluated), never at its own round, which was already decided on. A run
+is evaluated), never at its own round, which was already decided on; one
+that failed in the budget's last round is retried by a rerun, in one more
+round of no new probes. Once the rule is settled nothing more is asked. A run
 killed anywhere resumes at the first round not evaluated: earlier rounds are
 recomputed from the database and their recorded membership, so the sequences
 are the same as if it had never stopped.
@@ -65,16 +67,21 @@ def run_sequential(options: CollectOptions) -> str:
     evaluation = sequential.evaluate(store, plan, embedder=embedder, scorer=scorer) if first else None
     stop = evaluation.stop if evaluation else None
     why = "rule" if stop is not None else "budget"
+    todo = _rounds_to_ask(store, ids, rounds, first, options.samples, by_id) if stop is None else []
+    reached = first  # the rounds asked so far
     with progress(options.quiet) as bar:
-        task = bar.add_task("rounds            ", total=len(rounds), completed=min(first, len(rounds)),
+        total = max(len(rounds), first + len(todo))
+        task = bar.add_task("rounds            ", total=total, completed=min(first, total),
                             status="") if bar is not None else None
-        for index in range(first, len(rounds)) if stop is None else ():
-            store.select_probes(rounds[index], purpose="eval", first_rank=index * plan.round_size)
+        for index, new in todo:
+            if new:
+                store.select_probes(new, purpose="eval", first_rank=index * plan.round_size)
             asked = {name: _unfinished(store, ids[name], rounds[:index], options.samples, by_id)
-                     + [by_id[p] for p in rounds[index]] for name in models}
+                     + [by_id[p] for p in new] for name in models}
             if not _ask_round(store, ids, models, asked, options, deadline, tallies, bar):
                 why = "deadline"
                 break
+            reached = index + 1
             evaluation = sequential.evaluate(store, plan, current=index, previous=evaluation, embedder=embedder,
                                              scorer=scorer, bar=bar)
             store.record_round(index, evaluation.schedule.joined(index))
@@ -89,8 +96,9 @@ def run_sequential(options: CollectOptions) -> str:
                 break
     if scorer is not None:
         scorer.record_cost()
-    asked_rounds = min(len(rounds), (stop.round + 1) if stop is not None else len(rounds))
-    unanswered = any(_unfinished(store, ids[name], rounds[:asked_rounds], options.samples, by_id) for name in models)
+    # settled: nothing more is asked (a query that failed stays failed, shown in the coverage); else a rerun retries
+    unanswered = stop is None and any(_unfinished(store, ids[name], rounds[:reached], options.samples, by_id)
+                                      for name in models)
     complete = why in ("rule", "budget", "cost") and not unanswered
     config = {**options.recorded(), "sequential_plan": plan.recorded(), **collection_environment()}
     if why != "deadline":
@@ -154,6 +162,17 @@ def _scorer(store: Store, teacher, plan):
 
     row = store.model("teacher")
     return TeacherScorer(store, teacher, row["fingerprint"] or "unknown", row["param_count"])
+
+
+def _rounds_to_ask(store: Store, ids: dict, rounds: list[list[str]], first: int, samples: int,
+                   by_id: dict) -> list[tuple[int, list[str]]]:
+    """(round index, its new probes) still to ask from round ``first``; once every round of the budget was asked,
+    one more round of no new probes if a query failed: a rerun retries it there, and the answer joins that round."""
+    if first < len(rounds):
+        return [(index, rounds[index]) for index in range(first, len(rounds))]
+    if any(_unfinished(store, model_id, rounds, samples, by_id) for model_id in ids.values()):
+        return [(first, [])]
+    return []
 
 
 def _unfinished(store: Store, model_id: str, earlier: list[list[str]], samples: int, by_id: dict) -> list:

@@ -238,6 +238,39 @@ def test_a_failed_query_answered_later_joins_the_round_it_arrived_in(tmp_path, h
     assert likelihood == {0: 3, 1: 8, 2: 12, 3: 16}  # round 0 was decided on three probes, and still is
 
 
+def test_a_query_that_failed_in_the_last_round_is_retried_by_a_rerun_in_a_round_of_its_own(
+        tmp_path, hashing, monkeypatch, tiny_llama_dir, tiny_gemma3_dir, tiny_lora_dir, long_suite):
+    real_role = collect_sequential.collect_role
+    calls = {"suspect": 0}
+
+    def fails_in_the_last_round(store, model_id, name, model, probes, *args, **kwargs):
+        calls[name] = calls.get(name, 0) + 1
+        if name != "suspect" or calls[name] != 2:
+            return real_role(store, model_id, name, model, probes, *args, **kwargs)
+        real_generate = model.generate
+        model.generate = lambda prompts, params, seeds=None, samples=None: [
+            Generation(error="HTTP 429 rate limited", finish_reason="error"),
+            *real_generate(prompts[1:], params, seeds=seeds[1:], samples=samples[1:])]
+        try:
+            return real_role(store, model_id, name, model, probes, *args, **kwargs)
+        finally:
+            del model.generate
+
+    options = sequential_options(tmp_path, tiny_llama_dir, tiny_gemma3_dir, tiny_lora_dir, long_suite,
+                                 queries=8, stop_rule="certify", epsilon_threshold=1.0)
+    monkeypatch.setattr(collect_sequential, "collect_role", fails_in_the_last_round)
+    collect_sequential.run_sequential(options.collect)
+    with Store.open(tmp_path / "audit.db", create=False) as store:
+        assert store.require_audit()["status"] == "collecting"
+        assert sorted(set(store.sequential_rounds().values())) == [0, 1] and len(store.sequential_rounds()) == 7
+    monkeypatch.setattr(collect_sequential, "collect_role", real_role)
+    collect_sequential.run_sequential(options.collect)
+    with Store.open(tmp_path / "audit.db", create=False) as store:
+        assert store.require_audit()["status"] == "collected"
+        rounds = store.sequential_rounds()
+        assert len(rounds) == 8 and sorted(rounds.values()).count(2) == 1  # the retried answer joined round 2
+
+
 def test_a_resume_with_another_round_size_is_refused(tmp_path, hashing, tiny_llama_dir, tiny_gemma3_dir,
                                                      tiny_lora_dir, long_suite):
     run_pipeline(sequential_options(tmp_path, tiny_llama_dir, tiny_gemma3_dir, tiny_lora_dir, long_suite))
