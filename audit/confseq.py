@@ -59,14 +59,12 @@ class Capital:
     steps: int
     sum_y: float  # Σ y
     sum_squares: float  # Σ (y − μ̂)², each step's deviation from its own running mean
-    mean: float  # the running mean μ̂ after the last step (the prior ½ before any)
-    variance: float  # the running variance σ̂² after the last step (the prior ¼ before any)
     log_up: np.ndarray  # log Π(1 + λ⁺(y − m)) per candidate mean
     log_down: np.ndarray  # log Π(1 − λ⁻(y − m)) per candidate mean
 
     @classmethod
     def start(cls, candidates: int) -> "Capital":
-        return cls(0, 0.0, 0.0, 0.5, 0.25, np.zeros(candidates), np.zeros(candidates))
+        return cls(0, 0.0, 0.0, np.zeros(candidates), np.zeros(candidates))
 
 
 @dataclass(frozen=True)
@@ -74,7 +72,6 @@ class _Carry:
     """A sequence's state after its last step (`confidence_sequence` continues it when the stream grows)."""
 
     values: np.ndarray  # the stream so far, as given
-    y: np.ndarray  # the same on the [0, 1] scale
     grid: Capital
     null: Capital
     null_peak: float  # the largest log-capital of the null so far
@@ -115,21 +112,19 @@ def _betting(y: np.ndarray, m: np.ndarray, capital: Capital) -> tuple[np.ndarray
     ``lambda_aKelly``), the positive process betting max(λ, 0) ∧ c/m, the negative one max(−λ, 0) ∧ c/(1 − m):
     each bets only on the side the data so far point to, which is what makes a test decide quickly.
     """
-    t = np.arange(capital.steps + 1, capital.steps + len(y) + 1)
+    t = np.arange(capital.steps, capital.steps + len(y) + 1)  # the step before the new ones, then each new one
     sum_y = _continued(capital.sum_y, y)
-    mu = (0.5 + sum_y) / (t + 1)
-    sum_squares = _continued(capital.sum_squares, (y - mu) ** 2)
-    variance = (0.25 + sum_squares) / (t + 1)
-    mu_before = np.r_[capital.mean, mu[:-1]][:, None]
-    variance_before = np.r_[capital.variance, variance[:-1]][:, None]
+    mu = (0.5 + np.r_[capital.sum_y, sum_y]) / (t + 1)  # the running mean μ̂ (the prior ½ before any step)
+    sum_squares = _continued(capital.sum_squares, (y - mu[1:]) ** 2)
+    variance = (0.25 + np.r_[capital.sum_squares, sum_squares]) / (t + 1)  # σ̂² (the prior ¼ before any step)
+    mu_before, variance_before = mu[:-1, None], variance[:-1, None]
     m = m[None, :]
     lam = (mu_before - m) / (variance_before + (mu_before - m) ** 2)
     lam_up = np.minimum(np.maximum(lam, 0.0), C_TRUNCATION / np.maximum(m, 1e-12))
     lam_down = np.minimum(np.maximum(-lam, 0.0), C_TRUNCATION / np.maximum(1.0 - m, 1e-12))
     up = np.cumsum(np.vstack([capital.log_up, np.log1p(lam_up * (y[:, None] - m))]), axis=0)[1:]
     down = np.cumsum(np.vstack([capital.log_down, np.log1p(-lam_down * (y[:, None] - m))]), axis=0)[1:]
-    after = Capital(int(t[-1]), float(sum_y[-1]), float(sum_squares[-1]), float(mu[-1]), float(variance[-1]),
-                    up[-1], down[-1])
+    after = Capital(int(t[-1]), float(sum_y[-1]), float(sum_squares[-1]), up[-1], down[-1])
     return np.maximum(up, down) + math.log(0.5), after
 
 
@@ -172,7 +167,7 @@ def _continues(previous: Sequence | None, x: np.ndarray, bounds, confidence: flo
 def _empty(bounds: tuple[float, float], confidence: float, null: float) -> Sequence:
     lo, hi = bounds
     grid = _grid_of(bounds, null)
-    carry = _Carry(np.zeros(0), np.zeros(0), Capital.start(len(grid)), Capital.start(1), -math.inf,
+    carry = _Carry(np.zeros(0), Capital.start(len(grid)), Capital.start(1), -math.inf,
                    np.ones(len(grid), dtype=bool), np.zeros(len(grid), dtype=int), 0.0)
     empty = np.zeros(0)
     return Sequence(empty, empty, empty, empty, bounds, confidence, null, lo, hi, carry)
@@ -196,8 +191,8 @@ def _extend(previous: Sequence, x: np.ndarray) -> Sequence:
     peak = np.maximum.accumulate(np.r_[carry.null_peak, null_log_k[:, 0]])[1:]
     rescale = lambda v: lo + (hi - lo) * v  # noqa: E731
     low, high = _grid_bounds(inside, grid)
-    all_y = np.r_[carry.y, y]
-    final_low, final_high = _refined(all_y, alpha, grid, inside[-1], shut)
+    all_x = np.r_[carry.values, x]
+    final_low, final_high = _refined(np.clip((all_x - lo) / (hi - lo), 0.0, 1.0), alpha, grid, inside[-1], shut)
     sum_x = _continued(carry.sum_x, x)
     steps = np.arange(len(previous) + 1, len(previous) + len(x) + 1)
     return Sequence(estimate=np.r_[previous.estimate, sum_x / steps], low=np.r_[previous.low, rescale(low)],
@@ -205,7 +200,7 @@ def _extend(previous: Sequence, x: np.ndarray) -> Sequence:
                     p_value=np.r_[previous.p_value, np.minimum(1.0, np.exp(-peak))], bounds=previous.bounds,
                     confidence=previous.confidence, null=previous.null, final_low=rescale(final_low),
                     final_high=rescale(final_high),
-                    carry=_Carry(np.r_[carry.values, x], all_y, grid_capital, null_capital, float(peak[-1]),
+                    carry=_Carry(all_x, grid_capital, null_capital, float(peak[-1]),
                                  inside[-1], shut, float(sum_x[-1])))
 
 

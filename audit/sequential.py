@@ -420,8 +420,9 @@ def evaluate(store, plan: Plan, *, current: int | None = None, previous: Evaluat
     recorded = store.sequential_rounds()
     if current is None:
         current = max(recorded.values(), default=-1) + 1
-    schedule = plan.schedule(units_of(comparisons[0]), recorded, current)
-    counted = np.array([u in schedule.units for u in units_of(comparisons[0])], dtype=bool)
+    units = units_of(comparisons[0])
+    schedule = plan.schedule(units, recorded, current)
+    counted = np.array([u in schedule.units for u in units], dtype=bool)
     comparisons = [c.subset(counted) for c in comparisons]
     attach_features(store, comparisons, embedder or Embedder(), bar)
     streams = discriminator_streams(comparisons, schedule)
