@@ -52,9 +52,10 @@ def run_sequential(options: CollectOptions) -> str:
     models = {name: load_model(checked[spec], device=options.device, dtype=options.dtype,
                                concurrency=options.concurrency, deadline=deadline) for name, _role, spec in named}
     suites, pool = _pool(store, audit, options, models)
+    family = _family(models["teacher"])
     plan = sequential.preregister([p.id for p in pool], seed=options.seed, round_size=options.round_size,
                                   rule=options.stop_rule, threshold=options.epsilon_threshold,
-                                  adversaries=_family(models["teacher"]), confidence=options.confidence)
+                                  adversaries=family, confidence=options.confidence, windows=_windows(audit, family))
     _start(store, audit, options, suites, plan)
     ids = {name: store.add_model(name=name, role=role, spec=spec,
                                  description=models[name].describe().as_dict()) for name, role, spec in named}
@@ -132,6 +133,19 @@ def _family(teacher) -> tuple[str, ...]:
     except ScoringUnsupported:
         return ("discriminator-paired",)
     return sequential.ADVERSARIES
+
+
+def _windows(audit: dict | None, family: tuple[str, ...]) -> tuple[int, ...]:
+    """The teacher-likelihood's opening windows (`sequential.likelihood_streams`); an audit planned before they
+    existed resumes with the whole response only, the statistic it pre-registered."""
+    from audit.adversaries.likelihood import OPENING_WINDOWS
+
+    if "teacher-likelihood" not in family:
+        return ()
+    recorded = json.loads(audit["config_json"] or "{}").get("sequential_plan") if audit is not None else None
+    if isinstance(recorded, dict) and "likelihood_windows" not in recorded:
+        return ()
+    return OPENING_WINDOWS
 
 
 def _start(store: Store, audit: dict | None, options: CollectOptions, suites: list, plan) -> None:

@@ -17,8 +17,10 @@ sequence (`audit.confseq`), valid at every round at once.
   sequential predictive two-sample tests): the paired discriminator is
   refitted on every probe before a new one and says which of the two
   responses to it is the teacher's (+1 right, −1 wrong, 0 tie); the
-  teacher-likelihood adversary says the one the teacher finds more likely
-  (a fixed rule: nothing to train). The per-probe mean of these is the
+  teacher-likelihood adversary says the one the teacher finds more likely,
+  over the opening window of the responses (4, 8, 16 or 32 tokens, or the
+  whole response) that was the most decisive on the probes before it
+  (`likelihood_streams`). The per-probe mean of these is the
   paired advantage, in [−1, 1]. Where the two models are exchangeable every
   step has mean 0, whatever was learned.
 - **Provenance, asked directly.** Against each control the same two
@@ -84,6 +86,7 @@ class Plan:
     threshold: float | None = None  # certify: the ε a vendor claims not to exceed
     adversaries: tuple[str, ...] = ("discriminator-paired",)
     confidence: float = 0.95  # the level of every sequence (before Bonferroni over the family)
+    windows: tuple[int, ...] = ()  # teacher-likelihood: the opening windows it may compare (`likelihood_streams`)
 
     @cached_property
     def position(self) -> dict[str, int]:
@@ -120,14 +123,16 @@ class Plan:
         return Schedule(probe_round, {pid: i for i, pid in enumerate(ordered)}, kept)
 
     def recorded(self) -> dict:
-        """What the audit's config records (the order itself is the seed's, so its hash suffices)."""
+        """What the audit's config records (the order itself is the seed's, so its hash suffices). Windows are
+        recorded only where there are some, so a plan made before they existed reads back as it was made."""
+        windows = {"likelihood_windows": list(self.windows)} if self.windows else {}
         return {"round_size": self.round_size, "rule": self.rule, "seed": self.seed, "threshold": self.threshold,
                 "adversaries": list(self.adversaries), "confidence": self.confidence, "order_hash": self.order_hash,
-                "probes": len(self.order)}
+                "probes": len(self.order), **windows}
 
 
 def preregister(probe_ids: list[str], *, seed: int, round_size: int, rule: str, threshold: float | None,
-                adversaries: tuple[str, ...], confidence: float = 0.95) -> Plan:
+                adversaries: tuple[str, ...], confidence: float = 0.95, windows: tuple[int, ...] = ()) -> Plan:
     """The seeded random order of ``probe_ids``; it depends on the seed and the set of ids alone."""
     if rule not in RULES:
         raise AuditError(f"--stop-rule {rule!r}: not a stopping rule; choose one of {', '.join(RULES)}")
@@ -138,7 +143,7 @@ def preregister(probe_ids: list[str], *, seed: int, round_size: int, rule: str, 
     ids = sorted(probe_ids)
     key = int(content_hash(["sequential-order", seed])[:16], 16)
     order = [ids[i] for i in np.random.default_rng(key).permutation(len(ids))]
-    return Plan(tuple(order), round_size, rule, seed, threshold, tuple(adversaries), confidence)
+    return Plan(tuple(order), round_size, rule, seed, threshold, tuple(adversaries), confidence, tuple(windows))
 
 
 @dataclass(frozen=True)
@@ -245,20 +250,51 @@ def _provenance(comp: Comparison) -> str:
     return "provenance:" + comp.other.removeprefix("control:")
 
 
-def likelihood_streams(comparisons: list[Comparison], loglik: dict[str, np.ndarray],
-                       schedule: Schedule) -> list[Stream]:
+def likelihood_streams(comparisons: list[Comparison], loglik: dict[str, np.ndarray], schedule: Schedule,
+                       windows: tuple[int, ...] = ()) -> list[Stream]:
     """+1 where the teacher finds its own response more likely than the other's, −1 where less, 0 on a tie; and,
-    per control, +1 where it finds the suspect's more likely than the control's."""
+    per control, +1 where it finds the suspect's more likely than the control's.
+
+    ``loglik``: per role, each response's mean log-probability under the
+    teacher over the whole response, then over each opening window of
+    ``windows`` tokens (`teacher_logliks`). On each probe the adversary
+    compares the two responses over the window whose signs were the most
+    decisive (largest |sum|) on the probes before it in the stream, the whole
+    response until a window does better: a predictor fitted on the past, as
+    the discriminator is. A distilled student imitates its teacher most in
+    how it opens (style and format); later tokens are conditioned on each
+    model's own text and say more about its fluency than about the teacher.
+    Wherever the two models are exchangeable, every window's sign has mean 0,
+    so the choice costs no validity.
+    """
+    from audit.adversaries.likelihood import OPENING_WINDOWS
+
     everywhere = np.ones(len(comparisons[0]), dtype=bool)
+    columns = [0] + [1 + OPENING_WINDOWS.index(w) for w in windows]
+
+    def chosen(comp: Comparison, first: str, second: str, comparison: str | None = None) -> Stream:
+        signs = np.sign(loglik[first][:, columns] - loglik[second][:, columns])
+        per_window = [_per_probe(comp, signs[:, c], everywhere, schedule, "teacher-likelihood", comparison)
+                      for c in range(len(columns))]
+        return _most_decisive_so_far(per_window)
+
     streams = []
     for comp in comparisons:
-        signs = np.sign(loglik["teacher"] - loglik[comp.other])
-        streams.append(_per_probe(comp, signs, everywhere, schedule, "teacher-likelihood"))
+        streams.append(chosen(comp, "teacher", comp.other))
         if comp.name != MAIN:
-            preference = np.sign(loglik["suspect"] - loglik[comp.other])
-            streams.append(_per_probe(comp, preference, everywhere, schedule, "teacher-likelihood",
-                                      _provenance(comp)))
+            streams.append(chosen(comp, "suspect", comp.other, _provenance(comp)))
     return streams
+
+
+def _most_decisive_so_far(per_window: list[Stream]) -> Stream:
+    """One stream from several over the same probes: at each probe, the value of the one whose values before it
+    sum to the largest magnitude (the first of them on a tie)."""
+    values = np.stack([s.values for s in per_window], axis=1)
+    before = np.vstack([np.zeros((1, values.shape[1])), np.cumsum(values, axis=0)[:-1]])
+    choice = np.argmax(np.abs(before), axis=1)
+    first = per_window[0]
+    return Stream(first.comparison, first.adversary, first.probe_ids, values[np.arange(len(values)), choice],
+                  first.rounds)
 
 
 # ---- sequences and the stopping rule ----------------------------------------------------
@@ -427,18 +463,22 @@ def evaluate(store, plan: Plan, *, current: int | None = None, previous: Evaluat
     attach_features(store, comparisons, embedder or Embedder(), bar)
     streams = discriminator_streams(comparisons, schedule)
     if "teacher-likelihood" in plan.adversaries:
-        streams += likelihood_streams(comparisons, teacher_logliks(scorer, comparisons, bar), schedule)
+        loglik = teacher_logliks(scorer, comparisons, bar, windows=bool(plan.windows))
+        streams += likelihood_streams(comparisons, loglik, schedule, plan.windows)
     tracked = track(streams, plan.confidence, previous.tracked if previous else None)
     rounds, per_round = np.unique(unit_rounds(comparisons[0], schedule), return_counts=True)
     queries = dict(zip(rounds.tolist(), np.cumsum(per_round).tolist()))  # answered units up to each round's end
     return Evaluation(plan, schedule, tracked, [decide(tracked, plan, r) for r in rounds.tolist()], queries)
 
 
-def teacher_logliks(scorer, comparisons: list[Comparison], bar=None) -> dict[str, np.ndarray]:
-    """Mean token log-probability under the teacher of every response in the comparisons (cached)."""
+def teacher_logliks(scorer, comparisons: list[Comparison], bar=None, windows: bool = False) -> dict[str, np.ndarray]:
+    """Mean token log-probability under the teacher of every response in the comparisons (cached), per role: a
+    column over the whole response, and with ``windows`` one more per opening window (`OPENING_WINDOWS`)."""
     loglik: dict[str, np.ndarray] = {}
     for comp in comparisons:
-        both = scorer.mean_logprobs(comp.probe_texts * 2, comp.teacher_texts + comp.other_texts, bar)
+        probes, responses = comp.probe_texts * 2, comp.teacher_texts + comp.other_texts
+        both = (scorer.opening_logprobs(probes, responses, bar) if windows
+                else scorer.mean_logprobs(probes, responses, bar)[:, None])
         loglik["teacher"], loglik[comp.other] = both[:len(comp)], both[len(comp):]
     return loglik
 
@@ -454,7 +494,8 @@ def recorded_plan(store, audit: dict) -> Plan | None:
         plan = preregister(order, seed=int(recorded["seed"]), round_size=int(recorded["round_size"]),
                            rule=str(recorded["rule"]), threshold=_number(recorded["threshold"]),
                            adversaries=tuple(str(a) for a in recorded["adversaries"]),
-                           confidence=float(recorded["confidence"]))
+                           confidence=float(recorded["confidence"]),
+                           windows=_windows(recorded.get("likelihood_windows", [])))
     except (KeyError, TypeError, ValueError) as exc:
         raise AuditError(f"{store.path}: its recorded sequential plan is unreadable ({type(exc).__name__}: "
                          f"{str(exc)[:80]})") from exc
@@ -462,6 +503,17 @@ def recorded_plan(store, audit: dict) -> Plan | None:
         raise AuditError(f"{store.path}: its recorded probe order (hash {recorded['order_hash'][:12]}) cannot be "
                          "rebuilt from its probes: the database is not as the sequential collection left it")
     return plan
+
+
+def _windows(recorded: list) -> tuple[int, ...]:
+    """The opening windows a plan recorded (none before they existed: the whole response only); a window this
+    tool's scorer does not keep is a ValueError."""
+    from audit.adversaries.likelihood import OPENING_WINDOWS
+
+    windows = tuple(recorded)
+    if any(type(w) is not int or w not in OPENING_WINDOWS for w in windows):
+        raise ValueError(f"likelihood windows {list(windows)[:8]!r} are not among {list(OPENING_WINDOWS)}")
+    return windows
 
 
 def _number(value) -> float | None:

@@ -237,6 +237,8 @@ GLOSSARY = {
     "holm": "Holm's step-down correction over categories (p_holm)",
     "bh": "Benjamini–Hochberg's false-discovery-rate correction over categories (p_bh)",
     "round": "one step of a sequential audit: every model answers the next probes of the pre-registered order",
+    "window": "the opening tokens of two responses a sequential audit's teacher-likelihood adversary compares: the "
+              "first 4, 8, 16 or 32 tokens or the whole response, chosen from the probes before each one",
     "stage": "one step of the pipeline (collect, analyze, report, distill, ...) that a cost is booked to",
     "transcript": "a response or judgement with its content hash; the signed Merkle root covers them all",
     "exhibit": "a probe the report shows in full, with both transcripts and the judge's verdicts",

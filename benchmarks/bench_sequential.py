@@ -17,7 +17,10 @@ itself at temperature 0.8 (each role draws its own seeds), the same control.
 Prints, for the demo pair, the share of orders with a correct provenance
 decision by 10, 20 and 30 probes, the wrong-direction share and the median
 probes to decide; for the teacher against itself, the share of orders that
-ever declare "distinguished", round by round.
+ever declare "distinguished", round by round. Both for the teacher-likelihood
+statistic a sequential audit pre-registers now (the opening window most
+decisive on the earlier probes) and for the whole-response one it used
+before, side by side on the same orders.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from audit import sequential  # noqa: E402
 from audit.adversaries import discriminator, likelihood  # noqa: E402
 from audit.adversaries.comparison import load_comparisons  # noqa: E402
 from audit.adversaries.embeddings import Embedder, attach_features  # noqa: E402
+from audit.adversaries.likelihood import OPENING_WINDOWS  # noqa: E402
 from audit.adversaries.outcome import provenance_gap  # noqa: E402
 from audit.stats import bonferroni  # noqa: E402
 from audit.store import Store  # noqa: E402
@@ -55,19 +59,25 @@ def load(db: Path, teacher_spec: str | None):
 
         model = load_model(teacher_spec)
     scorer = likelihood.TeacherScorer(store, model, teacher["fingerprint"] or "unknown", None)
-    return comparisons, sequential.teacher_logliks(scorer, comparisons)
+    return comparisons, sequential.teacher_logliks(scorer, comparisons, windows=True)
 
 
-def sequential_run(comparisons, loglik, seed: int, rule: str, round_size: int, budget: int):
+# The teacher-likelihood statistic: each probe over the whole response (before 2026-12-05), or over the opening
+# window most decisive on the earlier probes (what a sequential audit pre-registers now).
+STATISTICS = {"whole response": (), "opening windows": OPENING_WINDOWS}
+
+
+def sequential_run(comparisons, loglik, seed: int, rule: str, round_size: int, budget: int, windows=OPENING_WINDOWS):
     """The decision after each round of one random order: list of (probes asked, Decision)."""
     ids = sorted(set(comparisons[0].probe_ids.tolist()))
     plan = sequential.preregister(ids, seed=seed, round_size=round_size, rule=rule, threshold=None,
-                                  adversaries=sequential.ADVERSARIES)
+                                  adversaries=sequential.ADVERSARIES, windows=windows)
     asked = set(plan.order[:budget])
     part = [c.subset(c.mask_of(asked)) for c in comparisons]
     logs = {k: v[comparisons[0].mask_of(asked)] for k, v in loglik.items()}
     schedule = plan.schedule(sequential.units_of(part[0]))
-    streams = sequential.discriminator_streams(part, schedule) + sequential.likelihood_streams(part, logs, schedule)
+    streams = (sequential.discriminator_streams(part, schedule)
+               + sequential.likelihood_streams(part, logs, schedule, plan.windows))
     tracked = sequential.track(streams, 0.95)
     rounds = sorted(set(sequential.unit_rounds(part[0], schedule).tolist()))
     return [(min((r + 1) * round_size, budget), sequential.decide(tracked, plan, r)) for r in rounds]
@@ -82,7 +92,7 @@ def fixed_decision(comparisons, loglik, seed: int, k: int) -> str:
     part = [c.subset(c.mask_of(chosen)) for c in comparisons]
     mask = comparisons[0].mask_of(chosen)
     design = discriminator.Design.of("paired", part)
-    logs = {name: values[mask] for name, values in loglik.items()}
+    logs = {name: values[mask, 0] for name, values in loglik.items()}  # the fixed-budget adversary: whole responses
     like = likelihood.LikelihoodDesign(logs, part[0].probe_ids, seed)
     outcomes = {c.name: {"discriminator-paired": discriminator.paired_outcome(design, c),
                          "teacher-likelihood": likelihood.likelihood_outcome(like, c)} for c in part}
@@ -96,12 +106,23 @@ def fixed_decision(comparisons, loglik, seed: int, k: int) -> str:
 
 
 def demo_figures(comparisons, loglik, orders: int, round_size: int, fixed_orders: int) -> None:
+    control = comparisons[1].other
+    prefer = np.sign(loglik["suspect"] - loglik[control])
+    names = ["whole response"] + [f"first {w} tokens" for w in OPENING_WINDOWS]
+    print(f"the teacher finds the suspect's response more likely than the control's, of {len(prefer)} probes: "
+          + ", ".join(f"{name} {np.mean(prefer[:, i] > 0):.1%}" for i, name in enumerate(names)))
+    for statistic, windows in STATISTICS.items():
+        sequential_figures(comparisons, loglik, orders, round_size, statistic, windows)
+    fixed_figures(comparisons, loglik, fixed_orders)
+
+
+def sequential_figures(comparisons, loglik, orders: int, round_size: int, statistic: str, windows) -> None:
     stops, wrong = [], 0
     correct_by = {k: 0 for k in BUDGETS}
     started = time.perf_counter()
     for seed in range(orders):
         decided = next(((n, d) for n, d in sequential_run(comparisons, loglik, seed, "provenance", round_size,
-                                                            len(set(comparisons[0].probe_ids.tolist())))
+                                                            len(set(comparisons[0].probe_ids.tolist())), windows)
                         if d.settled), None)
         if decided is None:
             continue
@@ -114,13 +135,16 @@ def demo_figures(comparisons, loglik, orders: int, round_size: int, fixed_orders
         for k in BUDGETS:
             correct_by[k] += n <= k
     seconds = time.perf_counter() - started
-    print(f"sequential, provenance rule, rounds of {round_size}, {orders} random orders "
-          f"({seconds / orders:.2f} s each):")
+    print(f"sequential, provenance rule, teacher-likelihood over the {statistic}, rounds of {round_size}, "
+          f"{orders} random orders ({seconds / orders:.2f} s each):")
     for k in BUDGETS:
         print(f"  correct provenance decision by {k} probes: {correct_by[k] / orders:.1%}")
     print(f"  wrong-direction decisions: {wrong / orders:.1%}; median probes to decide (correct ones): "
           f"{np.median(stops) if stops else float('nan'):.0f}; undecided within the pool: "
           f"{(orders - len(stops) - wrong) / orders:.1%}")
+
+
+def fixed_figures(comparisons, loglik, fixed_orders: int) -> None:
     started = time.perf_counter()
     fixed = {k: [fixed_decision(comparisons, loglik, seed, k) for seed in range(fixed_orders)] for k in BUDGETS}
     seconds = time.perf_counter() - started
@@ -148,10 +172,11 @@ def ceiling_figures(comparisons, loglik, orders: int) -> None:
     ids = sorted(set(comparisons[0].probe_ids.tolist()))
     control = comparisons[1]
     plan = sequential.preregister(ids, seed=0, round_size=1, rule="provenance", threshold=None, adversaries=())
-    preference = sequential.likelihood_streams(comparisons, loglik, plan.schedule(sequential.units_of(comparisons[0])))[-1]
+    whole = {role: values[:, :1] for role, values in loglik.items()}
+    preference = sequential.likelihood_streams(comparisons, whole, plan.schedule(sequential.units_of(comparisons[0])))[-1]
     sign = dict(zip(preference.probe_ids, preference.values))
     assert preference.comparison == "provenance:" + control.other.removeprefix("control:")
-    print(f"ceiling: exact sign test of the teacher-likelihood preference fixed at k probes, {orders} orders "
+    print(f"ceiling: exact sign test of the whole-response teacher-likelihood preference fixed at k probes, {orders} orders "
           f"(share of probes for the suspect: {np.mean([v > 0 for v in sign.values()]):.1%})")
     for k in BUDGETS:
         decided = {0.025: 0, 0.05: 0}
@@ -168,15 +193,22 @@ def ceiling_figures(comparisons, loglik, orders: int) -> None:
 
 
 def null_figures(comparisons, loglik, audits: int, round_size: int) -> None:
+    for statistic, windows in STATISTICS.items():
+        null_figure(comparisons, loglik, audits, round_size, statistic, windows)
+
+
+def null_figure(comparisons, loglik, audits: int, round_size: int, statistic: str, windows) -> None:
     pool = len(set(comparisons[0].probe_ids.tolist()))
     ever = np.zeros(-(-pool // round_size))
     started = time.perf_counter()
     for seed in range(audits):
-        settled = [d.settled for _, d in sequential_run(comparisons, loglik, seed, "distinguished", round_size, pool)]
+        settled = [d.settled for _, d in sequential_run(comparisons, loglik, seed, "distinguished", round_size, pool,
+                                                        windows)]
         ever[:len(settled)] += np.logical_or.accumulate(settled)
     seconds = time.perf_counter() - started
-    print(f"teacher vs itself (temperature 0.8), distinguished rule, {audits} random orders of {pool} probes "
-          f"({seconds / audits:.2f} s each): share that ever declared 'distinguished' by round")
+    print(f"teacher vs itself (temperature 0.8), distinguished rule, teacher-likelihood over the {statistic}, "
+          f"{audits} random orders of {pool} probes ({seconds / audits:.2f} s each): share that ever declared "
+          "'distinguished' by round")
     print("  " + ", ".join(f"{(r + 1) * round_size}: {share / audits:.1%}" for r, share in enumerate(ever)))
 
 

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from audit import collect_sequential, sequential
 from audit.adversaries import embeddings
+from audit.adversaries.likelihood import OPENING_WINDOWS
 from audit.cli import cli
 from audit.confseq import _log_capital, confidence_sequence
 from audit.errors import AuditError
@@ -162,6 +163,7 @@ def test_a_sequential_run_records_its_plan_and_states_its_sequences(tmp_path, ha
     plan = config["sequential_plan"]
     assert plan["round_size"] == 4 and plan["rule"] == "distinguished" and len(plan["order_hash"]) == 64
     assert plan["adversaries"] == ["discriminator-paired", "teacher-likelihood"]
+    assert plan["likelihood_windows"] == list(OPENING_WINDOWS)
     assert config["sequential_stop"]["reason"] in ("rule", "budget")
     assert {r.adversary for r in results} >= {"discriminator-paired", "teacher-likelihood"} and any(r.headline for r in results)
     for r in results:
@@ -169,7 +171,7 @@ def test_a_sequential_run_records_its_plan_and_states_its_sequences(tmp_path, ha
         assert r.details["validity"].startswith("anytime-valid")
     assert {p["round"] for p in points} == set(range(max(p["round"] for p in points) + 1))
     html = (tmp_path / "report" / "report.html").read_text()
-    assert "optional stopping" in html
+    assert "optional stopping" in html and "over the opening window (4, 8, 16, 32 tokens" in html
 
 
 def test_an_audit_killed_between_rounds_resumes_with_the_same_sequences(tmp_path, hashing, monkeypatch,
@@ -277,6 +279,49 @@ def test_a_resume_with_another_round_size_is_refused(tmp_path, hashing, tiny_lla
     with pytest.raises(AuditError, match="--round-size 4, not 8"):
         run_pipeline(sequential_options(tmp_path, tiny_llama_dir, tiny_gemma3_dir, tiny_lora_dir, long_suite,
                                         round_size=8))
+
+
+def test_an_audit_planned_before_the_opening_windows_resumes_with_the_whole_response(
+        tmp_path, hashing, monkeypatch, tiny_llama_dir, tiny_gemma3_dir, tiny_lora_dir, long_suite):
+    options = sequential_options(tmp_path, tiny_llama_dir, tiny_gemma3_dir, tiny_lora_dir, long_suite,
+                                 stop_rule="certify", epsilon_threshold=0.0)
+    real_ask = collect_sequential._ask_round
+    calls = {"n": 0}
+
+    def dies_in_round_three(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real_ask(*args, **kwargs)
+
+    monkeypatch.setattr(collect_sequential, "_ask_round", dies_in_round_three)
+    with pytest.raises(KeyboardInterrupt):
+        run_pipeline(options)
+    monkeypatch.setattr(collect_sequential, "_ask_round", real_ask)
+    with Store.open(tmp_path / "audit.db", create=False) as store:
+        config = json.loads(store.require_audit()["config_json"])
+        del config["sequential_plan"]["likelihood_windows"]  # as the version before them recorded its plans
+        store.update_audit(config=config)
+        asked = max(store.sequential_rounds().values()) + 1
+    run_pipeline(options)
+    points, config, _ = points_of(tmp_path / "audit.db")
+    assert "likelihood_windows" not in config["sequential_plan"]
+    with Store.open(tmp_path / "audit.db", create=False) as store:
+        assert sequential.recorded_plan(store, store.require_audit()).windows == () and asked == 2
+
+
+@pytest.mark.parametrize("windows", [[5], "4,8", [4, "8"]])
+def test_a_received_plan_with_windows_this_tool_does_not_keep_is_one_line(tmp_path, hashing, tiny_llama_dir,
+                                                                          tiny_gemma3_dir, tiny_lora_dir, long_suite,
+                                                                          windows):
+    run_pipeline(sequential_options(tmp_path, tiny_llama_dir, tiny_gemma3_dir, tiny_lora_dir, long_suite, queries=8))
+    with Store.open(tmp_path / "audit.db", create=False) as store:
+        config = json.loads(store.require_audit()["config_json"])
+        config["sequential_plan"]["likelihood_windows"] = windows
+        store.update_audit(config=config)
+    result = CliRunner().invoke(cli, ["analyze", "--db", str(tmp_path / "audit.db"), "--quiet", "--no-judge"])
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1, result.output
+    assert "recorded sequential plan is unreadable" in result.output
 
 
 @pytest.mark.parametrize("flags, message", [
@@ -417,3 +462,49 @@ def test_a_received_database_with_a_malformed_round_is_one_line(tmp_path, hashin
     result = CliRunner().invoke(cli, ["analyze", "--db", str(tmp_path / "audit.db"), "--quiet", "--no-judge"])
     assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1, result.output
     assert "sequential_rounds gives probe" in result.output and "not a round number" in result.output
+
+
+def window_streams(values: np.ndarray) -> list[sequential.Stream]:
+    ids = [f"p{i:03d}" for i in range(len(values))]
+    rounds = np.arange(len(values)) // 5
+    return [sequential.Stream("c", "teacher-likelihood", ids, values[:, w], rounds) for w in range(values.shape[1])]
+
+
+def test_each_probe_is_compared_over_the_window_most_decisive_on_the_probes_before_it():
+    values = np.array([[1, 1], [-1, 1], [1, 1], [-1, -1], [1, -1]], dtype=float)
+    chosen = sequential._most_decisive_so_far(window_streams(values)).values
+    # before probe 0 nothing (the whole response, the first column); before 1 a tie (the first again);
+    # before 2 the second leads 2 to 0, and keeps the lead
+    assert chosen.tolist() == [1, -1, 1, -1, -1]
+    changed = values.copy()
+    changed[2, 0] = -1  # a value of a window not chosen there changes nothing at its own probe
+    assert sequential._most_decisive_so_far(window_streams(changed)).values[2] == 1
+
+
+def opening_window_audits(audits: int, n: int, informative: float, seed: int) -> tuple[float, float]:
+    """Shares of simulated audits whose CS (95%) ever lies above 0 and ever below, checked after each round of
+    five; five windows whose signs share a common part, each of mean 0, except where ``informative`` is not 0
+    the third, whose mean it is."""
+    rng = np.random.default_rng(seed)
+    above = below = 0
+    for _ in range(audits):
+        signs = np.sign(rng.normal(size=(n, 1)) + rng.normal(size=(n, 5)))
+        if informative:
+            signs[:, 2] = np.where(rng.random(n) < 0.5 + informative / 2, 1.0, -1.0)
+        stream = sequential._most_decisive_so_far(window_streams(signs)).values
+        sequence = confidence_sequence(stream, confidence=0.95)
+        above += bool((sequence.low[4::5] > 0).any())
+        below += bool((sequence.high[4::5] < 0).any())
+    return above / audits, below / audits
+
+
+def test_choosing_the_window_from_earlier_probes_keeps_every_round_valid():
+    """Exchangeable models: every window's sign has mean 0, and however the choice chases the leader, the
+    sequence ever excludes 0 in at most 5% of audits (allowing simulation error)."""
+    above, below = opening_window_audits(300, 60, 0.0, seed=3)
+    assert above + below <= 0.07
+
+
+def test_an_informative_window_is_found_and_settles():
+    above, below = opening_window_audits(60, 60, 0.6, seed=4)
+    assert above >= 0.8 and below == 0.0

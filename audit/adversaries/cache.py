@@ -8,7 +8,9 @@ Each goes through ``Cached``, which looks every key up in the audit
 database's cache under the computer's name (its settings are part of the
 name, so values made with other settings are never reused), computes only
 what is missing, in the batches the computer asks for, and commits each batch
-as it ends: a killed analysis keeps what it finished. The computers keep
+as it ends: a killed analysis keeps what it finished. A value computed now is
+returned as the cache keeps it (float32), so a first run and a rerun that
+reads it back see the same numbers. The computers keep
 their own cost accounting; the cache knows nothing of models.
 """
 
@@ -16,6 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
+
+import numpy as np
 
 from audit.store import Store
 
@@ -29,15 +33,20 @@ class Cached:
                  batches: Callable[[list[Item]], Iterable[list[Item]]], label: str):
         self.store, self.name, self.compute, self.batches, self.label = store, name, compute, batches, label
 
-    def values(self, items: dict[str, Any], bar=None) -> dict[str, list[float]]:
-        """Every key's values: cached ones read, missing ones computed batch by batch and cached."""
-        known = self.store.cached(self.name, sorted(items))
+    def values(self, items: dict[str, Any], bar=None, width: int = 1) -> dict[str, list[float]]:
+        """Every key's values: cached ones read, missing ones computed batch by batch and cached.
+
+        ``width``: the fewest values a use needs; a cached entry with fewer (kept
+        by an earlier version that computed less) counts as missing and is
+        computed again, in full.
+        """
+        known = {k: v for k, v in self.store.cached(self.name, sorted(items)).items() if len(v) >= width}
         missing = [(key, payload) for key, payload in items.items() if key not in known]
         if not missing:
             return known
         task = bar.add_task(self.label, total=len(missing), status="") if bar is not None else None
         for batch in self.batches(missing):
-            fresh = self.compute(batch)
+            fresh = {k: np.asarray(v, dtype=np.float32).tolist() for k, v in self.compute(batch).items()}
             self.store.cache(self.name, fresh)
             known.update(fresh)
             if task is not None:

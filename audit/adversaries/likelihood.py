@@ -19,8 +19,11 @@ still resolve to the fingerprint recorded at collection (else the scores
 would be another model's). Log-probabilities recorded at collection cover
 only the teacher's own responses, never the other model's, so they cannot
 replace scoring. Scores are cached in the database's vector cache under the
-name ``teacher-loglik:<fingerprint>`` (vector = [sum log p, tokens]), keyed by
-sha256 of [probe, response], so a rerun scores nothing twice.
+name ``teacher-loglik:<fingerprint>`` (vector = [sum log p, tokens, then the
+sum over each opening window of `OPENING_WINDOWS` tokens]), keyed by sha256 of
+[probe, response], so a rerun scores nothing twice. An entry from a version
+that kept only the first two is read as it is for the mean, and scored again
+where the windows are needed.
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ from audit.errors import AuditError
 from audit.store import Store, canonical_json, sha256_text
 
 
+OPENING_WINDOWS = (4, 8, 16, 32)  # the first tokens of a response a sequential audit may compare alone
+
+
 class TeacherScorer:
     """Mean token log-probability of responses under the teacher, cached in the audit database."""
 
@@ -49,11 +55,24 @@ class TeacherScorer:
     def mean_logprobs(self, probes: list[str], responses: list[str], bar=None) -> np.ndarray:
         """Each response's mean token log-probability under the teacher, scored once (every response to one probe
         in one pass) and cached under the teacher's fingerprint."""
+        entries = self._entries(probes, responses, bar, width=2)
+        return np.array([total / max(tokens, 1.0) for total, tokens, *_ in entries], dtype=float)
+
+    def opening_logprobs(self, probes: list[str], responses: list[str], bar=None) -> np.ndarray:
+        """Per response, its mean token log-probability over the whole of it, then over its first w tokens for each
+        w of `OPENING_WINDOWS` (all of it where it is shorter): responses x (1 + windows)."""
+        entries = self._entries(probes, responses, bar, width=2 + len(OPENING_WINDOWS))
+        rows = [[total / max(tokens, 1.0)] + [window / max(min(w, tokens), 1.0)
+                                              for w, window in zip(OPENING_WINDOWS, windows)]
+                for total, tokens, *windows in entries]
+        return np.array(rows, dtype=float).reshape(len(entries), 1 + len(OPENING_WINDOWS))
+
+    def _entries(self, probes: list[str], responses: list[str], bar, width: int) -> list[list[float]]:
         keys = [sha256_text(canonical_json([p, r])) for p, r in zip(probes, responses)]
         cache = Cached(self.store, self.cache_name, self._score_batch, grouped_by(lambda item: item[1][0]),
                        "teacher-likelihood")
-        cached = cache.values({k: (p, r) for k, p, r in zip(keys, probes, responses)}, bar)
-        return np.array([cached[k][0] / max(cached[k][1], 1.0) for k in keys], dtype=float)
+        cached = cache.values({k: (p, r) for k, p, r in zip(keys, probes, responses)}, bar, width)
+        return [cached[k] for k in keys]
 
     def _score_batch(self, batch: list[tuple[str, tuple[str, str]]]) -> dict[str, list[float]]:
         """The responses to one probe, as the cache groups them."""
@@ -72,7 +91,7 @@ class TeacherScorer:
         out = {}
         for (k, _), lp in zip(items, logprobs):
             self.spent["tokens_in"] += len(lp)
-            out[k] = [float(sum(lp)), float(len(lp))]
+            out[k] = [float(sum(lp)), float(len(lp)), *(float(sum(lp[:w])) for w in OPENING_WINDOWS)]
         return out
 
     def record_cost(self) -> None:
