@@ -64,3 +64,14 @@ def test_a_score_computed_now_equals_the_one_read_back_later(store):
 
 def _keys(store: Store) -> list[str]:
     return [row[0] for row in store.db.execute("select key from cache")]
+
+
+def test_a_cached_score_that_is_not_a_number_is_one_line(store):
+    from audit.errors import AuditError
+
+    scorer = TeacherScorer(store, CountingTeacher(), "fp", None)
+    scorer.mean_logprobs(["p"], ["a b c"])
+    [key] = _keys(store)
+    store.cache("teacher-loglik:fp", {key: [float("nan"), 3.0]})
+    with pytest.raises(AuditError, match="teacher-likelihood cache holds a value that is not a finite number"):
+        scorer.mean_logprobs(["p"], ["a b c"])

@@ -8,7 +8,9 @@ Each goes through ``Cached``, which looks every key up in the audit
 database's cache under the computer's name (its settings are part of the
 name, so values made with other settings are never reused), computes only
 what is missing, in the batches the computer asks for, and commits each batch
-as it ends: a killed analysis keeps what it finished. A value computed now is
+as it ends: a killed analysis keeps what it finished. A cached value that is
+not a finite number (a received database's, altered) stops the analysis with
+one line rather than flow into every claim. A value computed now is
 returned as the cache keeps it (float32), so a first run and a rerun that
 reads it back see the same numbers. The computers keep
 their own cost accounting; the cache knows nothing of models.
@@ -21,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from audit.errors import AuditError
 from audit.store import Store
 
 Item = tuple[str, Any]  # (cache key, what the computer needs to make its value)
@@ -41,6 +44,10 @@ class Cached:
         computed again, in full.
         """
         known = {k: v for k, v in self.store.cached(self.name, sorted(items)).items() if len(v) >= width}
+        broken = next((k for k, v in known.items() if not np.isfinite(v).all()), None)
+        if broken is not None:
+            raise AuditError(f"{self.store.path}: its {self.label} cache holds a value that is not a finite number "
+                             f"(key {broken[:12]}): the database was altered or damaged")
         missing = [(key, payload) for key, payload in items.items() if key not in known]
         if not missing:
             return known
