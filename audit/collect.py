@@ -107,9 +107,10 @@ def model_names(teacher: str, suspect: str, controls: tuple[str, ...]) -> list[t
 
 
 def control_name(spec: str) -> str:
-    """A short name for a control, from its spec: the alias, the model id, or the last path part."""
+    """A short name for a control, from its spec: the alias, the model id, or the last path part (a control replayed
+    from another audit keeps its name there, not its role's prefix)."""
     if "#" in spec:
-        return spec.rsplit("#", 1)[1]
+        return spec.rsplit("#", 1)[1].removeprefix("control:")
     tail = spec.split(":", 1)[1] if ":" in spec and not spec.startswith(("/", ".")) else spec
     tail = tail.rstrip("/").split("+")[-1]
     return Path(tail).name or spec

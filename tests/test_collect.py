@@ -157,6 +157,7 @@ def test_controls_get_short_unique_names():
     assert [n for n, _, _ in named] == ["teacher", "suspect", "control:gemma3-270m", "control:gemma3-270m-2",
                                         "control:llama-3"]
     assert control_name("hf:/models/qwen-0.5b/") == "qwen-0.5b"
+    assert control_name("replay:/audits/a.db#control:gemma3-270m") == "gemma3-270m"
 
 
 def test_training_probes_are_left_out_before_sampling():
