@@ -83,8 +83,8 @@ def sequential_run(comparisons, loglik, seed: int, rule: str, round_size: int, b
     return [(min((r + 1) * round_size, budget), sequential.decide(tracked, plan, r)) for r in rounds]
 
 
-def fixed_decision(comparisons, loglik, seed: int, k: int) -> str:
-    """The fixed-budget provenance finding on the first k probes of the order: 'above', 'below' or 'none'."""
+def fixed_outcomes(comparisons, loglik, seed: int, k: int) -> dict:
+    """The fixed-budget adversaries' outcomes on the first k probes of the order, per comparison."""
     ids = sorted(set(comparisons[0].probe_ids.tolist()))
     order = sequential.preregister(ids, seed=seed, round_size=k, rule="provenance", threshold=None,
                                    adversaries=()).order
@@ -94,9 +94,22 @@ def fixed_decision(comparisons, loglik, seed: int, k: int) -> str:
     design = discriminator.Design.of("paired", part)
     logs = {name: values[mask, 0] for name, values in loglik.items()}  # the fixed-budget adversary: whole responses
     like = likelihood.LikelihoodDesign(logs, part[0].probe_ids, seed)
-    outcomes = {c.name: {"discriminator-paired": discriminator.paired_outcome(design, c),
-                         "teacher-likelihood": likelihood.likelihood_outcome(like, c)} for c in part}
-    main, control = part[0].name, part[1].name
+    return {c.name: {"discriminator-paired": discriminator.paired_outcome(design, c),
+                     "teacher-likelihood": likelihood.likelihood_outcome(like, c)} for c in part}
+
+
+def fixed_distinguished(comparisons, loglik, seed: int, k: int) -> bool:
+    """Does the fixed-budget audit on the first k probes show ε(teacher, suspect) above 0 (Bonferroni over the same
+    two adversaries)?"""
+    outcomes = fixed_outcomes(comparisons, loglik, seed, k)[comparisons[0].name]
+    family = bonferroni({a: o.estimate(0.95, seed) for a, o in outcomes.items()}, 0.95)
+    return any(e.ci_low > 0 for e in family.values())
+
+
+def fixed_decision(comparisons, loglik, seed: int, k: int) -> str:
+    """The fixed-budget provenance finding on the first k probes of the order: 'above', 'below' or 'none'."""
+    outcomes = fixed_outcomes(comparisons, loglik, seed, k)
+    main, control = comparisons[0].name, comparisons[1].name
     gaps = {a: provenance_gap(outcomes[main][a], outcomes[control][a], 0.95, seed) for a in outcomes[main]}
     family = bonferroni(gaps, 0.95)
     strongest = min(family.values(), key=lambda e: (e.p_value, -abs(e.estimate)))
@@ -192,9 +205,16 @@ def ceiling_figures(comparisons, loglik, orders: int) -> None:
               f"at alpha {decided[0.05] / orders:.1%}")
 
 
-def null_figures(comparisons, loglik, audits: int, round_size: int) -> None:
+def null_figures(comparisons, loglik, audits: int, round_size: int, fixed_audits: int) -> None:
     for statistic, windows in STATISTICS.items():
         null_figure(comparisons, loglik, audits, round_size, statistic, windows)
+    started = time.perf_counter()
+    shares = {k: np.mean([fixed_distinguished(comparisons, loglik, seed, k) for seed in range(fixed_audits)])
+              for k in BUDGETS}
+    seconds = time.perf_counter() - started
+    print(f"teacher vs itself, fixed budget (permutation intervals, Bonferroni over 2 adversaries), {fixed_audits} "
+          f"orders ({seconds / (fixed_audits * len(BUDGETS)):.2f} s each): share declared 'distinguished' at "
+          + ", ".join(f"{k} probes {share:.1%}" for k, share in shares.items()))
 
 
 def null_figure(comparisons, loglik, audits: int, round_size: int, statistic: str, windows) -> None:
@@ -230,7 +250,7 @@ def main() -> None:
         demo_figures(*loaded, args.orders, args.round_size, args.fixed_orders)
         ceiling_figures(*loaded, args.orders)
     if args.null:
-        null_figures(*load(args.null, args.teacher), args.null_audits, args.round_size)
+        null_figures(*load(args.null, args.teacher), args.null_audits, args.round_size, args.fixed_orders)
 
 
 if __name__ == "__main__":
