@@ -174,14 +174,8 @@ def test_a_sequential_run_records_its_plan_and_states_its_sequences(tmp_path, ha
     assert "optional stopping" in html and "over the opening window (4, 8, 16, 32 tokens" in html
 
 
-def test_an_audit_killed_between_rounds_resumes_with_the_same_sequences(tmp_path, hashing, monkeypatch,
-                                                                        tiny_llama_dir, tiny_gemma3_dir,
-                                                                        tiny_lora_dir, long_suite):
-    whole, broken = tmp_path / "whole", tmp_path / "broken"
-    whole.mkdir()
-    broken.mkdir()
-    run_pipeline(sequential_options(whole, tiny_llama_dir, tiny_gemma3_dir, tiny_lora_dir, long_suite,
-                                    stop_rule="certify", epsilon_threshold=0.0))
+def killed_in_round_three(monkeypatch, options) -> None:
+    """Run the audit of ``options`` until it is killed as its third round is asked; the real asking is restored."""
     real_ask = collect_sequential._ask_round
     calls = {"n": 0}
 
@@ -192,11 +186,22 @@ def test_an_audit_killed_between_rounds_resumes_with_the_same_sequences(tmp_path
         return real_ask(*args, **kwargs)
 
     monkeypatch.setattr(collect_sequential, "_ask_round", dies_in_round_three)
-    options = sequential_options(broken, tiny_llama_dir, tiny_gemma3_dir, tiny_lora_dir, long_suite,
-                                 stop_rule="certify", epsilon_threshold=0.0)
     with pytest.raises(KeyboardInterrupt):
         run_pipeline(options)
     monkeypatch.setattr(collect_sequential, "_ask_round", real_ask)
+
+
+def test_an_audit_killed_between_rounds_resumes_with_the_same_sequences(tmp_path, hashing, monkeypatch,
+                                                                        tiny_llama_dir, tiny_gemma3_dir,
+                                                                        tiny_lora_dir, long_suite):
+    whole, broken = tmp_path / "whole", tmp_path / "broken"
+    whole.mkdir()
+    broken.mkdir()
+    run_pipeline(sequential_options(whole, tiny_llama_dir, tiny_gemma3_dir, tiny_lora_dir, long_suite,
+                                    stop_rule="certify", epsilon_threshold=0.0))
+    options = sequential_options(broken, tiny_llama_dir, tiny_gemma3_dir, tiny_lora_dir, long_suite,
+                                 stop_rule="certify", epsilon_threshold=0.0)
+    killed_in_round_three(monkeypatch, options)
     run_pipeline(options)
     assert points_of(broken / "audit.db")[0] == points_of(whole / "audit.db")[0]
     again = collect_sequential.run_sequential(options.collect)  # a settled audit asks nothing more
@@ -285,19 +290,7 @@ def test_an_audit_planned_before_the_opening_windows_resumes_with_the_whole_resp
         tmp_path, hashing, monkeypatch, tiny_llama_dir, tiny_gemma3_dir, tiny_lora_dir, long_suite):
     options = sequential_options(tmp_path, tiny_llama_dir, tiny_gemma3_dir, tiny_lora_dir, long_suite,
                                  stop_rule="certify", epsilon_threshold=0.0)
-    real_ask = collect_sequential._ask_round
-    calls = {"n": 0}
-
-    def dies_in_round_three(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return real_ask(*args, **kwargs)
-
-    monkeypatch.setattr(collect_sequential, "_ask_round", dies_in_round_three)
-    with pytest.raises(KeyboardInterrupt):
-        run_pipeline(options)
-    monkeypatch.setattr(collect_sequential, "_ask_round", real_ask)
+    killed_in_round_three(monkeypatch, options)
     with Store.open(tmp_path / "audit.db", create=False) as store:
         config = json.loads(store.require_audit()["config_json"])
         del config["sequential_plan"]["likelihood_windows"]  # as the version before them recorded its plans
