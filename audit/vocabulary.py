@@ -89,7 +89,8 @@ ADVERSARY_CLASSES = {
     DISCRIMINATOR_PAIRED: "a learned discriminator that sees two responses and names the teacher's",
     JUDGE_FILTERED: "a pairwise LLM judge, counting only verdicts that survive swapping the A/B order",
     JUDGE_UNFILTERED: "a pairwise LLM judge over both A/B orders, its position bias cancelled (every pair)",
-    TEACHER_LIKELIHOOD: "a threshold test on the response's length-normalised likelihood under the teacher",
+    TEACHER_LIKELIHOOD: "a test on responses' length-normalised likelihood under the teacher (a threshold on one "
+                        "response; in a sequential audit, which of two it favours, over their opening tokens or whole)",
     MMD: "a two-sample MMD test on the response sets (no learning)",
     EXPOSURE: "no adversary: a measure of what a teacher's exposure policy exposes (leakage)",
     TEACHER_FORCED: "no adversary: a model's next-token distributions read on the teacher's own held-out responses, "

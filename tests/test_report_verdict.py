@@ -166,8 +166,9 @@ def test_headline_states_the_adversaries_that_were_not_run():
     why = "the claimed teacher cannot score text (no log-probabilities: a replayed or HTTP teacher)"
     c = claim(adversary="judge", headline=True, details={"selection": "Bonferroni over adversaries",
                                              "candidates": ["judge"], "not_run": {"teacher-likelihood": why}})
-    assert c.sentence().endswith("Not run, so not part of this bound: a threshold test on the response's "
-                                 f"length-normalised likelihood under the teacher ({why}).")
+    assert c.sentence().endswith("Not run, so not part of this bound: a test on responses' length-normalised "
+                                 "likelihood under the teacher (a threshold on one response; in a sequential audit, "
+                                 f"which of two it favours, over their opening tokens or whole) ({why}).")
     assert "Not run" not in claim(adversary="judge", headline=True, details={"not_run": {}}).sentence()
     assert "Not run" not in claim(details={"not_run": {"judge": "x"}}).sentence()  # only the headline says it
 
