@@ -142,7 +142,7 @@ def _windows(audit: dict | None, family: tuple[str, ...]) -> tuple[int, ...]:
 
     if "teacher-likelihood" not in family:
         return ()
-    recorded = json.loads(audit["config_json"] or "{}").get("sequential_plan") if audit is not None else None
+    recorded = sequential.recorded_settings(audit)
     if isinstance(recorded, dict) and "likelihood_windows" not in recorded:
         return ()
     return OPENING_WINDOWS
@@ -151,7 +151,7 @@ def _windows(audit: dict | None, family: tuple[str, ...]) -> tuple[int, ...]:
 def _start(store: Store, audit: dict | None, options: CollectOptions, suites: list, plan) -> None:
     """The audit row with the plan recorded before the first query; a resume must find the same plan."""
     if audit is not None:
-        recorded = json.loads(audit["config_json"] or "{}").get("sequential_plan")
+        recorded = sequential.recorded_settings(audit)
         if recorded is not None and recorded != plan.recorded():
             differs = next(k for k in plan.recorded() if recorded.get(k) != plan.recorded()[k])
             raise AuditError(f"{options.db_path}: its pre-registered plan has another {differs} "

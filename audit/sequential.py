@@ -57,7 +57,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -169,7 +169,8 @@ def units_of(comp: Comparison) -> list[tuple[str, int]]:
 
 @dataclass
 class Stream:
-    """One adversary's per-probe values on one comparison, in the plan's order, with each probe's round."""
+    """One adversary's per-probe values on one comparison, in the plan's order, with each probe's round (before
+    `_most_decisive_so_far` chooses, a row of candidate values per probe)."""
 
     comparison: str
     adversary: str
@@ -180,14 +181,15 @@ class Stream:
 
 def _per_probe(comp: Comparison, unit_values: np.ndarray, valid: np.ndarray, schedule: Schedule, adversary: str,
                comparison: str | None = None) -> Stream:
-    """Unit values averaged per probe (samples of one probe are one observation), in stream order."""
-    sums: dict[str, list[float]] = {}
+    """Unit values averaged per probe (samples of one probe are one observation), in stream order; with one row of
+    values per unit (units x candidates), one row per probe."""
+    sums: dict[str, list] = {}
     for pid, value, ok in zip(comp.probe_ids.tolist(), unit_values.tolist(), valid.tolist()):
         if ok:
             sums.setdefault(pid, []).append(value)
     ordered = sorted(sums, key=schedule.position.__getitem__)
     return Stream(comparison or comp.name, adversary, ordered,
-                  np.array([np.mean(sums[p]) for p in ordered], dtype=float),
+                  np.array([np.mean(sums[p], axis=0) for p in ordered], dtype=float),
                   np.array([schedule.round[p] for p in ordered], dtype=int))
 
 
@@ -274,9 +276,7 @@ def likelihood_streams(comparisons: list[Comparison], loglik: dict[str, np.ndarr
 
     def chosen(comp: Comparison, first: str, second: str, comparison: str | None = None) -> Stream:
         signs = np.sign(loglik[first][:, columns] - loglik[second][:, columns])
-        per_window = [_per_probe(comp, signs[:, c], everywhere, schedule, "teacher-likelihood", comparison)
-                      for c in range(len(columns))]
-        return _most_decisive_so_far(per_window)
+        return _most_decisive_so_far(_per_probe(comp, signs, everywhere, schedule, "teacher-likelihood", comparison))
 
     streams = []
     for comp in comparisons:
@@ -286,15 +286,13 @@ def likelihood_streams(comparisons: list[Comparison], loglik: dict[str, np.ndarr
     return streams
 
 
-def _most_decisive_so_far(per_window: list[Stream]) -> Stream:
-    """One stream from several over the same probes: at each probe, the value of the one whose values before it
-    sum to the largest magnitude (the first of them on a tie)."""
-    values = np.stack([s.values for s in per_window], axis=1)
+def _most_decisive_so_far(candidates: Stream) -> Stream:
+    """The stream of one value per probe from one of several (``candidates.values``: probes x candidates): at each
+    probe, the candidate whose values before it sum to the largest magnitude (the first of them on a tie)."""
+    values = candidates.values
     before = np.vstack([np.zeros((1, values.shape[1])), np.cumsum(values, axis=0)[:-1]])
     choice = np.argmax(np.abs(before), axis=1)
-    first = per_window[0]
-    return Stream(first.comparison, first.adversary, first.probe_ids, values[np.arange(len(values)), choice],
-                  first.rounds)
+    return replace(candidates, values=values[np.arange(len(values)), choice])
 
 
 # ---- sequences and the stopping rule ----------------------------------------------------
@@ -483,10 +481,18 @@ def teacher_logliks(scorer, comparisons: list[Comparison], bar=None, windows: bo
     return loglik
 
 
+def recorded_settings(audit: dict | None):
+    """The plan's settings as an audit's config recorded them (`Plan.recorded`); None where there is no audit or it
+    is not sequential. Read as stored: a received database's may have any shape."""
+    if audit is None:
+        return None
+    config = json.loads(audit["config_json"] or "{}")
+    return config.get("sequential_plan") if isinstance(config, dict) else None
+
+
 def recorded_plan(store, audit: dict) -> Plan | None:
     """The plan a sequential audit recorded, rebuilt from its settings and the probes it could draw from."""
-    config = json.loads(audit["config_json"] or "{}")
-    recorded = config.get("sequential_plan") if isinstance(config, dict) else None
+    recorded = recorded_settings(audit)
     if not recorded:
         return None
     order = [p["id"] for p in store.selected_probes(ORDER)]

@@ -457,10 +457,10 @@ def test_a_received_database_with_a_malformed_round_is_one_line(tmp_path, hashin
     assert "sequential_rounds gives probe" in result.output and "not a round number" in result.output
 
 
-def window_streams(values: np.ndarray) -> list[sequential.Stream]:
+def window_streams(values: np.ndarray) -> sequential.Stream:
+    """Per probe, one value per window (probes x windows)."""
     ids = [f"p{i:03d}" for i in range(len(values))]
-    rounds = np.arange(len(values)) // 5
-    return [sequential.Stream("c", "teacher-likelihood", ids, values[:, w], rounds) for w in range(values.shape[1])]
+    return sequential.Stream("c", "teacher-likelihood", ids, values, np.arange(len(values)) // 5)
 
 
 def test_each_probe_is_compared_over_the_window_most_decisive_on_the_probes_before_it():
